@@ -1,0 +1,99 @@
+"""Health, events, quarantine and key administration."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from aidmp import __version__
+from aidmp.api.auth import require
+from aidmp.privacy.keys import ApiKey
+
+router = APIRouter()
+
+
+@router.get("/health", tags=["admin"])
+def health(request: Request) -> dict[str, Any]:
+    """Liveness and collector counters (no key needed; no personal data)."""
+    dmp = request.app.state.dmp
+    collector = getattr(request.app.state, "collector", None)
+    stats = dict(collector.stats.__dict__) if collector else {}
+    if stats:
+        stats["uptime_s"] = round(time.time() - stats.pop("started_at"), 1)
+    return {"status": "ok", "version": __version__, "engine": dmp.engine.name,
+            "schema_version": dmp.engine.schema_version(), "collector": stats}
+
+
+@router.get("/v1/events/stats", tags=["events"])
+def events_stats(request: Request, _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Totals and counts by type, source and event name."""
+    return request.app.state.dmp.events.stats()  # type: ignore[no-any-return]
+
+
+@router.get("/v1/events", tags=["events"])
+def events_tail(
+    request: Request, n: int = 10, source: str | None = None,
+    _: ApiKey = Depends(require("read")),
+) -> list[dict[str, Any]]:
+    """The newest events (``n`` at most 1000)."""
+    return request.app.state.dmp.events.tail(min(max(n, 1), 1000), source=source)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/quarantine", tags=["quarantine"])
+def quarantine_list(
+    request: Request, source: str | None = None, limit: int = 50,
+    _: ApiKey = Depends(require("admin")),
+) -> list[dict[str, Any]]:
+    """Records waiting in the quarantine, with field and reason."""
+    return request.app.state.dmp.quarantine.list(source=source, limit=min(limit, 1000))  # type: ignore[no-any-return]
+
+
+class ReplayRequest(BaseModel):
+    """Which quarantined records to replay, and import-mapping keys to change."""
+
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] | None = None
+    source: str | None = None
+    mapping: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.post("/v1/quarantine/replay", tags=["quarantine"])
+def quarantine_replay(
+    request: Request, body: ReplayRequest, key: ApiKey = Depends(require("admin")),
+) -> dict[str, int]:
+    """Re-validate and store what now passes."""
+    request.app.state.collector.flush()  # so records still in the buffer are included
+    dmp = request.app.state.dmp
+    report = dmp.quarantine.replay(ids=body.ids, source=body.source,
+                                   mapping_overrides=body.mapping)
+    dmp.audit.record(key.key_id, "quarantine.replay", body.source, report.to_dict())
+    return report.to_dict()  # type: ignore[no-any-return]
+
+
+class KeyRequest(BaseModel):
+    """A key to create."""
+
+    model_config = ConfigDict(extra="forbid")
+    scope: Literal["write", "read", "admin"]
+    source: str = "default"
+    name: str | None = None
+
+
+@router.post("/v1/keys", tags=["keys"], status_code=201)
+def keys_create(
+    request: Request, body: KeyRequest, key: ApiKey = Depends(require("admin")),
+) -> dict[str, Any]:
+    """Create a key; the secret is in this answer only."""
+    dmp = request.app.state.dmp
+    created = dmp.keys.create(body.scope, source=body.source, name=body.name)
+    dmp.audit.record(key.key_id, "keys.create", created.key.key_id, {"scope": body.scope})
+    return {**created.key.__dict__, "secret": created.secret}
+
+
+@router.get("/v1/keys", tags=["keys"])
+def keys_list(request: Request, _: ApiKey = Depends(require("admin"))) -> list[dict[str, Any]]:
+    """Every key (no secrets)."""
+    return [k.__dict__ for k in request.app.state.dmp.keys.list()]

@@ -1,0 +1,1 @@
+"""The ``aidmp`` command line (Typer + Rich), one module per noun."""

@@ -1,0 +1,92 @@
+"""The ``aidmp`` command: wiring of the nouns, and clean one-line errors.
+
+Every error aidmp raises on purpose is printed as ``error: <field>: <problem>`` on stderr with a
+non-zero exit code and no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from aidmp import __version__
+from aidmp.cli import events, keys, quarantine
+from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.demo import demo_command
+from aidmp.cli.datasets import app as datasets_app
+from aidmp.cli.imports import import_command
+from aidmp.cli.output import console, emit_json, err_console
+from aidmp.errors import AidmpError
+
+app = typer.Typer(
+    name="aidmp", help="aidmp: an open AI data management platform for marketing.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+app.add_typer(events.app, name="events")
+app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(keys.app, name="keys")
+app.add_typer(datasets_app, name="datasets")
+app.command("import")(import_command)
+app.command("demo")(demo_command)
+
+
+@app.command()
+def init(home: HomeOption = None, json: JsonOption = False) -> None:
+    """Create (or upgrade) a home folder and its database; print where it is."""
+    with open_dmp(home) as dmp:
+        info = {"home": str(dmp.home.resolve()), "engine": dmp.engine.name,
+                "schema_version": dmp.engine.schema_version(), "keys": len(dmp.keys.list())}
+    if json:
+        emit_json(info)
+        return
+    console.print(f"aidmp home ready at [bold]{info['home']}[/] ({info['engine']}, "
+                  f"schema v{info['schema_version']})")
+    if not info["keys"]:
+        console.print("next: `aidmp keys create --scope write --source web` and `aidmp serve`")
+
+
+@app.command()
+def serve(
+    home: HomeOption = None,
+    host: Annotated[str | None, typer.Option(help="Interface [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 8000].")] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Run the collector and REST API (OpenAPI docs at /docs)."""
+    from aidmp.api.server import serve as run
+
+    with open_dmp(home) as dmp:
+        run(dmp, host=host, port=port, access_log=access_log)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point: run the app, turning aidmp errors into one clean line."""
+    try:
+        app(standalone_mode=False)
+    except AidmpError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

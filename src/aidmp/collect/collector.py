@@ -1,0 +1,303 @@
+"""The collector core: turn Segment HTTP requests into durable ``events`` / ``quarantine`` rows.
+
+Flow of one request (see :meth:`Collector.submit`):
+
+1. the body (gzip allowed) is size-checked and parsed; a bad body is refused whole (HTTP 400);
+2. each message is validated; an invalid one becomes a quarantine row with field and reason;
+3. the decoded body is appended to the write-ahead log and the rows to the in-memory buffers,
+   under one lock, so a WAL segment and a buffer generation always hold the same requests;
+4. the request waits for the WAL's group-commit flush, then is acknowledged;
+5. a flusher thread swaps the buffers every ``flush_interval`` (or at ``flush_rows``), writes
+   them to the engine (idempotent on ``message_id``) and deletes the WAL segment.
+
+On start, segments left by a crashed run are replayed through the same steps 1-2 with their
+original receive time, so the rows are identical and the idempotent write stores them once.
+
+Example:
+    >>> from datetime import UTC, datetime
+    >>> rows, quarantined = process_document(
+    ...     {"batch": [{"type": "track", "event": "Signed Up", "userId": "u1", "messageId": "m1"},
+    ...                {"type": "track", "userId": "u2"}]},
+    ...     path_type="batch", source="web", received_at=datetime(2026, 11, 1, tzinfo=UTC),
+    ...     limits=CollectorLimits())
+    >>> len(rows), quarantined[0]["field"], quarantined[0]["reason"]
+    (1, 'event', 'required for a track call (the event name)')
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from aidmp.collect.rows import ColumnBuffer, quarantine_row
+from aidmp.collect.wal import WriteAheadLog, read_frames
+from aidmp.engine.base import Engine
+from aidmp.errors import PayloadTooLarge, ValidationError
+from aidmp.spec.events import MESSAGE_TYPES, normalize_message
+
+log = logging.getLogger("aidmp.collector")
+
+
+@dataclass(frozen=True)
+class CollectorLimits:
+    """Request limits, as Segment's: 32 KB per message, 500 KB per request."""
+
+    max_event_bytes: int = 32 * 1024
+    max_batch_bytes: int = 500 * 1024
+
+
+def decode_body(raw: bytes, content_encoding: str | None, limits: CollectorLimits) -> bytes:
+    """Size-check and un-gzip a request body.
+
+    Raises:
+        PayloadTooLarge: the (decompressed) body exceeds ``max_batch_bytes``.
+        ValidationError: the body is not valid gzip/deflate.
+    """
+    limit = limits.max_batch_bytes
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {limit}", field="body")
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding not in ("gzip", "deflate"):
+        raise ValidationError(
+            f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or none",
+            field="Content-Encoding",
+        )
+    # Decompress incrementally so a small "zip bomb" can't allocate more than the limit.
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        body = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise ValidationError(f"body is not valid {encoding}: {exc}", field="body") from None
+    if len(body) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"decompressed body exceeds the limit of {limit} bytes", field="body")
+    return body
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a JSON body, or raise a ValidationError saying where it is malformed."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError(f"malformed JSON: {exc}", field="body") from None
+
+
+def _messages(doc: Any, path_type: str) -> tuple[list[Any], str | None]:
+    if not isinstance(doc, dict):
+        raise ValidationError("must be a JSON object", field="body")
+    if path_type != "batch":
+        return [doc], path_type
+    batch = doc.get("batch")
+    if not isinstance(batch, list):
+        raise ValidationError("required: a list of messages", field="batch")
+    if not batch:
+        raise ValidationError("must contain at least one message", field="batch")
+    # Fields set at batch level apply to every message unless it has its own: analytics.js
+    # sends context this way, and the Segment/Rudder SDKs stamp sentAt on the batch.
+    shared = {k: v for k, v in doc.items()
+              if k in ("context", "integrations", "sentAt") and v is not None}
+    if shared:
+        batch = [{**shared, **m} if isinstance(m, dict) else m for m in batch]
+    return batch, None
+
+
+def process_document(
+    doc: Any, *, path_type: str, source: str, received_at: datetime, limits: CollectorLimits
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Validate every message of a request; return (event rows, quarantine rows).
+
+    Raises:
+        ValidationError: the document as a whole is unusable (not an object, no batch...).
+        PayloadTooLarge: a single-message request above ``max_event_bytes``.
+    """
+    messages, default_type = _messages(doc, path_type)
+    rows: list[dict[str, Any]] = []
+    quarantined: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        size = len(orjson.dumps(message))
+        prefix = f"batch[{index}]." if path_type == "batch" else ""
+        try:
+            if size > limits.max_event_bytes:
+                raise PayloadTooLarge(
+                    f"message is {size} bytes; the limit is {limits.max_event_bytes}",
+                    field="message",
+                )
+            rows.append(normalize_message(
+                message, source=source, received_at=received_at, default_type=default_type
+            ))
+        except ValidationError as exc:
+            if path_type != "batch":
+                raise
+            quarantined.append(quarantine_row(
+                source=source, kind="collector", payload=message, reason=exc.message,
+                field=prefix + (exc.field or "message"), received_at=received_at,
+                options={"type": default_type} if default_type else None,
+            ))
+    return rows, quarantined
+
+
+@dataclass
+class CollectorStats:
+    """Counters since start (exposed by ``/health``)."""
+
+    requests: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    flushes: int = 0
+    flush_errors: int = 0
+    recovered: int = 0
+    last_flush_ms: float = 0.0
+    started_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    """How the collector buffers and flushes."""
+
+    limits: CollectorLimits = CollectorLimits()
+    flush_interval: float = 0.25
+    flush_rows: int = 20_000
+    fsync: bool = True
+
+
+class Collector:
+    """Owns the WAL, the buffers and the flusher thread for one engine.
+
+    Args:
+        engine: where rows end up.
+        wal_dir: folder of the write-ahead log.
+        settings: limits and flush policy.
+    """
+
+    def __init__(self, engine: Engine, wal_dir: str | Path, settings: CollectorSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.stats = CollectorStats()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._events = ColumnBuffer("events")
+        self._quarantine = ColumnBuffer("quarantine")
+        self.wal = WriteAheadLog(wal_dir, fsync=settings.fsync)
+        self._recover()
+        self._thread = threading.Thread(target=self._flush_loop, name="aidmp-flusher", daemon=True)
+        self._thread.start()
+
+    # -- request path -------------------------------------------------------------------------------
+    def accept(
+        self, body: bytes, doc: Any, *, path_type: str, source: str, received_at: datetime
+    ) -> tuple[int, list[dict[str, Any]], int]:
+        """Validate, log and buffer one request; return (accepted, quarantined rows, WAL seq).
+
+        The caller acknowledges only after ``wal.wait(seq)`` / ``wal.wait_async(seq)``.
+        """
+        rows, quarantined = process_document(
+            doc, path_type=path_type, source=source, received_at=received_at,
+            limits=self.settings.limits,
+        )
+        header = orjson.dumps({"r": received_at.isoformat(), "s": source, "t": path_type})
+        with self._lock:
+            seq = self.wal.append(header + b"\n" + body)
+            self._events.extend(rows)
+            self._quarantine.extend(quarantined)
+            pending = len(self._events)
+        self.stats.requests += 1
+        self.stats.accepted += len(rows)
+        self.stats.quarantined += len(quarantined)
+        if pending >= self.settings.flush_rows:
+            self._wake.set()
+        return len(rows), quarantined, seq
+
+    # -- flushing ---------------------------------------------------------------------------------
+    def _swap(self) -> tuple[ColumnBuffer, ColumnBuffer, Path] | None:
+        with self._lock:
+            if len(self._events) == 0 and len(self._quarantine) == 0:
+                return None
+            events, quarantine = self._events, self._quarantine
+            self._events, self._quarantine = ColumnBuffer("events"), ColumnBuffer("quarantine")
+            segment = self.wal.rotate()
+        return events, quarantine, segment
+
+    def _write(self, events: ColumnBuffer, quarantine: ColumnBuffer) -> None:
+        started = time.perf_counter()
+        n = len(events)
+        stored = self.engine.append("events", events.to_arrow()) if n else 0
+        if len(quarantine):
+            self.engine.append("quarantine", quarantine.to_arrow())
+        self.stats.stored += stored
+        self.stats.duplicates += n - stored
+        self.stats.flushes += 1
+        self.stats.last_flush_ms = (time.perf_counter() - started) * 1000
+
+    def flush(self) -> None:
+        """Write everything buffered now (retrying until the engine accepts it)."""
+        swapped = self._swap()
+        if swapped is None:
+            return
+        events, quarantine, segment = swapped
+        delay = 0.1
+        while True:
+            try:
+                self._write(events, quarantine)
+                break
+            except Exception:
+                # Nothing is lost: the rows stay in memory and the segment stays on disk.
+                self.stats.flush_errors += 1
+                log.exception("flush failed; retrying in %.1fs", delay)
+                if self._stop.wait(delay) and delay > 5:
+                    return  # stopping: the WAL segment is replayed on the next start
+                delay = min(delay * 2, 10.0)
+        segment.unlink(missing_ok=True)
+
+    def _flush_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.settings.flush_interval)
+            self._wake.clear()
+            self.flush()
+
+    def _recover(self) -> None:
+        segments = self.wal.recovered_segments()
+        for segment in segments:
+            events, quarantine = ColumnBuffer("events"), ColumnBuffer("quarantine")
+            for payload in read_frames(segment):
+                header_raw, _, body = payload.partition(b"\n")
+                header = orjson.loads(header_raw)
+                rows, quarantined = process_document(
+                    orjson.loads(body), path_type=header["t"], source=header["s"],
+                    received_at=datetime.fromisoformat(header["r"]).astimezone(UTC),
+                    limits=self.settings.limits,
+                )
+                events.extend(rows)
+                quarantine.extend(quarantined)
+            self._write(events, quarantine)
+            self.stats.recovered += len(events)
+            segment.unlink()
+        if segments:
+            log.info("recovered %d events from %d WAL segments", self.stats.recovered, len(segments))
+
+    def close(self) -> None:
+        """Flush what is buffered and stop (idempotent)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+        self.flush()
+        self.wal.close()
+        self.wal.current.unlink(missing_ok=True)  # empty: its records were just flushed
+
+
+__all__ = ["MESSAGE_TYPES", "Collector", "CollectorLimits", "CollectorSettings", "decode_body"]

@@ -1,0 +1,140 @@
+"""The quarantine: list what was refused and why, and replay it once the cause is fixed.
+
+Replay runs the stored payload through the same validation as the first time (the collector's
+message rules, or the import mapping stored with the row, optionally with changed mapping keys).
+What passes is stored as events and marked ``replayed_at``; what still fails keeps its row with
+the new reason.
+
+Example:
+    >>> from aidmp.engine.duckdb import DuckDBEngine
+    >>> from aidmp.spec.imports import ImportMapping
+    >>> from aidmp.collect.importer import Importer
+    >>> import polars as pl
+    >>> eng = DuckDBEngine(":memory:"); _ = eng.migrate()
+    >>> m = ImportMapping(source="crm", event="Signed Up", user_id_column="id",
+    ...                   timestamp_column="at", timestamp_format="%Y-%m-%d")
+    >>> _ = Importer(eng).frame(pl.DataFrame({"id": ["7"], "at": ["01/02/2026"]}), m)
+    >>> q = Quarantine(eng)
+    >>> q.list()[0]["reason"]
+    "cannot parse '01/02/2026' as %Y-%m-%d"
+    >>> q.replay(mapping_overrides={"timestamp_format": "%d/%m/%Y"}).stored
+    1
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import polars as pl
+import pyarrow as pa
+
+from aidmp.collect.importer import Importer
+from aidmp.collect.rows import ColumnBuffer
+from aidmp.engine.base import Engine, arrow_schema
+from aidmp.errors import ValidationError
+from aidmp.spec.events import normalize_message
+from aidmp.spec.imports import mapping_from
+from aidmp.store.schema import TABLES
+
+
+@dataclass
+class ReplayReport:
+    """What a replay did."""
+
+    tried: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    still_invalid: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+class Quarantine:
+    """Read and replay quarantined records."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _select(self, ids: list[str] | None, source: str | None, include_replayed: bool) -> Any:
+        t = self.engine.table("quarantine")
+        expr = t
+        if not include_replayed:
+            expr = expr.filter(t.replayed_at.isnull())
+        if ids:
+            expr = expr.filter(t.id.isin(ids))
+        if source:
+            expr = expr.filter(t.source == source)
+        return expr.order_by([t.received_at, t.file, t.row_number])
+
+    def list(
+        self, *, source: str | None = None, limit: int = 50, include_replayed: bool = False
+    ) -> list[dict[str, Any]]:
+        """Quarantined records, oldest first."""
+        return self.engine.execute(
+            self._select(None, source, include_replayed).limit(limit)
+        ).to_pylist()
+
+    def count(self, *, source: str | None = None) -> int:
+        """How many records wait in the quarantine."""
+        expr = self._select(None, source, False)
+        return int(self.engine.execute(expr.aggregate(n=expr.count())).column("n")[0].as_py())
+
+    def replay(
+        self, *, ids: list[str] | None = None, source: str | None = None,
+        mapping_overrides: dict[str, Any] | None = None,
+    ) -> ReplayReport:
+        """Re-validate waiting records; store the ones that now pass.
+
+        Args:
+            ids: only these quarantine ids (default: all waiting).
+            source: only this source.
+            mapping_overrides: import-mapping keys to change for import rows
+                (e.g. ``{"timestamp_format": "%d/%m/%Y"}``).
+        """
+        rows = self.engine.execute(self._select(ids, source, False)).to_pylist()
+        if ids:
+            missing = set(ids) - {r["id"] for r in rows}
+            if missing:
+                raise ValidationError(f"no waiting quarantine record with id {sorted(missing)}",
+                                      field="id")
+        report = ReplayReport(tried=len(rows))
+        now = datetime.now(UTC)
+        passed: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        events = ColumnBuffer("events")
+        for row in rows:
+            try:
+                event = self._revalidate(row, mapping_overrides or {})
+            except ValidationError as exc:
+                failed.append({**row, "reason": exc.message, "field": exc.field or row["field"]})
+                continue
+            events.add(event)
+            passed.append({**row, "replayed_at": now})
+        stored = self.engine.append("events", events.to_arrow()) if passed else 0
+        report.stored = stored
+        report.duplicates = len(passed) - stored
+        report.still_invalid = len(failed)
+        if passed or failed:
+            schema = arrow_schema(TABLES["quarantine"])
+            self.engine.upsert("quarantine", pa.Table.from_pylist(passed + failed, schema=schema))
+        return report
+
+    def _revalidate(self, row: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+        options = orjson.loads(row["options"]) if row["options"] else {}
+        payload = orjson.loads(row["payload"])
+        if row["kind"] == "collector":
+            return normalize_message(payload, source=row["source"],
+                                     received_at=row["received_at"],
+                                     default_type=options.get("type"))
+        mapping = mapping_from({**options.get("mapping", {}), **overrides})
+        importer = Importer(self.engine)
+        frame = pl.DataFrame([payload]).with_row_index("__row", offset=row["row_number"] or 1)
+        good, bad = importer.validate(frame, mapping)
+        if bad.height:
+            raise ValidationError(bad["__reason"][0], field=bad["__field"][0])
+        return importer.to_events(good, mapping, row["received_at"]).to_pylist()[0]

@@ -1,0 +1,110 @@
+"""Typed, strict configuration: ``AIDMP_*`` environment variables, ``<home>/aidmp.yaml``, arguments.
+
+Precedence (highest first): arguments to :class:`Settings`, environment variables
+(``AIDMP_HOME``, ``AIDMP_ENGINE__KIND=spark``, ``AIDMP_COLLECTOR__FSYNC=false``...), the YAML file
+in the home folder, the defaults below.
+
+Example:
+    >>> s = Settings(home="/tmp/dmp-example")
+    >>> s.engine.kind, s.collector.max_batch_bytes
+    ('duckdb', 512000)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aidmp.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DuckDBConfig(_Strict):
+    """The embedded engine (default)."""
+
+    kind: Literal["duckdb"] = "duckdb"
+    path: Path | None = None
+    """Database file; default ``<home>/aidmp.duckdb``."""
+
+
+class SparkConfig(_Strict):
+    """Apache Spark, for data beyond one machine."""
+
+    kind: Literal["spark"] = "spark"
+    master: str = "local[2]"
+    """Spark master URL (``local[2]``, ``spark://host:7077``...)."""
+    warehouse: Path | None = None
+    """Where tables are stored as Parquet; default ``<home>/spark-warehouse``."""
+    database: str = "aidmp"
+    """Spark database (schema) that holds aidmp's tables."""
+
+
+EngineConfig = Annotated[DuckDBConfig | SparkConfig, Field(discriminator="kind")]
+
+
+class CollectorConfig(_Strict):
+    """The Segment-compatible HTTP collector (``aidmp serve``)."""
+
+    host: str = "127.0.0.1"
+    """Interface to listen on."""
+    port: int = Field(default=8000, ge=0, le=65535)
+    """TCP port (0 picks a free one)."""
+    max_event_bytes: int = Field(default=32 * 1024, gt=0)
+    """Largest single message (Segment: 32 KB)."""
+    max_batch_bytes: int = Field(default=500 * 1024, gt=0)
+    """Largest request body, after decompression (Segment: 500 KB)."""
+    flush_interval_ms: int = Field(default=250, gt=0)
+    """How often buffered events are written to the engine."""
+    flush_rows: int = Field(default=20_000, gt=0)
+    """Write earlier once this many events are buffered."""
+    fsync: bool = True
+    """fdatasync the write-ahead log before acknowledging (survives power loss)."""
+
+
+class Settings(BaseSettings):
+    """All of aidmp's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AIDMP_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    home: Path = Path("aidmp-home")
+    """Folder holding the database, the write-ahead log and generated files."""
+    engine: EngineConfig = DuckDBConfig()
+    """Which engine stores the tables and runs the queries."""
+    collector: CollectorConfig = CollectorConfig()
+    """Collector limits and durability."""
+
+
+def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from arguments, environment and ``<home>/aidmp.yaml``.
+
+    Raises:
+        ConfigError: naming the bad field and what is wrong with it.
+    """
+    import os
+
+    home_path = Path(home) if home is not None else Path(os.environ.get("AIDMP_HOME", "aidmp-home"))
+    file_values: dict[str, Any] = {}
+    config_file = home_path / "aidmp.yaml"
+    if config_file.exists():
+        loaded = yaml.safe_load(config_file.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_file} must hold a mapping of settings")
+        file_values = loaded
+    try:
+        base = Settings(**{**file_values, **overrides, "home": home_path})
+    except PydanticValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{err['msg']} (from arguments, AIDMP_* variables or {config_file})",
+                          field=loc) from None
+    return base

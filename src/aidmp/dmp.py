@@ -1,0 +1,110 @@
+"""The :class:`DMP` facade: one object that the CLI, the REST API and notebooks all use.
+
+Example:
+    >>> import tempfile
+    >>> from aidmp import DMP
+    >>> with DMP(home=tempfile.mkdtemp()) as dmp:
+    ...     report = dmp.events.ingest(
+    ...         [{"type": "identify", "userId": "u1", "traits": {"plan": "pro"}}], source="app")
+    ...     dmp.events.count()
+    1
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aidmp.collect.events import Events
+from aidmp.collect.importer import Importer
+from aidmp.collect.quarantine import Quarantine
+from aidmp.config import DuckDBConfig, Settings, load_settings
+from aidmp.engine.base import Engine
+from aidmp.privacy.audit import AuditLog
+from aidmp.privacy.keys import KeyStore
+
+
+def open_engine(settings: Settings, *, read_only: bool = False) -> Engine:
+    """The engine the settings ask for (imports the engine package only when chosen)."""
+    cfg = settings.engine
+    if isinstance(cfg, DuckDBConfig):
+        from aidmp.engine.duckdb import DuckDBEngine
+
+        return DuckDBEngine(cfg.path or settings.home / "aidmp.duckdb", read_only=read_only)
+    from aidmp.engine.spark import SparkEngine
+
+    return SparkEngine(
+        master=cfg.master, warehouse=cfg.warehouse or settings.home / "spark-warehouse",
+        database=cfg.database,
+    )
+
+
+class DMP:
+    """An aidmp installation rooted at a home folder.
+
+    Args:
+        home: folder for the database, WAL and outputs (default ``$AIDMP_HOME`` or
+            ``./aidmp-home``); created if missing.
+        settings: complete settings (overrides ``home`` and ``overrides``).
+        engine: an already open engine (tests, notebooks).
+        read_only: open the database without write access.
+        **overrides: settings fields, e.g. ``collector={"fsync": False}``.
+
+    Namespaces: ``events``, ``imports``, ``quarantine``, ``keys``, ``audit``.
+    """
+
+    def __init__(
+        self, home: str | Path | None = None, *, settings: Settings | None = None,
+        engine: Engine | None = None, read_only: bool = False, **overrides: Any,
+    ) -> None:
+        self.settings = settings or load_settings(home, **overrides)
+        self.home = Path(self.settings.home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.engine = engine or open_engine(self.settings, read_only=read_only)
+        if not read_only:
+            self.engine.migrate()
+
+    @cached_property
+    def events(self) -> Events:
+        """Send, count, tail and summarise events."""
+        return Events(self.engine)
+
+    @cached_property
+    def imports(self) -> Importer:
+        """Import files and frames through a mapping."""
+        return Importer(self.engine)
+
+    @cached_property
+    def quarantine(self) -> Quarantine:
+        """List and replay refused records."""
+        return Quarantine(self.engine)
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        """API keys and write keys."""
+        return KeyStore(self.engine)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """Who did what, when."""
+        return AuditLog(self.engine)
+
+    @property
+    def wal_dir(self) -> Path:
+        """The collector's write-ahead log folder."""
+        return self.home / "wal"
+
+    def close(self) -> None:
+        """Close the engine."""
+        self.engine.close()
+
+    def __enter__(self) -> DMP:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,155 @@
+"""The engine interface every storage engine implements.
+
+Queries are **ibis expressions** built over unbound tables (:meth:`Engine.table`); each engine
+compiles them to its own SQL dialect (see ``docs/adr/0001-query-layer.md``). Writes go through
+:meth:`Engine.append` (idempotent on the table key) and :meth:`Engine.upsert`.
+
+Example:
+    >>> import ibis
+    >>> from aidmp.engine.base import unbound_table
+    >>> events = unbound_table("events")
+    >>> expr = events.group_by("type").agg(n=events.count())
+    >>> "GROUP BY" in ibis.to_sql(expr, dialect="duckdb")
+    True
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ClassVar
+
+import ibis
+import pyarrow as pa
+
+from aidmp.errors import NotFoundError
+from aidmp.store.schema import MIGRATIONS, TABLES, Column, Migration, TableSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+SCHEMA_TABLE = "_aidmp_schema"
+
+
+def unbound_table(name: str) -> ibis.Table:
+    """An engine-free ibis table for a declared aidmp table.
+
+    Raises:
+        NotFoundError: the name is not a declared table (the message lists the valid ones).
+    """
+    spec = TABLES.get(name)
+    if spec is None:
+        raise NotFoundError(f"Unknown table {name!r}. Valid tables: {', '.join(sorted(TABLES))}")
+    return ibis.table(spec.schema, name=name)
+
+
+def arrow_schema(spec: TableSpec) -> pa.Schema:
+    """The Arrow schema of a declared table (timestamps in microseconds, UTC)."""
+    return spec.schema.to_pyarrow()
+
+
+class Engine(ABC):
+    """A place where aidmp's tables live and where its queries run."""
+
+    name: ClassVar[str]
+    dialect: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]]
+
+    # -- queries -----------------------------------------------------------------------------
+    def table(self, name: str) -> ibis.Table:
+        """The ibis table to build engine-neutral queries on."""
+        return unbound_table(name)
+
+    def compile(self, expr: ibis.Expr) -> str:
+        """The SQL this engine would run for ``expr``."""
+        return str(ibis.to_sql(expr, dialect=self.dialect))
+
+    @abstractmethod
+    def execute(self, expr: ibis.Expr) -> pa.Table:
+        """Run an ibis expression and return the result as Arrow."""
+
+    @abstractmethod
+    def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
+        """Run engine-dialect SQL with bound parameters (for engine-internal use and tests)."""
+
+    # -- writes --------------------------------------------------------------------------------
+    @abstractmethod
+    def append(self, table: str, data: pa.Table) -> int:
+        """Insert rows whose key is not yet in ``table``; return how many were inserted.
+
+        Rows repeating a key already stored (or repeated inside ``data``) are skipped, which
+        makes every write path idempotent.
+        """
+
+    @abstractmethod
+    def upsert(self, table: str, data: pa.Table) -> int:
+        """Insert rows, replacing stored rows with the same key; return the rows written."""
+
+    # -- reads & catalog -------------------------------------------------------------------------
+    @abstractmethod
+    def tables(self) -> list[str]:
+        """Names of the tables that exist in this engine."""
+
+    def to_arrow(self, table: str) -> pa.Table:
+        """A whole table as Arrow."""
+        return self.execute(self.table(table))
+
+    def to_pandas(self, table: str) -> pd.DataFrame:
+        """A whole table as pandas."""
+        return self.to_arrow(table).to_pandas()
+
+    def to_polars(self, table: str) -> pl.DataFrame:
+        """A whole table as polars."""
+        import polars as pl
+
+        frame = pl.from_arrow(self.to_arrow(table))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def count(self, table: str) -> int:
+        """Number of rows in a table."""
+        t = self.table(table)
+        result = self.execute(t.aggregate(n=t.count()))
+        return int(result.column("n")[0].as_py())
+
+    # -- schema ------------------------------------------------------------------------------------
+    @abstractmethod
+    def _create_table(self, spec: TableSpec) -> None:
+        """Create one declared table (with its key where the engine supports keys)."""
+
+    @abstractmethod
+    def _schema_versions(self) -> set[int]:
+        """Migration versions already applied (creating the version table if needed)."""
+
+    @abstractmethod
+    def _record_version(self, migration: Migration, at: datetime) -> None:
+        """Remember that a migration was applied."""
+
+    def migrate(self) -> list[int]:
+        """Apply every migration not yet applied, in order; return the versions applied."""
+        done = self._schema_versions()
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            for spec in migration.create:
+                self._create_table(spec)
+            for table, column in migration.add_columns:
+                self._add_column(table, column.name, column)
+            self._record_version(migration, datetime.now(UTC))
+            applied.append(migration.version)
+        return applied
+
+    @abstractmethod
+    def _add_column(self, table: str, name: str, column: Column) -> None:
+        """Add a nullable column to an existing table."""
+
+    def schema_version(self) -> int:
+        """The highest migration version applied."""
+        return max(self._schema_versions(), default=0)
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the engine's resources."""

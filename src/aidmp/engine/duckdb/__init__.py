@@ -1,0 +1,5 @@
+"""The embedded DuckDB engine (the default): one database file under the aidmp home."""
+
+from aidmp.engine.duckdb.engine import DuckDBEngine
+
+__all__ = ["DuckDBEngine"]

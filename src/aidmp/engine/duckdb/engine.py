@@ -1,0 +1,159 @@
+"""DuckDB implementation of :class:`aidmp.engine.base.Engine`.
+
+The only module (with its package) that imports ``duckdb``. One connection is opened on the
+database file; every call works on its own cursor so the collector's flusher thread and API
+readers can run side by side (a DuckDB connection object is not safe to share across threads).
+
+Example:
+    >>> import pyarrow as pa
+    >>> eng = DuckDBEngine(":memory:")
+    >>> eng.migrate()
+    [1]
+    >>> eng.count("events")
+    0
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+import ibis
+import pyarrow as pa
+from ibis.backends.sql.datatypes import DuckDBType
+
+from aidmp.engine.base import SCHEMA_TABLE, Engine
+from aidmp.errors import EngineError, NotFoundError
+from aidmp.store.schema import TABLES, Column, Migration, TableSpec
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _column_ddl(column: Column) -> str:
+    sql_type = DuckDBType.from_ibis(column.dtype).sql("duckdb")
+    return f"{_quote(column.name)} {sql_type}{'' if column.nullable else ' NOT NULL'}"
+
+
+class DuckDBEngine(Engine):
+    """Tables in one DuckDB file; keys enforced as primary keys.
+
+    Args:
+        path: the database file, or ``":memory:"``.
+        read_only: open without write access (several readers may share a file).
+    """
+
+    name: ClassVar[str] = "duckdb"
+    dialect: ClassVar[str] = "duckdb"
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"primary_keys", "transactions", "upsert", "embedded"}
+    )
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as exc:
+            raise EngineError(
+                "open database",
+                f"{self.path} is in use by another process ({exc}). Stop `aidmp serve` or use "
+                "its REST API while it runs.",
+            ) from None
+        # Timestamps are stored and returned in UTC whatever the machine's zone.
+        self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            self._local.cursor = cur
+        return cur
+
+    # -- queries ---------------------------------------------------------------------------------
+    def execute(self, expr: ibis.Expr) -> pa.Table:
+        query = self.compile(expr)
+        try:
+            return self._cursor().sql(query).to_arrow_table()
+        except duckdb.Error as exc:
+            raise EngineError("query", f"{exc}\n-- query:\n{query}") from exc
+
+    def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
+        try:
+            rel = self._cursor().sql(query, params=list(params) if params else None)
+            return rel.to_arrow_table() if rel is not None else pa.table({})
+        except duckdb.Error as exc:
+            raise EngineError("sql", f"{exc}\n-- query:\n{query}") from exc
+
+    # -- writes ----------------------------------------------------------------------------------
+    def _write(self, table: str, data: pa.Table, verb: str) -> int:
+        if table not in TABLES:
+            raise NotFoundError(f"Unknown table {table!r}. Valid tables: {', '.join(TABLES)}")
+        if data.num_rows == 0:
+            return 0
+        cur = self._cursor()
+        view = f"_aidmp_batch_{threading.get_ident()}"
+        with self._write_lock:
+            cur.register(view, data)
+            try:
+                result = cur.execute(
+                    f"INSERT {verb} INTO {_quote(table)} BY NAME SELECT * FROM {_quote(view)}"
+                ).fetchone()
+            except duckdb.Error as exc:
+                raise EngineError(f"append to {table}", str(exc)) from exc
+            finally:
+                cur.unregister(view)
+        return int(result[0]) if result else 0
+
+    def append(self, table: str, data: pa.Table) -> int:
+        return self._write(table, data, "OR IGNORE")
+
+    def upsert(self, table: str, data: pa.Table) -> int:
+        return self._write(table, data, "OR REPLACE")
+
+    # -- catalog ---------------------------------------------------------------------------------
+    def tables(self) -> list[str]:
+        rows = self._cursor().execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "ORDER BY table_name"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def _create_table(self, spec: TableSpec) -> None:
+        cols = ", ".join(_column_ddl(c) for c in spec.columns)
+        key = ", ".join(_quote(k) for k in spec.key)
+        self._cursor().execute(
+            f"CREATE TABLE IF NOT EXISTS {_quote(spec.name)} ({cols}, PRIMARY KEY ({key}))"
+        )
+
+    def _add_column(self, table: str, name: str, column: Column) -> None:
+        self._cursor().execute(
+            f"ALTER TABLE {_quote(table)} ADD COLUMN IF NOT EXISTS {_column_ddl(column)}"
+        )
+
+    def _schema_versions(self) -> set[int]:
+        cur = self._cursor()
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER PRIMARY KEY, "
+            "description VARCHAR, applied_at TIMESTAMPTZ)"
+        )
+        return {r[0] for r in cur.execute(f"SELECT version FROM {SCHEMA_TABLE}").fetchall()}
+
+    def _record_version(self, migration: Migration, at: datetime) -> None:
+        self._cursor().execute(
+            f"INSERT INTO {SCHEMA_TABLE} VALUES (?, ?, ?)",
+            [migration.version, migration.description, at],
+        )
+
+    def checkpoint(self) -> None:
+        """Fold DuckDB's write-ahead log into the database file."""
+        self._cursor().execute("CHECKPOINT")
+
+    def close(self) -> None:
+        self._con.close()

@@ -1,0 +1,1 @@
+"""Engine-free domain types: Segment-Spec messages, import mappings, keys."""

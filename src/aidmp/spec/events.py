@@ -1,0 +1,188 @@
+"""Segment-Spec messages: validation and normalisation into ``events`` rows.
+
+The collector, the Python API and quarantine replay all pass messages through
+:func:`normalize_message`, so one message is judged the same way whichever door it came in by.
+
+Example:
+    >>> from datetime import UTC, datetime
+    >>> now = datetime(2026, 11, 1, 12, 0, 5, tzinfo=UTC)
+    >>> row = normalize_message(
+    ...     {"type": "track", "event": "Order Completed", "userId": "u1",
+    ...      "messageId": "m1", "timestamp": "2026-11-01T12:00:00Z",
+    ...      "sentAt": "2026-11-01T12:00:00Z"},
+    ...     source="web", received_at=now)
+    >>> row["timestamp"] == now  # clock-skew correction: the client clock lagged by 5 s
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from aidmp.errors import ValidationError
+
+MessageType = Literal["track", "identify", "page", "screen", "group", "alias"]
+MESSAGE_TYPES: tuple[str, ...] = ("track", "identify", "page", "screen", "group", "alias")
+
+
+def _id_or_none(value: Any) -> Any:
+    """Ids may arrive as numbers; empty strings and null mean 'absent'."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value  # let pydantic reject it with a clear message
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return value
+
+
+Identifier = Annotated[
+    Annotated[str, Field(max_length=512)] | None, BeforeValidator(_id_or_none)
+]
+
+
+class SegmentMessage(BaseModel):
+    """One Segment-Spec message (track, identify, page, screen, group, alias).
+
+    Field names follow the Segment HTTP Tracking API so existing SDKs work unchanged.
+    Unknown top-level fields (``channel``, ``version``, ``_metadata``...) are accepted and ignored.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, str_strip_whitespace=False)
+
+    type: MessageType
+    messageId: Identifier = None
+    userId: Identifier = None
+    anonymousId: Identifier = None
+    groupId: Identifier = None
+    previousId: Identifier = None
+    event: str | None = Field(default=None, max_length=1024)
+    name: str | None = Field(default=None, max_length=1024)
+    category: str | None = Field(default=None, max_length=1024)
+    timestamp: datetime | None = None
+    originalTimestamp: datetime | None = None
+    sentAt: datetime | None = None
+    properties: dict[str, Any] | None = None
+    traits: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _required_per_type(self) -> SegmentMessage:
+        t = self.type
+        if t == "track" and not self.event:
+            raise ValueError("event: required for a track call (the event name)")
+        if t == "alias":
+            if not self.previousId:
+                raise ValueError("previousId: required for an alias call")
+            if not self.userId:
+                raise ValueError("userId: required for an alias call")
+        elif not (self.userId or self.anonymousId):
+            raise ValueError("userId/anonymousId: one of them is required")
+        if t == "group" and not self.groupId:
+            raise ValueError("groupId: required for a group call")
+        return self
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    if ts is None:
+        return None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _dumps(obj: dict[str, Any] | None) -> str | None:
+    if obj is None:
+        return None
+    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def describe_validation_error(exc: PydanticValidationError) -> tuple[str, str]:
+    """Turn pydantic's error into (field, problem) a user can act on."""
+    err = exc.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg.removeprefix("Value error, ")
+        if ": " in msg:
+            field, _, problem = msg.partition(": ")
+            return field, problem
+    if err["type"] == "literal_error" and loc == "type":
+        return "type", f"must be one of {', '.join(MESSAGE_TYPES)} (got {err.get('input')!r})"
+    return loc or "message", msg
+
+
+def message_id_for(message: dict[str, Any], source: str) -> str:
+    """A deterministic id for a message that arrived without ``messageId``."""
+    digest = hashlib.sha256(
+        source.encode() + b"\x00" + orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+    return f"aidmp-{digest[:32]}"
+
+
+def normalize_message(
+    message: Any, *, source: str, received_at: datetime, default_type: str | None = None
+) -> dict[str, Any]:
+    """Validate one Segment message and return its ``events`` row.
+
+    Args:
+        message: the decoded JSON object.
+        source: the source name the write key belongs to.
+        received_at: server receive time (UTC), also the base of clock-skew correction.
+        default_type: the type implied by the endpoint (``/v1/track`` -> ``track``).
+
+    Raises:
+        ValidationError: naming the field and the problem.
+    """
+    if not isinstance(message, dict):
+        raise ValidationError(f"must be a JSON object, got {type(message).__name__}", field="event")
+    if default_type is not None and "type" not in message:
+        message = {**message, "type": default_type}
+    try:
+        msg = SegmentMessage.model_validate(message)
+    except PydanticValidationError as exc:
+        field, problem = describe_validation_error(exc)
+        raise ValidationError(problem, field=field) from None
+    original = _utc(msg.timestamp or msg.originalTimestamp)
+    sent_at = _utc(msg.sentAt)
+    if original is None:
+        timestamp = received_at
+    elif sent_at is not None:
+        # Segment's skew rule: the client clock error is (sentAt - received_at), so
+        # the true time is received_at - (sentAt - originalTimestamp).
+        timestamp = received_at - (sent_at - original)
+    else:
+        timestamp = original
+    traits = msg.traits
+    if traits is None and msg.type == "identify" and msg.context:
+        ctx_traits = msg.context.get("traits")  # RudderStack puts identify traits here
+        traits = ctx_traits if isinstance(ctx_traits, dict) else None
+    event = msg.event if msg.type == "track" else msg.name
+    return {
+        "message_id": msg.messageId or message_id_for(message, source),
+        "type": msg.type,
+        "event": event,
+        "user_id": msg.userId,
+        "anonymous_id": msg.anonymousId,
+        "group_id": msg.groupId,
+        "previous_id": msg.previousId,
+        "timestamp": timestamp,
+        "original_timestamp": original,
+        "sent_at": sent_at,
+        "received_at": received_at,
+        "properties": _dumps(msg.properties),
+        "traits": _dumps(traits),
+        "context": _dumps(msg.context),
+        "integrations": _dumps(msg.integrations),
+        "source": source,
+        "event_date": _day(timestamp),
+    }
+
+
+def _day(ts: datetime) -> date:
+    return ts.date()

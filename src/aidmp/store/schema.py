@@ -1,0 +1,172 @@
+"""Engine-neutral table declarations and the ordered list of schema migrations.
+
+Each table is declared once here with ibis data types; every engine turns the declaration into
+its own DDL. Columns that hold personal data are flagged ``pii=True`` so that encryption,
+access export and erasure can find all of them, and every table with personal data names the
+column that ties a row to a person (``person_columns``).
+
+Example:
+    >>> from aidmp.store.schema import TABLES
+    >>> TABLES["events"].key
+    ('message_id',)
+    >>> sorted(c.name for c in TABLES["events"].columns if c.pii)[:3]
+    ['anonymous_id', 'context', 'previous_id']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.datatypes as dt
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: name, ibis type, whether it holds personal data, and a description."""
+
+    name: str
+    dtype: dt.DataType
+    doc: str
+    pii: bool = False
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table: its columns, its key (rows are unique on it) and the columns naming a person."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    doc: str
+    person_columns: tuple[str, ...] = field(default=())
+
+    @property
+    def schema(self) -> ibis.Schema:
+        """The ibis schema of the table."""
+        return ibis.schema({c.name: c.dtype for c in self.columns})
+
+    @property
+    def column_names(self) -> list[str]:
+        """Column names in declaration order."""
+        return [c.name for c in self.columns]
+
+
+_S = dt.String(nullable=True)
+_TS = dt.Timestamp(timezone="UTC", nullable=True)
+_I = dt.Int64(nullable=True)
+
+
+def _c(name: str, dtype: dt.DataType, doc: str, *, pii: bool = False, null: bool = True) -> Column:
+    return Column(name, dtype.copy(nullable=null), doc, pii=pii, nullable=null)
+
+
+EVENTS = TableSpec(
+    name="events",
+    doc="Append-only Segment-Spec events from every source; unique on message_id.",
+    key=("message_id",),
+    person_columns=("user_id", "anonymous_id"),
+    columns=(
+        _c("message_id", _S, "Segment messageId (or a deterministic id for imported rows)", null=False),
+        _c("type", _S, "track | identify | page | screen | group | alias", null=False),
+        _c("event", _S, "track event name, or the page/screen name"),
+        _c("user_id", _S, "the source's known user id", pii=True),
+        _c("anonymous_id", _S, "device / cookie id", pii=True),
+        _c("group_id", _S, "account id of a group call"),
+        _c("previous_id", _S, "the id an alias call links from", pii=True),
+        _c("timestamp", _TS, "when it happened, corrected for client clock skew", null=False),
+        _c("original_timestamp", _TS, "the timestamp the client sent"),
+        _c("sent_at", _TS, "when the client sent it (client clock)"),
+        _c("received_at", _TS, "when aidmp received it (server clock)", null=False),
+        _c("properties", _S, "JSON object of event properties"),
+        _c("traits", _S, "JSON object of identify/group traits", pii=True),
+        _c("context", _S, "JSON object of Segment context (ip, userAgent, campaign...)", pii=True),
+        _c("integrations", _S, "JSON object of per-destination switches"),
+        _c("source", _S, "name of the source that delivered it", null=False),
+        _c("event_date", dt.Date(nullable=True), "UTC day of timestamp (partition key)"),
+    ),
+)
+
+QUARANTINE = TableSpec(
+    name="quarantine",
+    doc="Records that failed validation, with the reason; nothing invalid is silently dropped.",
+    key=("id",),
+    columns=(
+        _c("id", _S, "deterministic id of (source, payload, reason)", null=False),
+        _c("source", _S, "source that delivered the record", null=False),
+        _c("kind", _S, "collector | import", null=False),
+        _c("payload", _S, "the raw record as JSON text", pii=True, null=False),
+        _c("options", _S, "JSON needed to replay it (import mapping, message type...)"),
+        _c("field", _S, "the field that failed"),
+        _c("reason", _S, "what is wrong with it", null=False),
+        _c("row_number", _I, "1-based data row in the imported file"),
+        _c("file", _S, "imported file path"),
+        _c("received_at", _TS, "when it arrived", null=False),
+        _c("replayed_at", _TS, "when a replay stored it as an event"),
+    ),
+)
+
+API_KEYS = TableSpec(
+    name="api_keys",
+    doc="API and write keys; only a SHA-256 hash of each secret is stored.",
+    key=("key_id",),
+    columns=(
+        _c("key_id", _S, "public id of the key (the secret's prefix)", null=False),
+        _c("key_hash", _S, "hex SHA-256 of the full secret", null=False),
+        _c("scope", _S, "write | read | admin", null=False),
+        _c("name", _S, "human label"),
+        _c("source", _S, "source name events sent with this key are tagged with", null=False),
+        _c("created_at", _TS, "creation time", null=False),
+        _c("revoked_at", _TS, "revocation time, if revoked"),
+    ),
+)
+
+ITEMS = TableSpec(
+    name="items",
+    doc="Product / content catalog: one row per item, attributes as JSON.",
+    key=("item_id",),
+    columns=(
+        _c("item_id", _S, "catalog id", null=False),
+        _c("name", _S, "display name"),
+        _c("category", _S, "main category"),
+        _c("price", dt.Float64(nullable=True), "list price"),
+        _c("attributes", _S, "JSON object of other attributes (genres, brand...)"),
+        _c("source", _S, "source that delivered it", null=False),
+        _c("updated_at", _TS, "when it was loaded", null=False),
+    ),
+)
+
+AUDIT_LOG = TableSpec(
+    name="audit_log",
+    doc="Who did what to which object, when (no personal data in 'detail').",
+    key=("id",),
+    columns=(
+        _c("id", _S, "unique id", null=False),
+        _c("at", _TS, "when", null=False),
+        _c("actor", _S, "key id or 'cli'", null=False),
+        _c("action", _S, "verb, e.g. keys.create", null=False),
+        _c("object", _S, "object acted on"),
+        _c("detail", _S, "JSON detail"),
+    ),
+)
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t for t in (EVENTS, QUARANTINE, API_KEYS, ITEMS, AUDIT_LOG)
+}
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema version: the tables it creates (later migrations may add columns)."""
+
+    version: int
+    description: str
+    create: tuple[TableSpec, ...] = ()
+    add_columns: tuple[tuple[str, Column], ...] = ()
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "core tables: events, quarantine, api_keys, items, audit_log",
+              create=(EVENTS, QUARANTINE, API_KEYS, ITEMS, AUDIT_LOG)),
+)
