@@ -68,24 +68,12 @@ def version() -> None:
 
 
 def main() -> None:
-    """Entry point: run the app, turning aidmp errors into one clean line."""
+    """Entry point: usage errors exit 2 (Typer), aidmp errors print one clean line and exit 1."""
     try:
-        app(standalone_mode=False)
+        app()
     except AidmpError as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except (typer.Abort, KeyboardInterrupt):
-        err_console.print("aborted")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

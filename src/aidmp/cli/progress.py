@@ -12,8 +12,8 @@ from aidmp.cli.output import err_console
 
 @contextmanager
 def bar(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr; yields ``update(done, total)``."""
-    if not enabled:
+    """A progress bar on stderr (terminals only); yields ``update(done, total)``."""
+    if not enabled or not err_console.is_terminal:
         yield lambda done, total: None
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
