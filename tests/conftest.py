@@ -11,9 +11,9 @@ import pytest
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
-from aidmp import DMP  # noqa: E402
-from aidmp.api.server import ServerThread  # noqa: E402
-from aidmp.demo.datasets import default_datasets_dir  # noqa: E402
+from aidmp import DMP
+from aidmp.api.server import ServerThread
+from aidmp.demo.datasets import default_datasets_dir
 
 
 @pytest.fixture()

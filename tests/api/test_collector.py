@@ -54,7 +54,8 @@ def test_write_key_in_body_and_analytics_js_short_paths(dmp, server, write_key):
                                "messageId": "js-1"})
     assert r.status_code == 200, r.text
     r = post(server, "/v1/b", {"writeKey": write_key, "context": {"library": {"name": "js"}},
-                               "batch": [{"type": "page", "anonymousId": "a9", "messageId": "js-2"}]})
+                               "batch": [{"type": "page", "anonymousId": "a9",
+                                          "messageId": "js-2"}]})
     assert r.status_code == 200
     rows = stored(dmp, server)
     assert rows["js-1"]["event"] == "Viewed"

@@ -140,11 +140,11 @@ def test_missing_columns_and_unreadable_files_are_clear_errors(dmp, tmp_path):
     assert "'cust_id' is not in the data; columns are: order_id, customer" in info.value.message
     bad = tmp_path / "broken.parquet"
     bad.write_bytes(b"not parquet at all")
-    with pytest.raises(ValidationError, match="cannot read .*broken.parquet as parquet"):
+    with pytest.raises(ValidationError, match=r"cannot read .*broken\.parquet as parquet"):
         dmp.imports.file(bad, MAPPING)
     xlsx = tmp_path / "x.xlsx"
     xlsx.write_text("")
-    with pytest.raises(ValidationError, match="cannot tell the format of x.xlsx"):
+    with pytest.raises(ValidationError, match=r"cannot tell the format of x\.xlsx"):
         dmp.imports.file(xlsx, MAPPING)
     assert dmp.events.count() == 0
 

@@ -21,7 +21,7 @@ from aidmp.privacy.keys import ApiKey, Scope
 
 def basic_username(header: str | None) -> str | None:
     """The username of an HTTP Basic ``Authorization`` header (Segment's write-key slot)."""
-    if not header or not header[:6].lower() == "basic ":
+    if not header or header[:6].lower() != "basic ":
         return None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode()

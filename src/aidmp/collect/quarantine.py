@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,7 +61,9 @@ class Quarantine:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _select(self, ids: list[str] | None, source: str | None, include_replayed: bool) -> Any:
+    def _select(
+        self, ids: builtins.list[str] | None, source: str | None, include_replayed: bool
+    ) -> Any:
         t = self.engine.table("quarantine")
         expr = t
         if not include_replayed:
@@ -85,7 +88,7 @@ class Quarantine:
         return int(self.engine.execute(expr.aggregate(n=expr.count())).column("n")[0].as_py())
 
     def replay(
-        self, *, ids: list[str] | None = None, source: str | None = None,
+        self, *, ids: builtins.list[str] | None = None, source: str | None = None,
         mapping_overrides: dict[str, Any] | None = None,
     ) -> ReplayReport:
         """Re-validate waiting records; store the ones that now pass.
@@ -98,14 +101,14 @@ class Quarantine:
         """
         rows = self.engine.execute(self._select(ids, source, False)).to_pylist()
         if ids:
-            missing = set(ids) - {r["id"] for r in rows}
+            missing: set[str] = set(ids) - {r["id"] for r in rows}
             if missing:
                 raise ValidationError(f"no waiting quarantine record with id {sorted(missing)}",
                                       field="id")
         report = ReplayReport(tried=len(rows))
         now = datetime.now(UTC)
-        passed: list[dict[str, Any]] = []
-        failed: list[dict[str, Any]] = []
+        passed: builtins.list[dict[str, Any]] = []
+        failed: builtins.list[dict[str, Any]] = []
         events = ColumnBuffer("events")
         for row in rows:
             try:

@@ -35,11 +35,12 @@ async def _collect(request: Request, path_type: str) -> Response:
     header_key = basic_username(request.headers.get("authorization"))
     key = dmp.keys.verify(header_key, "write") if header_key else None  # 401 before parsing
     body = decode_body(await request.body(), request.headers.get("content-encoding"), limits)
-    doc = parse_json(body)
-    if key is None:
+    doc = None
+    if key is None:  # the key is in the body (analytics.js): decode it first
+        doc = parse_json(body)
         key = dmp.keys.verify(doc.get("writeKey") if isinstance(doc, dict) else None, "write")
     accepted, quarantined, seq = collector.accept(
-        body, doc, path_type=path_type, source=key.source, received_at=received_at)
+        body, path_type=path_type, source=key.source, received_at=received_at, doc=doc)
     await collector.wal.wait_async(seq)
     result: dict[str, Any] = {"success": True, "accepted": accepted,
                               "quarantined": len(quarantined)}
