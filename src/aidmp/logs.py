@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import logging.config
-
 from datetime import UTC, datetime
 from typing import Any
 

@@ -14,8 +14,8 @@ import typer
 from aidmp import __version__
 from aidmp.cli import events, keys, quarantine
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
-from aidmp.cli.demo import demo_command
 from aidmp.cli.datasets import app as datasets_app
+from aidmp.cli.demo import demo_command
 from aidmp.cli.imports import import_command
 from aidmp.cli.output import console, emit_json, err_console
 from aidmp.errors import AidmpError

@@ -68,7 +68,8 @@ EVENTS = TableSpec(
     key=("message_id",),
     person_columns=("user_id", "anonymous_id"),
     columns=(
-        _c("message_id", _S, "Segment messageId (or a deterministic id for imported rows)", null=False),
+        _c("message_id", _S, "Segment messageId (or a deterministic id for imported rows)",
+           null=False),
         _c("type", _S, "track | identify | page | screen | group | alias", null=False),
         _c("event", _S, "track event name, or the page/screen name"),
         _c("user_id", _S, "the source's known user id", pii=True),
