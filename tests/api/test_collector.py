@@ -49,6 +49,19 @@ def test_every_call_type_is_stored(dmp, server, write_key, path, msg, column, va
     assert row["type"] == path.rsplit("/", 1)[1]
 
 
+def test_browser_cors_preflight_and_text_plain_beacons(dmp, server, write_key):
+    pre = httpx.options(server.url + "/v1/t", headers={
+        "Origin": "https://shop.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert pre.status_code == 200
+    assert pre.headers["access-control-allow-origin"] in ("*", "https://shop.example")
+    r = post(server, "/v1/t", {"writeKey": write_key, "event": "Viewed", "anonymousId": "b1",
+                               "messageId": "beacon-1"},
+             headers={"Content-Type": "text/plain", "Origin": "https://shop.example"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
+    assert stored(dmp, server)["beacon-1"]["anonymous_id"] == "b1"
+
+
 def test_write_key_in_body_and_analytics_js_short_paths(dmp, server, write_key):
     r = post(server, "/v1/t", {"writeKey": write_key, "event": "Viewed", "anonymousId": "a9",
                                "messageId": "js-1"})

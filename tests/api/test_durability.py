@@ -84,6 +84,11 @@ def test_graceful_stop_flushes_the_buffer(tmp_path):
     r = httpx.post(f"http://127.0.0.1:{port}/v1/track", headers=basic(write),
                    json={"event": "E", "userId": "u1", "messageId": "g1"})
     assert r.status_code == 200
+    # While the server owns the database, the CLI says so in one line instead of crashing.
+    cli = subprocess.run([sys.executable, "-m", "aidmp.cli.main", "events", "count", "--home",
+                          str(home)], capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 1 and "Traceback" not in cli.stderr
+    assert "is in use by another process" in cli.stderr and "REST API" in cli.stderr
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) in (0, 130, -signal.SIGINT)
     with DMP(home=home) as dmp:

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from aidmp import __version__
@@ -49,6 +50,9 @@ def create_app(dmp: DMP) -> FastAPI:
         description="Segment-compatible collector and REST API of the aidmp data platform.",
     )
     app.state.dmp = dmp
+    # Browsers post to the collector from the shop's own origin (analytics.js), as to Segment.
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
+                       allow_headers=["*"], max_age=86400)
 
     @app.exception_handler(AidmpError)
     async def _aidmp_error(request: Request, exc: AidmpError) -> JSONResponse:

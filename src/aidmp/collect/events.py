@@ -20,6 +20,7 @@ from typing import Any
 import ibis
 
 from aidmp.collect.collector import CollectorLimits, process_document
+from aidmp.collect.rows import ColumnBuffer
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
 
@@ -48,8 +49,6 @@ class Events:
         """Validate and store Segment messages synchronously (invalid ones are quarantined)."""
         if not isinstance(messages, list):
             raise ValidationError("must be a list of message objects", field="messages")
-        from aidmp.collect.rows import ColumnBuffer
-
         received = datetime.now(UTC)
         rows, quarantined = process_document(
             {"batch": messages}, path_type="batch", source=source, received_at=received,
