@@ -18,9 +18,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import ibis
+import numpy as np
 import pyarrow as pa
 
 from aidmp.errors import NotFoundError
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 SCHEMA_TABLE = "_aidmp_schema"
+_ROW = "__aidmp_row"
 
 
 def unbound_table(name: str) -> ibis.Table:
@@ -43,6 +45,26 @@ def unbound_table(name: str) -> ibis.Table:
     if spec is None:
         raise NotFoundError(f"Unknown table {name!r}. Valid tables: {', '.join(sorted(TABLES))}")
     return ibis.table(spec.schema, name=name)
+
+
+def one_row_per_key(
+    data: pa.Table, key: Sequence[str], keep: Literal["first", "last"]
+) -> pa.Table:
+    """One row per key: the first (append semantics) or last (upsert semantics) occurrence.
+
+    Example:
+        >>> t = pa.table({"k": ["a", "b", "a"], "v": [1, 2, 3]})
+        >>> one_row_per_key(t, ["k"], "last").to_pydict()
+        {'k': ['b', 'a'], 'v': [2, 3]}
+    """
+    if data.num_rows < 2:
+        return data
+    agg = "min" if keep == "first" else "max"
+    indexed = data.select(list(key)).append_column(_ROW, pa.array(np.arange(data.num_rows)))
+    rows = indexed.group_by(list(key), use_threads=False).aggregate([(_ROW, agg)])
+    if rows.num_rows == data.num_rows:
+        return data
+    return data.take(np.sort(rows.column(f"{_ROW}_{agg}").to_numpy()))
 
 
 def arrow_schema(spec: TableSpec) -> pa.Schema:

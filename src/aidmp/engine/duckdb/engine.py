@@ -26,7 +26,7 @@ import ibis
 import pyarrow as pa
 from ibis.backends.sql.datatypes import DuckDBType
 
-from aidmp.engine.base import SCHEMA_TABLE, Engine
+from aidmp.engine.base import SCHEMA_TABLE, Engine, one_row_per_key
 from aidmp.errors import EngineError, NotFoundError
 from aidmp.store.schema import TABLES, Column, Migration, TableSpec
 
@@ -115,7 +115,10 @@ class DuckDBEngine(Engine):
         return self._write(table, data, "OR IGNORE")
 
     def upsert(self, table: str, data: pa.Table) -> int:
-        return self._write(table, data, "OR REPLACE")
+        # INSERT OR REPLACE would keep the first of two rows with one key; an upsert means the
+        # last one wins.
+        return self._write(table, one_row_per_key(data, TABLES[table].key, "last")
+                           if table in TABLES else data, "OR REPLACE")
 
     # -- catalog ---------------------------------------------------------------------------------
     def tables(self) -> list[str]:
