@@ -96,3 +96,18 @@ def test_datasets_load_and_mapping_file(tmp_path, datasets):
     proc = aidmp(home, "import", str(csv), "--mapping", str(mapping), ok=False)
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: surname_column: unknown mapping key; valid keys: source")
+
+
+def test_demo_builds_through_the_collector_and_importer(tmp_path):
+    home = tmp_path / "home"
+    out = js(home, "demo", "--people", "60", "--seed", "3")
+    assert out["events_quarantined"] == 0
+    assert out["events_stored"] == out["events_accepted"] > 60 * 10
+    assert out["stats"]["by_source"]["web"] == out["events_stored"]
+    assert out["stats"]["by_source"]["crm"] == out["crm_rows_stored"] > 10
+    assert out["crm_duplicates"] >= 0 and out["catalog_items"] > 50
+    types = out["stats"]["by_type"]
+    assert types["track"] > types["identify"] > 0 and types["page"] > 0
+    # same seed, same data: running it again stores nothing new
+    again = js(home, "demo", "--people", "60", "--seed", "3")
+    assert again["stats"]["events"] == out["stats"]["events"]
