@@ -207,3 +207,271 @@ def _subscriber(rng: np.random.Generator, lengths: np.ndarray) -> pl.Series:
     return pl.Series(value // 10 ** (8 - lengths)).cast(pl.String)
 
 
+_LETTERS = list("ABDEFGHJLNPQRSTUWXYZ")  # letters of British inward codes
+
+
+def _letter(index: pl.Expr) -> pl.Expr:
+    return index.replace_strict(list(range(len(_LETTERS))), _LETTERS, return_dtype=pl.String)
+
+
+def _fold(expr: pl.Expr) -> pl.Expr:
+    return expr.str.to_lowercase().str.replace_many(ref.FOLD).str.replace_all(" ", "")
+
+
+def finish_people(cfg: DemoConfig, chunks: list[pl.DataFrame]) -> pl.DataFrame:
+    """Join the chunks and finish identifiers: unique e-mails and phones, person/user ids."""
+    df = pl.concat(chunks, how="vertical")
+    f, last = _fold(pl.col("first_name")), _fold(pl.col("last_name"))
+    num = pl.col("_email_num").cast(pl.String)
+    yy = zfill(pl.col("birth_date").dt.year() % 100, 2)
+    p = pl.col("_pattern")
+    local = (
+        pl.when(p == 0).then(pl.concat_str(f, pl.lit("."), last))
+        .when(p == 1).then(pl.concat_str(f, last))
+        .when(p == 2).then(pl.concat_str(f.str.slice(0, 1), last))
+        .when(p == 3).then(pl.concat_str(f, pl.lit("_"), last))
+        .when(p == 4).then(pl.concat_str(f, pl.lit("."), last, yy))
+        .when(p == 5).then(pl.concat_str(f, num))
+        .when(p == 6).then(pl.concat_str(last, pl.lit("."), f))
+        .otherwise(pl.concat_str(f.str.slice(0, 1), pl.lit("."), last, num))
+    )
+    calling = pl.Series([c.calling_code for c in ref.COUNTRIES])
+    df = df.with_columns(local.alias("_local"), calling.gather(df["_country"]).alias("_cc"))
+    # e-mails: later duplicates get a number appended, until all are unique
+    for _ in range(20):
+        df = df.with_columns(pl.concat_str("_local", pl.lit("@"), "_domain").alias("email"))
+        dup = pl.int_range(pl.len()).over("email")
+        if not df.select((dup > 0).any()).item():
+            break
+        df = df.with_columns(
+            pl.when(dup > 0).then(pl.concat_str("_local", (dup + 1).cast(pl.String)))
+            .otherwise("_local").alias("_local")
+        )
+    # phones: later duplicates draw a new subscriber number, until all are unique
+    rng = rng_for(cfg.seed, STREAM_PEOPLE, 1 << 30)
+    for _ in range(20):
+        taken = df.select(
+            pl.int_range(pl.len()).over(pl.concat_str("_cc", "_area", "_sub")) > 0
+        ).to_series()
+        if not taken.any():
+            break
+        fresh = _subscriber(rng, df["_sub"].str.len_chars().to_numpy())
+        df = df.with_columns(pl.when(taken).then(fresh).otherwise(pl.col("_sub")).alias("_sub"))
+    inward = pl.concat_str(
+        (pl.col("_pc_digits") % 10).cast(pl.String),
+        _letter(pl.col("_pc_letters").arr.get(0)),
+        _letter(pl.col("_pc_letters").arr.get(1)),
+    )
+    kind = pl.col("_postcode_kind")
+    prefix = pl.col("_postcode_prefix")
+    postcode = (
+        pl.when(kind == 1).then(pl.concat_str(prefix, zfill(pl.col("_pc_digits") % 100, 2)))
+        .when(kind == 2).then(pl.concat_str(prefix, zfill(pl.col("_pc_digits"), 3)))
+        .when(kind == 3).then(pl.concat_str(prefix, pl.lit(" "), inward))
+        .otherwise(prefix)
+    )
+    email = pl.col("email")
+    web_email = pl.when("_web_capitalised").then(
+        pl.concat_str(email.str.slice(0, 1).str.to_uppercase(), email.str.slice(1))
+    ).otherwise(email)
+    account = pl.col("identifies").cast(pl.Int64).cum_sum()
+    interests = pl.col("_interests").arr.to_list().list.eval(
+        pl.element().filter(pl.element() >= 0).replace_strict(
+            list(range(len(ref.CATEGORIES))), list(ref.CATEGORIES), return_dtype=pl.String
+        )
+    )
+    return df.with_columns(
+        *phone_columns(),
+        pl.format("p_{}", zfill(pl.col("_idx") + 1, 6)).alias("person_id"),
+        web_email.alias("_web_email"),
+        pl.when("identifies").then(pl.format("u_{}", zfill(account, 6))).alias("user_id"),
+        postcode.alias("postcode"),
+        TABLES.country_codes.gather(df["_country"]).alias("country"),
+        TABLES.city_names.gather(df["_city"]).alias("city"),
+        interests.alias("interests"),
+    )
+
+
+def phone_columns() -> list[pl.Expr]:
+    """Phone numbers in national, E.164 and the other common formats of each country.
+
+    Reads ``_country``, ``_cc`` (calling code), ``_area`` and ``_sub`` (subscriber number).
+    """
+    c, cc, area, sub = pl.col("_country"), pl.col("_cc"), pl.col("_area"), pl.col("_sub")
+    us = c == 0
+    n = sub.str.len_chars()
+
+    def s(a: int, b: int) -> pl.Expr:
+        return sub.str.slice(a, b - a)
+
+    sp = pl.lit(" ")
+    grouped = (
+        pl.when(us).then(pl.concat_str(s(0, 3), pl.lit("-"), s(3, 7)))
+        .when((c == 1) & (n == 8)).then(pl.concat_str(s(0, 4), sp, s(4, 8)))
+        .when((c == 1) & (n == 7)).then(pl.concat_str(s(0, 3), sp, s(3, 7)))
+        .when(c == 3).then(pl.concat_str(s(0, 2), sp, s(2, 4), sp, s(4, 6), sp, s(6, 8)))
+        .otherwise(sub)
+    )
+    national = pl.when(us).then(
+        pl.concat_str(pl.lit("("), area, pl.lit(") "), grouped)
+    ).otherwise(pl.concat_str(pl.lit("0"), area, sp, grouped))
+    intl = pl.when(us).then(
+        pl.concat_str(pl.lit("+1 "), area, pl.lit("-"), grouped)
+    ).otherwise(pl.concat_str(pl.lit("+"), cc, sp, area, sp, grouped))
+    dotted_or_00 = pl.when(us).then(
+        pl.concat_str(area, pl.lit("."), s(0, 3), pl.lit("."), s(3, 7))
+    ).otherwise(pl.concat_str(pl.lit("00"), cc, area, sub))
+    compact = pl.when(us).then(pl.concat_str(area, sub)).otherwise(
+        pl.concat_str(pl.lit("0"), area, sub)
+    )
+    return [
+        national.alias("phone"),
+        pl.concat_str(pl.lit("+"), cc, area, sub).alias("phone_e164"),
+        intl.alias("_phone_intl"),
+        dotted_or_00.alias("_phone_alt"),
+        compact.alias("_phone_compact"),
+    ]
+
+
+PEOPLE_COLUMNS = (
+    "person_id", "first_name", "last_name", "gender", "birth_date", "email", "phone",
+    "phone_e164", "country", "city", "postcode", "income_band", "interests", "propensity",
+    "lifecycle", "online", "identifies", "user_id", "in_crm", "created_at",
+)
+
+
+# ---------------------------------------------------------------- catalog
+
+
+def _charm(price: np.ndarray) -> np.ndarray:
+    """Realistic price points: 4.99, 24.99, 129.99, 1249.99."""
+    step = np.select([price < 10, price < 100, price < 1000], [1.0, 5.0, 10.0], 50.0)
+    return np.round(np.maximum(np.ceil(price / step) * step, 1.0) - 0.01, 2)
+
+
+def make_catalog(cfg: DemoConfig) -> pl.DataFrame:
+    """The shop's products: id, name, category, brand, price, popularity, URL."""
+    rng = rng_for(cfg.seed, STREAM_CATALOG)
+    k = len(ref.CATEGORIES)
+    counts = np.full(k, cfg.products // k) + (np.arange(k) < cfg.products % k)
+    frames = []
+    for c, count in enumerate(counts):
+        nouns, adjs, brands = (ref.CATEGORY_NOUNS[c], ref.CATEGORY_ADJECTIVES[c],
+                               ref.CATEGORY_BRANDS[c])
+        combos = rng.choice(len(nouns) * len(adjs) * len(brands), size=int(count), replace=False)
+        b, rest = np.divmod(combos, len(nouns) * len(adjs))
+        a, nn = np.divmod(rest, len(nouns))
+        median, sigma = ref.CATEGORY_PRICE[c]
+        price = _charm(rng.lognormal(np.log(median), sigma, int(count)))
+        rank = rng.permutation(int(count))
+        popularity = 1.0 / (rank + 1.0) ** 0.9
+        brand = pl.Series(brands).gather(b)
+        frames.append(pl.DataFrame({
+            "name": brand + " " + pl.Series(adjs).gather(a) + " " + pl.Series(nouns).gather(nn),
+            "category": [ref.CATEGORIES[c]] * int(count),
+            "brand": brand,
+            "price": price,
+            "popularity": np.round(popularity / popularity.sum(), 6),
+        }))
+    df = pl.concat(frames).with_row_index("_i")
+    slug = (
+        pl.col("name").str.to_lowercase().str.replace_many(ref.FOLD)
+        .str.replace_all(r"[^a-z0-9]+", "-").str.strip_chars("-")
+    )
+    return df.select(
+        pl.format("P{}", pl.col("_i") + 10001).alias("product_id"),
+        "name", "category", "brand", "price", "popularity",
+        pl.format("{}/products/{}-{}", pl.lit(ref.SHOP_HOST), slug, pl.col("_i") + 10001)
+        .alias("url"),
+    )
+
+
+# ---------------------------------------------------------------- CRM export
+
+
+def make_crm(cfg: DemoConfig, people: pl.DataFrame) -> pl.DataFrame:
+    """The CRM export with its dirt, plus a ``_person_id`` column (dropped before export)."""
+    rng = rng_for(cfg.seed, STREAM_CRM)
+    base = people.filter("in_crm").sort("created_at", "_idx")
+    n = len(base)
+    email_state = np.where(
+        rng.random(n) < cfg.crm_missing_email_rate, 0,
+        np.where(rng.random(n) < cfg.crm_email_dirt_rate, 1 + rng.integers(0, 5, n), 6),
+    )
+    phone_state = np.where(
+        rng.random(n) < cfg.crm_missing_phone_rate, 0,
+        np.where(rng.random(n) < cfg.crm_phone_format_rate, 1 + rng.integers(0, 4, n), 5),
+    )
+    typo = rng.random(n) < cfg.crm_typo_rate
+    typo_last = rng.random(n) < 0.5
+    typo_op = rng.integers(0, 3, n)
+    typo_pos = rng.random(n)
+    birth_missing = rng.random(n) < 0.12
+    score = base["propensity"].to_numpy() * rng.uniform(0.7, 1.3, n)
+    tier = np.digitize(score, [0.25, 0.40, 0.55])
+    df = base.with_columns(
+        pl.Series("_es", email_state), pl.Series("_ps", phone_state), pl.Series("_typo", typo),
+        pl.Series("_typo_last", typo_last), pl.Series("_op", typo_op),
+        pl.Series("_pos", typo_pos), pl.Series("_bm", birth_missing),
+        pl.Series("loyalty_tier", ref.LOYALTY_TIERS).gather(tier),
+        pl.format("C{}", zfill(pl.int_range(pl.len()) + 1_000_001, 7)).alias("crm_id"),
+    )
+    e, es = pl.col("email"), pl.col("_es")
+    at = e.str.find("@")
+    email = (
+        pl.when(es == 0).then(pl.lit(None, dtype=pl.String))
+        .when(es == 1).then(e.str.to_uppercase())
+        .when(es == 2).then(pl.concat_str(e.str.slice(0, 1).str.to_uppercase(), e.str.slice(1)))
+        .when(es == 3).then(pl.concat_str(pl.lit(" "), e, pl.lit(" ")))
+        .when(es == 4).then(pl.concat_str(e, pl.lit("  ")))
+        .when(es == 5).then(pl.concat_str(e.str.slice(0, at + 1),
+                                          e.str.slice(at + 1).str.to_uppercase()))
+        .otherwise(e)
+    )
+    ps = pl.col("_ps")
+    phone = (
+        pl.when(ps == 0).then(pl.lit(None, dtype=pl.String))
+        .when(ps == 1).then(pl.col("phone_e164"))
+        .when(ps == 2).then(pl.col("_phone_intl"))
+        .when(ps == 3).then(pl.col("_phone_alt"))
+        .when(ps == 4).then(pl.col("_phone_compact"))
+        .otherwise(pl.col("phone"))
+    )
+    df = df.with_columns(
+        email.alias("email"),
+        phone.alias("phone"),
+        _typo("first_name", pl.col("_typo") & ~pl.col("_typo_last")),
+        _typo("last_name", pl.col("_typo") & pl.col("_typo_last")),
+        pl.when("_bm").then(None).otherwise(pl.col("birth_date")).alias("birth_date"),
+        pl.col("created_at").dt.date().alias("signup_date"),
+    ).select(*CRM_COLUMNS, pl.col("person_id").alias("_person_id"))
+    n_dup = round(n * cfg.crm_duplicate_rate)
+    if n_dup and n:
+        df = pl.concat([df, df[np.sort(rng.choice(n, size=min(n_dup, n), replace=False))]])
+    return df[rng.permutation(len(df))]
+
+
+CRM_COLUMNS = (
+    "crm_id", "first_name", "last_name", "email", "phone", "birth_date", "postcode", "country",
+    "loyalty_tier", "signup_date",
+)
+
+
+def _typo(column: str, where: pl.Expr) -> pl.Expr:
+    """A keyboard slip: drop, double or swap one letter (never the first)."""
+    name = pl.col(column)
+    n = name.str.len_chars()
+    pos = (1 + pl.col("_pos") * (n - 2).clip(lower_bound=1)).floor().cast(pl.Int64)
+    pos = pl.min_horizontal(pos, n - 1)
+    head, ch, nxt = name.str.slice(0, pos), name.str.slice(pos, 1), name.str.slice(pos + 1, 1)
+    tail2 = name.str.slice(pos + 2)
+    op = pl.col("_op")
+    dropped = pl.concat_str(head, name.str.slice(pos + 1))
+    doubled = pl.concat_str(head, ch, ch, name.str.slice(pos + 1))
+    swapped = pl.concat_str(head, nxt, ch, tail2)
+    slip = (
+        pl.when(op == 0).then(dropped)
+        .when((op == 1) | (nxt == ch) | (nxt == "")).then(doubled)
+        .otherwise(swapped)
+    )
+    return pl.when(where).then(slip).otherwise(name).alias(column)

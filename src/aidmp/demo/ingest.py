@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 import orjson
-from aidmp.demo.generator import DemoConfig, DemoGenerator
 
 from aidmp.api.server import ServerThread
+from aidmp.demo.generator import DemoConfig, DemoGenerator
 from aidmp.dmp import DMP
 from aidmp.spec.imports import ImportMapping
 
