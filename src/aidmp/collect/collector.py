@@ -21,7 +21,7 @@ Example:
     ...     path_type="batch", source="web", received_at=datetime(2026, 11, 1, tzinfo=UTC),
     ...     limits=CollectorLimits())
     >>> len(rows), quarantined[0]["field"], quarantined[0]["reason"]
-    (1, 'event', 'required for a track call (the event name)')
+    (1, 'batch[1].event', 'required for a track call (the event name)')
 """
 
 from __future__ import annotations
