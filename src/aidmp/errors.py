@@ -8,7 +8,7 @@ Example:
     >>> from aidmp.errors import ValidationError
     >>> err = ValidationError("must be a string", field="userId")
     >>> str(err)
-    "userId: must be a string"
+    'userId: must be a string'
     >>> err.http_status
     400
 """
