@@ -128,8 +128,8 @@ def process_body(
         try:
             parsed = SegmentBatch.model_validate_json(body)
         except PydanticValidationError:
-            pass
-        else:
+            parsed = None  # some message is invalid: judge each one below
+        if parsed is not None:
             rows = []
             for msg in parsed.batch:
                 if msg.sentAt is None:
