@@ -156,7 +156,10 @@ def main() -> None:
     }
     summary["ratio"] = summary["aidmp_durable"]["events_per_s"] / summary["bare_fastapi"][
         "events_per_s"]
-    print(json.dumps(summary, indent=2))
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "collector.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=2))
 
 
 if __name__ == "__main__":

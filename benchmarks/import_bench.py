@@ -76,6 +76,9 @@ def main() -> None:
                 "reimport_seconds": round(again, 2), "reimport_stored": second.stored,
             }
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "import.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 
 

@@ -1,4 +1,4 @@
-"""Run every benchmark and print their JSON results (copy the figures into docs/benchmarks.md)."""
+"""Run every benchmark and print their JSON results (and into benchmarks/results/)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for script in ("import_bench.py", "collector_bench.py"):
-    print(f"== {script}", flush=True)
-    subprocess.run([sys.executable, str(HERE / script)], check=True)
+# every *_bench.py here writes its figures to benchmarks/results/<name>.json as well
+for script in sorted(HERE.glob("*_bench.py")):
+    print(f"== {script.name}", flush=True)
+    subprocess.run([sys.executable, str(script)], check=True)

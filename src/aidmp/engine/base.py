@@ -81,8 +81,23 @@ class Engine(ABC):
 
     # -- queries -----------------------------------------------------------------------------
     def table(self, name: str) -> ibis.Table:
-        """The ibis table to build engine-neutral queries on."""
-        return unbound_table(name)
+        """The ibis table to build engine-neutral queries on.
+
+        Declared tables (``aidmp.store.schema``) take their declared schema; derived tables
+        (written by :meth:`materialize` or :meth:`write_table`, e.g. ``profiles``) the schema
+        they were stored with.
+        """
+        if name in TABLES:
+            return unbound_table(name)
+        if name not in self.tables():
+            raise NotFoundError(
+                f"Unknown table {name!r}. Valid tables: {', '.join(sorted(self.tables()))}"
+            )
+        return ibis.table(ibis.Schema.from_pyarrow(self._stored_arrow_schema(name)), name=name)
+
+    def has_table(self, name: str) -> bool:
+        """Whether ``name`` exists in this engine."""
+        return name in self.tables()
 
     def compile(self, expr: ibis.Expr) -> str:
         """The SQL this engine would run for ``expr``."""
@@ -108,6 +123,34 @@ class Engine(ABC):
     @abstractmethod
     def upsert(self, table: str, data: pa.Table) -> int:
         """Insert rows, replacing stored rows with the same key; return the rows written."""
+
+    # -- derived tables --------------------------------------------------------------------------
+    @abstractmethod
+    def materialize(self, name: str, expr: ibis.Table) -> None:
+        """Create or replace the derived table ``name`` with the result of ``expr``.
+
+        ``expr`` must not read ``name`` itself (write to a new name and swap instead).
+        Declared tables cannot be replaced this way.
+        """
+
+    @abstractmethod
+    def write_table(self, name: str, data: pa.Table, *, mode: Literal["replace", "append"]
+                    = "replace") -> None:
+        """Store an Arrow table as the derived table ``name`` (replacing or appending)."""
+
+    @abstractmethod
+    def drop(self, name: str) -> None:
+        """Drop a derived table if it exists (declared tables cannot be dropped)."""
+
+    @abstractmethod
+    def _stored_arrow_schema(self, name: str) -> pa.Schema:
+        """The Arrow schema of a stored table."""
+
+    @staticmethod
+    def _check_derived(name: str) -> None:
+        if name in TABLES:
+            raise NotFoundError(f"{name!r} is a declared table; only derived tables can be "
+                                "replaced or dropped")
 
     # -- reads & catalog -------------------------------------------------------------------------
     @abstractmethod

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import duckdb
 import ibis
@@ -119,6 +119,42 @@ class DuckDBEngine(Engine):
         # last one wins.
         return self._write(table, one_row_per_key(data, TABLES[table].key, "last")
                            if table in TABLES else data, "OR REPLACE")
+
+    # -- derived tables ----------------------------------------------------------------------------
+    def materialize(self, name: str, expr: ibis.Table) -> None:
+        self._check_derived(name)
+        query = self.compile(expr)
+        with self._write_lock:
+            try:
+                self._cursor().execute(f"CREATE OR REPLACE TABLE {_quote(name)} AS {query}")
+            except duckdb.Error as exc:
+                raise EngineError(f"materialize {name}", f"{exc}\n-- query:\n{query}") from exc
+
+    def write_table(self, name: str, data: pa.Table, *, mode: Literal["replace", "append"]
+                    = "replace") -> None:
+        self._check_derived(name)
+        cur = self._cursor()
+        view = f"_aidmp_frame_{threading.get_ident()}"
+        with self._write_lock:
+            cur.register(view, data)
+            try:
+                if mode == "append" and name in self.tables():
+                    cur.execute(f"INSERT INTO {_quote(name)} BY NAME SELECT * FROM {_quote(view)}")
+                else:
+                    cur.execute(f"CREATE OR REPLACE TABLE {_quote(name)} AS "
+                                f"SELECT * FROM {_quote(view)}")
+            except duckdb.Error as exc:
+                raise EngineError(f"write {name}", str(exc)) from exc
+            finally:
+                cur.unregister(view)
+
+    def drop(self, name: str) -> None:
+        self._check_derived(name)
+        with self._write_lock:
+            self._cursor().execute(f"DROP TABLE IF EXISTS {_quote(name)}")
+
+    def _stored_arrow_schema(self, name: str) -> pa.Schema:
+        return self._cursor().sql(f"SELECT * FROM {_quote(name)} LIMIT 0").to_arrow_table().schema
 
     # -- catalog ---------------------------------------------------------------------------------
     def tables(self) -> list[str]:

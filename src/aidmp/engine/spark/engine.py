@@ -55,6 +55,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
 from aidmp.engine.base import SCHEMA_TABLE, Engine, one_row_per_key
+from aidmp.engine.spark.derived import DerivedTables
 from aidmp.errors import ConfigError, EngineError, NotFoundError
 from aidmp.store.schema import TABLES, Column, Migration, TableSpec
 
@@ -253,7 +254,7 @@ def normalise_arrow(table: pa.Table) -> pa.Table:
     return pa.table(columns, schema=schema)
 
 
-class SparkEngine(Engine):
+class SparkEngine(DerivedTables, Engine):
     """Tables in one Spark database, stored as Parquet; keys kept unique by the engine.
 
     Args:
