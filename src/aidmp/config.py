@@ -21,6 +21,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aidmp.errors import ConfigError
+from aidmp.spec.identity import IdentityRules
 
 
 class _Strict(BaseModel):
@@ -82,6 +83,8 @@ class Settings(BaseSettings):
     """Which engine stores the tables and runs the queries."""
     collector: CollectorConfig = CollectorConfig()
     """Collector limits and durability."""
+    identity: IdentityRules = IdentityRules()
+    """Identity-resolution rules (identifier types, priorities, limits, blocked values)."""
 
 
 def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:

@@ -22,6 +22,7 @@ from aidmp.collect.importer import Importer
 from aidmp.collect.quarantine import Quarantine
 from aidmp.config import DuckDBConfig, Settings, load_settings
 from aidmp.engine.base import Engine
+from aidmp.identity.resolve import IdentityGraph
 from aidmp.privacy.audit import AuditLog
 from aidmp.privacy.keys import KeyStore
 
@@ -52,7 +53,7 @@ class DMP:
         read_only: open the database without write access.
         **overrides: settings fields, e.g. ``collector={"fsync": False}``.
 
-    Namespaces: ``events``, ``imports``, ``quarantine``, ``keys``, ``audit``.
+    Namespaces: ``events``, ``imports``, ``quarantine``, ``identity``, ``keys``, ``audit``.
     """
 
     def __init__(
@@ -80,6 +81,11 @@ class DMP:
     def quarantine(self) -> Quarantine:
         """List and replay refused records."""
         return Quarantine(self.engine)
+
+    @cached_property
+    def identity(self) -> IdentityGraph:
+        """Resolve identities, look profiles up by identifier, list and undo merges."""
+        return IdentityGraph(self.engine, self.settings.identity)
 
     @cached_property
     def keys(self) -> KeyStore:

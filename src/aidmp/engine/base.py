@@ -32,6 +32,21 @@ if TYPE_CHECKING:
     import polars as pl
 
 SCHEMA_TABLE = "_aidmp_schema"
+
+
+# Text at a JSON path of a JSON-text column. Both engines have a native function with the same
+# arguments and meaning (NULL when absent, numbers as their text); only the name differs.
+@ibis.udf.scalar.builtin(name="json_extract_string")  # type: ignore[untyped-decorator]
+def _duckdb_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body,misc]
+    """DuckDB's json_extract_string."""
+
+
+@ibis.udf.scalar.builtin(name="get_json_object")  # type: ignore[untyped-decorator]
+def _spark_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body,misc]
+    """Spark's get_json_object."""
+
+
+_JSON_TEXT = {"duckdb": _duckdb_json_text, "pyspark": _spark_json_text}
 _ROW = "__aidmp_row"
 
 
@@ -95,6 +110,10 @@ class Engine(ABC):
             )
         return ibis.table(ibis.Schema.from_pyarrow(self._stored_arrow_schema(name)), name=name)
 
+    def json_text(self, column: ibis.Value, path: str) -> ibis.StringValue:
+        """The text at ``path`` (``$.traits.email``) of a JSON-text column, NULL if absent."""
+        return _JSON_TEXT[self.dialect](column, path)  # type: ignore[no-any-return]
+
     def has_table(self, name: str) -> bool:
         """Whether ``name`` exists in this engine."""
         return name in self.tables()
@@ -141,6 +160,10 @@ class Engine(ABC):
     @abstractmethod
     def drop(self, name: str) -> None:
         """Drop a derived table if it exists (declared tables cannot be dropped)."""
+
+    @abstractmethod
+    def replace_from(self, table: str, expr: ibis.Table) -> None:
+        """Replace every row of the declared ``table`` by the rows of ``expr`` (by name)."""
 
     @abstractmethod
     def _stored_arrow_schema(self, name: str) -> pa.Schema:

@@ -152,8 +152,94 @@ AUDIT_LOG = TableSpec(
     ),
 )
 
+IDENTITIES = TableSpec(
+    name="identities",
+    doc="Identity graph nodes: every identifier seen, the profile it resolves to, and why.",
+    key=("id_type", "id_value"),
+    person_columns=("profile_id",),
+    columns=(
+        _c("id_type", _S, "identifier type: user_id, email, phone, anonymous_id, crm_id...",
+           null=False),
+        _c("id_value", _S, "normalised identifier value", pii=True, null=False),
+        _c("profile_id", _S, "the profile it resolves to", null=False),
+        _c("status", _S, "linked | detached (cut off by a limit) | blocked (shared/blocked value)",
+           null=False),
+        _c("reason", _S, "why it is detached or blocked"),
+        _c("first_seen", _TS, "first event carrying it"),
+        _c("last_seen", _TS, "last event carrying it"),
+        _c("events", _I, "events carrying it"),
+        _c("sources", _S, "sources it came from, comma-separated"),
+        _c("build_id", _S, "build that last assigned it"),
+    ),
+)
+
+MERGES = TableSpec(
+    name="merges",
+    doc="Every profile merge with the rule and the evidence; enough to undo it.",
+    key=("id",),
+    person_columns=("into_profile", "from_profile"),
+    columns=(
+        _c("id", _S, "merge id", null=False),
+        _c("into_profile", _S, "the surviving profile", null=False),
+        _c("from_profile", _S, "the profile merged into it", null=False),
+        _c("rule", _S, "deterministic:<id_type> | probabilistic | manual", null=False),
+        _c("evidence", _S, "JSON: the linking identifiers / match scores", pii=True),
+        _c("created_at", _TS, "when", null=False),
+        _c("build_id", _S, "the build that made it"),
+        _c("undone_at", _TS, "when an unmerge undid it"),
+    ),
+)
+
+IDENTITY_LINKS = TableSpec(
+    name="identity_links",
+    doc="Manual and probabilistic decisions over the graph: links to add, splits to keep.",
+    key=("id",),
+    columns=(
+        _c("id", _S, "decision id", null=False),
+        _c("kind", _S, "link (join two identifiers) | split (keep a node apart)", null=False),
+        _c("id_type", _S, "first identifier type", null=False),
+        _c("id_value", _S, "first identifier value", pii=True, null=False),
+        _c("other_type", _S, "second identifier type (links)"),
+        _c("other_value", _S, "second identifier value (links)", pii=True),
+        _c("rule", _S, "probabilistic | unmerge | manual", null=False),
+        _c("score", dt.Float64(nullable=True), "match probability of a probabilistic link"),
+        _c("evidence", _S, "JSON evidence", pii=True),
+        _c("status", _S, "active | review (near the threshold) | rejected", null=False),
+        _c("created_at", _TS, "when", null=False),
+    ),
+)
+
+TRAITS = TableSpec(
+    name="traits",
+    doc="Current value of every trait of every profile, with provenance.",
+    key=("profile_id", "key"),
+    person_columns=("profile_id",),
+    columns=(
+        _c("profile_id", _S, "profile", null=False),
+        _c("key", _S, "trait name", null=False),
+        _c("value", _S, "JSON-encoded value", pii=True),
+        _c("source", _S, "source the winning value came from"),
+        _c("updated_at", _TS, "when the winning value was set"),
+        _c("rule", _S, "merge rule that chose it"),
+    ),
+)
+
+BUILDS = TableSpec(
+    name="builds",
+    doc="Runs of the batch pipeline: what they covered and what they produced.",
+    key=("build_id",),
+    columns=(
+        _c("build_id", _S, "build id", null=False),
+        _c("started_at", _TS, "start", null=False),
+        _c("finished_at", _TS, "end"),
+        _c("events_until", _TS, "received_at of the newest event covered"),
+        _c("stats", _S, "JSON summary per stage"),
+    ),
+)
+
 TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (EVENTS, QUARANTINE, API_KEYS, ITEMS, AUDIT_LOG)
+    t.name: t for t in (EVENTS, QUARANTINE, API_KEYS, ITEMS, AUDIT_LOG, IDENTITIES, MERGES,
+                        IDENTITY_LINKS, TRAITS, BUILDS)
 }
 
 
@@ -170,4 +256,6 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables: events, quarantine, api_keys, items, audit_log",
               create=(EVENTS, QUARANTINE, API_KEYS, ITEMS, AUDIT_LOG)),
+    Migration(2, "identity graph and profiles: identities, merges, identity_links, traits, "
+                 "builds", create=(IDENTITIES, MERGES, IDENTITY_LINKS, TRAITS, BUILDS)),
 )

@@ -148,6 +148,22 @@ class DuckDBEngine(Engine):
             finally:
                 cur.unregister(view)
 
+    def replace_from(self, table: str, expr: ibis.Table) -> None:
+        if table not in TABLES:
+            raise NotFoundError(f"Unknown table {table!r}. Valid tables: {', '.join(TABLES)}")
+        query = self.compile(expr)
+        cur = self._cursor()
+        with self._write_lock:
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                cur.execute(f"DELETE FROM {_quote(table)}")
+                cur.execute(f"INSERT INTO {_quote(table)} BY NAME {query}")
+                cur.execute("COMMIT")
+            except duckdb.Error as exc:
+                cur.execute("ROLLBACK")
+                raise EngineError(f"replace rows of {table}", f"{exc}\n-- query:\n{query}"
+                                  ) from exc
+
     def drop(self, name: str) -> None:
         self._check_derived(name)
         with self._write_lock:

@@ -57,6 +57,19 @@ class DerivedTables:
         frame = self._spark.createDataFrame(data)
         self._save(name, frame, "overwrite" if mode == "replace" else "append")
 
+    def replace_from(self: _Host, table: str, expr: ibis.Table) -> None:
+        from aidmp.engine.spark.engine import _wrapped as wrapped
+        from aidmp.store.schema import TABLES
+
+        spec = TABLES[table]
+        query = self.compile(expr)
+        cols = ", ".join(f"`{c}`" for c in spec.column_names)
+        fq = self._fq(table)
+        with self._lock, wrapped(f"replace rows of {table}", query):
+            frame = self._spark.sql(query).localCheckpoint(eager=True)
+            frame.createOrReplaceTempView("_aidmp_replace")
+            self._spark.sql(f"INSERT OVERWRITE TABLE {fq} SELECT {cols} FROM _aidmp_replace")
+
     def drop(self: _Host, name: str) -> None:
         self._check_derived(name)
         from aidmp.engine.spark.engine import _wrapped as wrapped

@@ -1,0 +1,1 @@
+"""Identity resolution: identifiers from events, the identity graph, merges and evaluation."""

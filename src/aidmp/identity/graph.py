@@ -1,0 +1,207 @@
+"""The identity graph as set-based engine queries: components, splits, limits, profile ids.
+
+Every step is an ibis query materialised as a work table, so the graph is computed by the
+engine (DuckDB or Spark) however many events there are; Python only loops over *iterations*
+(a handful: the graph's diameter), never over rows.
+
+1. ``nodes``: one row per identifier with its type's priority and limit, first/last seen.
+2. Shared values: an identifier of a type allowed several per profile that co-occurs with more
+   than ``max_shared`` other identifiers links nothing (status ``blocked``).
+3. ``edges``: a star per event (its smallest node to each other node), plus active links.
+4. Connected components by min-label propagation.
+5. Components holding two values of a limit-1 type (two ``user_id``), or a node kept apart by an
+   unmerge, are split: each seed (the conflicting identifiers, or the unmerged anchors) takes
+   the nodes nearest to it (breadth-first, ties to the earliest-seen seed).
+6. Per-type limits: beyond the limit, the latest-seen identifiers are detached.
+7. The profile id is a hash of the cluster's anchor: its strongest, earliest-seen identifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from aidmp.engine.base import Engine
+from aidmp.spec.identity import IdentityRules
+
+UNLIMITED = 1 << 40
+MAX_ITERATIONS = 100
+Progress = Callable[[str], None]
+
+
+def _mat(engine: Engine, name: str, expr: ir.Table) -> ir.Table:
+    engine.materialize(name, expr)
+    return engine.table(name)
+
+
+def profile_id_of(node: ir.StringValue) -> ir.StringValue:
+    """Deterministic, opaque profile id of an anchor node (no personal data in it)."""
+    return ibis.literal("p_") + node.hexdigest("sha256").substr(0, 20)
+
+
+def _types_table(engine: Engine, rules: IdentityRules) -> ir.Table:
+    kinds = rules.ordered_types()
+    engine.write_table("_identity_types", pa.table({
+        "id_type": [k.name for k in kinds],
+        "priority": pa.array([k.priority for k in kinds], pa.int64()),
+        "lim": pa.array([k.limit or UNLIMITED for k in kinds], pa.int64()),
+    }))
+    return engine.table("_identity_types")
+
+
+def build_nodes(engine: Engine, rules: IdentityRules, obs: ir.Table) -> ir.Table:
+    """One row per identifier: type, value, priority, limit, first/last seen, events, sources."""
+    types = _types_table(engine, rules)
+    per_source = obs.group_by(["node", "source"]).aggregate(n=obs.count())
+    sources = per_source.group_by("node").aggregate(
+        sources=per_source.source.collect(distinct=True).sort().join(","))
+    agg = obs.group_by(["node", "id_type", "id_value"]).aggregate(
+        first_seen=obs.ts.min(), last_seen=obs.ts.max(), events=obs.message_id.nunique())
+    joined = agg.join(types, "id_type").join(sources, "node")
+    return _mat(engine, "_identity_nodes", joined.select(
+        "node", "id_type", "id_value", "priority", "lim", "first_seen", "last_seen", "events",
+        "sources"))
+
+
+def shared_nodes(engine: Engine, rules: IdentityRules, obs: ir.Table, nodes: ir.Table
+                 ) -> ir.Table:
+    """Identifiers (of types allowed several per profile) seen with too many others."""
+    other = obs.view()
+    pairs = obs.join(other, obs.message_id == other.message_id).filter(
+        obs.node != other.node).select(node=obs.node, other=other.node).distinct()
+    degree = pairs.group_by("node").aggregate(degree=pairs.count())
+    hubs = degree.join(nodes, "node").filter(
+        [ibis._.lim > 1, ibis._.degree > rules.max_shared])
+    return _mat(engine, "_identity_shared", hubs.select("node", "degree"))
+
+
+def build_edges(engine: Engine, obs: ir.Table, nodes: ir.Table, shared: ir.Table,
+                links: ir.Table | None) -> ir.Table:
+    """Undirected edges (a, b, message_id): each event's star, plus active links.
+
+    The star's centre is the event's strongest identifier, so an e-mail sent with a user id
+    sits next to that user id, not behind a shared device.
+    """
+    kept = obs.anti_join(shared, "node").join(nodes.select("node", "priority"), "node")
+    strongest = ibis.row_number().over(group_by=kept.message_id,
+                                       order_by=[kept.priority, kept.node])
+    anchor = kept.mutate(rn=strongest).filter(ibis._.rn == 0).select(
+        "message_id", anchor=ibis._.node)
+    star = kept.join(anchor, "message_id").filter(ibis._.node != ibis._.anchor)
+    edges = star.group_by(["anchor", "node"]).aggregate(message_id=star.message_id.min())
+    edges = edges.select(a=edges.anchor, b=edges.node, message_id=edges.message_id)
+    if links is not None:
+        extra = links.select(
+            a=links.id_type + ibis.literal(":") + links.id_value,
+            b=links.other_type + ibis.literal(":") + links.other_value,
+            message_id=ibis.literal("link:") + links.id)
+        edges = ibis.union(edges, extra, distinct=False)
+    directed = ibis.union(edges, edges.select(a=edges.b, b=edges.a, message_id=edges.message_id),
+                          distinct=False)
+    return _mat(engine, "_identity_edges", directed)
+
+
+def _changed(engine: Engine, old: ir.Table, new: ir.Table, cols: list[str]) -> int:
+    joined = new.join(old, "node", how="left")
+    cond = ibis.or_(*[joined[f"{c}_right"].isnull() | (joined[c] != joined[f"{c}_right"])
+                      for c in cols])
+    result = engine.execute(joined.filter(cond).aggregate(n=ibis._.count()))
+    return int(result.column("n")[0].as_py())
+
+
+def components(engine: Engine, nodes: ir.Table, shared: ir.Table, edges: ir.Table,
+               progress: Progress | None = None) -> ir.Table:
+    """``node -> label``: the smallest node of its connected component."""
+    live = nodes.anti_join(shared, "node")
+    current = _mat(engine, "_identity_cc0", live.select("node", label=live.node))
+    for i in range(1, MAX_ITERATIONS):
+        cand = edges.join(current, edges.b == current.node).select(
+            node=edges.a, label=current.label)
+        both = ibis.union(current.select("node", "label"), cand, distinct=False)
+        nxt = _mat(engine, f"_identity_cc{i % 2}",
+                   both.group_by("node").aggregate(label=both.label.min()))
+        if progress:
+            progress(f"components: iteration {i}")
+        if _changed(engine, current, nxt, ["label"]) == 0:
+            return nxt
+        current = nxt
+    raise RuntimeError("identity components did not converge")  # pragma: no cover
+
+
+def split_conflicts(engine: Engine, nodes: ir.Table, labels: ir.Table, edges: ir.Table,
+                    splits: ir.Table | None) -> ir.Table:
+    """``node -> cluster``: components, with conflicting ones split around their seeds."""
+    n = nodes.join(labels, "node")
+    single = n.filter(n.lim == 1)
+    counts = single.group_by(["label", "id_type", "priority"]).aggregate(k=single.count())
+    bad = counts.filter(counts.k > 1)
+    # the strongest conflicting limit-1 type of each component seeds its split
+    seed_type = bad.group_by("label").aggregate(priority=bad.priority.min())
+    seeds = n.join(seed_type, ["label", "priority"]).select("node", "label")
+    if splits is not None:
+        forced = splits.select(node=splits.id_type + ibis.literal(":") + splits.id_value)
+        forced = forced.join(n, "node").select("node", "label")
+        # a component split by an unmerge keeps its own anchor as a seed as well
+        ranked = n.join(forced.select("label").distinct(), "label")
+        order = ibis.row_number().over(group_by=ranked.label,
+                                       order_by=[ranked.priority, ranked.first_seen, ranked.node])
+        anchors = ranked.mutate(rn=order).filter(ibis._.rn == 0).select("node", "label")
+        seeds = ibis.union(seeds, forced, anchors, distinct=True)
+    seeds = _mat(engine, "_identity_seeds", seeds)
+    conflicted = _mat(engine, "_identity_conflicted", n.join(
+        seeds.select("label").distinct(), "label").select("node", "label"))
+    seeded = seeds.join(n.select("node", "first_seen"), "node")
+    rank = ibis.row_number().over(group_by=seeded.label,
+                                  order_by=[seeded.first_seen, seeded.node])
+    state = _mat(engine, "_identity_bfs0", seeded.select(
+        "node", seed="node", d=ibis.literal(0, "int64"), r=rank.cast("int64")))
+    local = edges.join(conflicted.select("node"), edges.a == conflicted.node).select(
+        "a", "b")
+    for i in range(1, MAX_ITERATIONS):
+        cand = local.join(state, local.b == state.node).select(
+            node=local.a, seed=state.seed, d=(state.d + 1).cast("int64"), r=state.r)
+        both = ibis.union(state.select("node", "seed", d=state.d.cast("int64"),
+                                       r=state.r.cast("int64")),
+                          cand.mutate(r=cand.r.cast("int64")), distinct=False)
+        best = ibis.row_number().over(group_by=both.node, order_by=[both.d, both.r, both.seed])
+        nxt = _mat(engine, f"_identity_bfs{i % 2}", both.mutate(rn=best).filter(
+            ibis._.rn == 0).drop("rn"))
+        if _changed(engine, state, nxt, ["seed", "d"]) == 0:
+            break
+        state = nxt
+    split = state.select("node", cluster=state.seed)
+    plain = labels.anti_join(conflicted, "node").select("node", cluster=labels.label)
+    return _mat(engine, "_identity_clusters", ibis.union(plain, split, distinct=False))
+
+
+def assign(engine: Engine, nodes: ir.Table, clusters: ir.Table, shared: ir.Table) -> ir.Table:
+    """Apply per-type limits and name every cluster; one row per node with its profile id."""
+    n = nodes.join(clusters, "node")
+    order = ibis.row_number().over(group_by=[n.cluster, n.id_type],
+                                   order_by=[n.first_seen, n.node])
+    ranked = n.mutate(rk=order + 1)
+    over = ranked.rk > ranked.lim
+    ranked = ranked.mutate(
+        cluster=ibis.ifelse(over, ranked.node, ranked.cluster),
+        status=ibis.ifelse(over, ibis.literal("detached"), ibis.literal("linked")),
+        reason=ibis.ifelse(over, ibis.literal("limit of ") + ranked.lim.cast("string")
+                           + ibis.literal(" ") + ranked.id_type + ibis.literal(" per profile"),
+                           ibis.null("string")))
+    hubs = nodes.join(shared, "node").select(
+        *[nodes[c] for c in nodes.columns], cluster=nodes.node, rk=ibis.literal(1, "int64"),
+        status=ibis.literal("blocked"),
+        reason=ibis.literal("shared by ") + shared.degree.cast("string")
+        + ibis.literal(" identifiers"))
+    allnodes = ibis.union(ranked, hubs, distinct=False)
+    anchor_order = ibis.row_number().over(
+        group_by=allnodes.cluster,
+        order_by=[allnodes.priority, allnodes.first_seen, allnodes.node])
+    anchors = allnodes.mutate(rn=anchor_order).filter(ibis._.rn == 0).select(
+        "cluster", anchor=ibis._.node)
+    out = allnodes.join(anchors, "cluster")
+    return _mat(engine, "_identity_assign", out.select(
+        "node", "id_type", "id_value", "priority", "first_seen", "last_seen", "events",
+        "sources", "status", "reason", "anchor", profile_id=profile_id_of(out.anchor)))

@@ -1,0 +1,267 @@
+"""Identity resolution end to end: events -> identities, merges, the event -> profile map.
+
+Example:
+    >>> import tempfile
+    >>> from aidmp import DMP
+    >>> dmp = DMP(home=tempfile.mkdtemp())
+    >>> _ = dmp.events.ingest([
+    ...     {"type": "page", "anonymousId": "a1", "timestamp": "2026-01-01T00:00:00Z"},
+    ...     {"type": "identify", "userId": "u1", "anonymousId": "a1",
+    ...      "traits": {"email": "ann@x.com"}, "timestamp": "2026-01-02T00:00:00Z"},
+    ...     {"type": "identify", "userId": "u2", "traits": {"email": "bob@x.com"},
+    ...      "timestamp": "2026-01-02T00:00:00Z"}], source="web")
+    >>> summary = dmp.identity.resolve()
+    >>> summary.profiles, summary.identifiers
+    (2, 5)
+    >>> ann = dmp.identity.profile_of("email", "ANN@x.com")
+    >>> ann == dmp.identity.profile_of("anonymous_id", "a1")
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from aidmp.engine.base import Engine
+from aidmp.errors import NotFoundError, ValidationError
+from aidmp.identity import graph
+from aidmp.identity.extract import build_dictionary, observations
+from aidmp.spec.identity import IdentityRules
+
+EVENT_PROFILES = "event_profiles"
+WORK_TABLES = ("_identity_types", "_identity_nodes", "_identity_shared", "_identity_edges",
+               "_identity_cc0", "_identity_cc1", "_identity_seeds", "_identity_conflicted",
+               "_identity_bfs0", "_identity_bfs1", "_identity_clusters", "_identity_obs")
+
+
+@dataclass
+class ResolveSummary:
+    """What a resolution run produced."""
+
+    identifiers: int = 0
+    profiles: int = 0
+    merges: int = 0
+    detached: int = 0
+    blocked: int = 0
+    events_mapped: int = 0
+    build_id: str = ""
+    refused: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for JSON output)."""
+        return asdict(self)
+
+
+class IdentityGraph:
+    """``dmp.identity``: resolve, look up, unmerge, inspect merges."""
+
+    def __init__(self, engine: Engine, rules: IdentityRules) -> None:
+        self.engine = engine
+        self.rules = rules
+
+    # -- building ------------------------------------------------------------------------------
+    def _links(self, kind: str) -> ir.Table | None:
+        t = self.engine.table("identity_links")
+        sel = t.filter([t.kind == kind, t.status == "active"])
+        n = self.engine.execute(sel.aggregate(n=sel.count())).column("n")[0].as_py()
+        return sel if n else None
+
+    def resolve(self, build_id: str | None = None,
+                progress: graph.Progress | None = None) -> ResolveSummary:
+        """Recompute the identity graph from all events; record merges against the last run."""
+        eng, rules = self.engine, self.rules
+        build_id = build_id or uuid.uuid4().hex[:12]
+        obs = graph._mat(eng, "_identity_obs", observations(eng, rules))
+        nodes = graph.build_nodes(eng, rules, obs)
+        shared = graph.shared_nodes(eng, rules, obs, nodes)
+        edges = graph.build_edges(eng, obs, nodes, shared, self._links("link"))
+        labels = graph.components(eng, nodes, shared, edges, progress)
+        clusters = graph.split_conflicts(eng, nodes, labels, edges, self._links("split"))
+        assigned = graph.assign(eng, nodes, clusters, shared)
+        merges = self._record_merges(assigned, edges, build_id)
+        self._store(assigned, build_id)
+        mapped = self._map_events(obs, assigned)
+        stats = eng.execute(assigned.aggregate(
+            identifiers=assigned.count(), profiles=assigned.profile_id.nunique(),
+            detached=(assigned.status == "detached").sum(),
+            blocked=(assigned.status == "blocked").sum())).to_pylist()[0]
+        for name in WORK_TABLES:
+            if name != "_identity_obs":
+                eng.drop(name)
+        norm = eng.table("_identity_norm")
+        bad = norm.filter(norm.reason.notnull())
+        refused = {f"{r['id_type']}: {r['reason']}": int(r["n"]) for r in eng.execute(
+            bad.group_by(["id_type", "reason"]).aggregate(n=bad.count())).to_pylist()}
+        return ResolveSummary(
+            identifiers=int(stats["identifiers"]), profiles=int(stats["profiles"]),
+            merges=merges, detached=int(stats["detached"] or 0),
+            blocked=int(stats["blocked"] or 0), events_mapped=mapped, build_id=build_id,
+            refused=refused)
+
+    def _record_merges(self, assigned: ir.Table, edges: ir.Table, build_id: str) -> int:
+        """Profiles of the previous run that now share a profile become merge records."""
+        eng = self.engine
+        old = eng.table("identities")
+        if eng.count("identities") == 0:
+            return 0
+        old_nodes = old.select(node=old.id_type + ibis.literal(":") + old.id_value,
+                               old_profile=old.profile_id, old_type=old.id_type,
+                               old_first=old.first_seen)
+        cur = assigned.join(old_nodes, "node", how="left")
+        # a merge: a profile now holds identifiers of two earlier profiles, or an earlier
+        # profile lives on only inside another one (an anonymous profile that logged in).
+        # An identifier split off by an unmerge is neither.
+        olds = cur.filter(cur.old_profile.notnull())
+        n_old = olds.group_by("profile_id").aggregate(n_old=olds.old_profile.nunique())
+        alive = assigned.select(old_profile=assigned.profile_id).distinct().mutate(
+            alive=ibis.literal(True))
+        moved = olds.filter(olds.old_profile != olds.profile_id).join(n_old, "profile_id")
+        moved = moved.join(alive, "old_profile", how="left")
+        moved = moved.filter((moved.n_old > 1) | moved.alive.isnull())
+        pairs = moved.group_by(["profile_id", "old_profile"]).aggregate(
+            identifiers=moved.count())
+        # evidence: an event (or link) whose identifiers bridge the old profile to the rest
+        a, b = cur.view(), cur.view()
+        e = edges.join(a, edges.a == a.node).join(b, edges.b == b.node).select(
+            profile_id=a.profile_id, old_profile=a.old_profile, via_type=b.id_type,
+            via_old=b.old_profile, message_id=edges.message_id)
+        bridge = e.filter([e.old_profile.notnull(),
+                           e.via_old.isnull() | (e.via_old != e.old_profile)])
+        best = bridge.group_by(["profile_id", "old_profile"]).aggregate(
+            message_id=bridge.message_id.min(), via_type=bridge.via_type.min())
+        anchor_rank = ibis.row_number().over(group_by=old.profile_id, order_by=[
+            old.first_seen, old.id_type, old.id_value])
+        old_anchor = old.mutate(rn=anchor_rank).filter(ibis._.rn == 0).select(
+            old_profile=ibis._.profile_id, from_type=ibis._.id_type, from_value=ibis._.id_value)
+        rows = eng.execute(pairs.join(best, ["profile_id", "old_profile"], how="left")
+                           .join(old_anchor, "old_profile", how="left")
+                           .join(assigned.select("profile_id", "anchor").distinct(),
+                                 "profile_id")).to_pylist()
+        rows = [r for r in rows if r["old_profile"] is not None]
+        now = datetime.now(UTC)
+        out = []
+        for r in rows:
+            via = r.get("message_id") or ""
+            rule = ("probabilistic" if via.startswith("link:")
+                    else f"deterministic:{r.get('via_type') or 'identifier'}")
+            evidence = {"via_message_id": via, "identifiers_moved": r["identifiers"],
+                        "from_anchor": f"{r['from_type']}:{r['from_value']}",
+                        "into_anchor": r["anchor"]}
+            out.append({"id": f"m_{uuid.uuid4().hex[:16]}", "into_profile": r["profile_id"],
+                        "from_profile": r["old_profile"], "rule": rule,
+                        "evidence": json.dumps(evidence), "created_at": now,
+                        "build_id": build_id, "undone_at": None})
+        if out:
+            eng.append("merges", pa.Table.from_pylist(out))
+        return len(out)
+
+    def _store(self, assigned: ir.Table, build_id: str) -> None:
+        # a full rebuild: identifiers no longer seen (erased events) disappear with it
+        self.engine.replace_from("identities", assigned.select(
+            "id_type", "id_value", "profile_id", "status", "reason", "first_seen", "last_seen",
+            "events", "sources", build_id=ibis.literal(build_id)))
+
+    def _map_events(self, obs: ir.Table, assigned: ir.Table) -> int:
+        """event_profiles: each event's profile = its strongest linked identifier's profile."""
+        eng = self.engine
+        a = assigned.filter(assigned.status != "blocked")
+        j = obs.join(a.select("node", "profile_id", "priority"), "node")
+        rank = ibis.row_number().over(group_by=j.message_id, order_by=[j.priority, j.node])
+        best = j.mutate(rn=rank).filter(ibis._.rn == 0).select("message_id", "profile_id")
+        eng.materialize(EVENT_PROFILES, best)
+        eng.drop("_identity_obs")
+        return eng.count(EVENT_PROFILES)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def normalise(self, id_type: str, id_value: str) -> str:
+        """The stored form of an identifier (e-mails lower-cased, phones in E.164...)."""
+        return _normalise_one(self.rules, id_type, id_value)
+
+    def profile_of(self, id_type: str, id_value: str) -> str:
+        """The profile id an identifier resolves to.
+
+        Raises:
+            NotFoundError: the identifier is unknown.
+        """
+        value = self.normalise(id_type, id_value)
+        t = self.engine.table("identities")
+        rows = self.engine.execute(t.filter([t.id_type == id_type, t.id_value == value])
+                                   .select("profile_id")).to_pylist()
+        if not rows:
+            raise NotFoundError(f"no profile has {id_type} {id_value!r}")
+        return str(rows[0]["profile_id"])
+
+    def identities_of(self, profile_id: str) -> list[dict[str, Any]]:
+        """Every identifier of a profile, strongest first."""
+        t = self.engine.table("identities")
+        rows = self.engine.execute(t.filter(t.profile_id == profile_id).drop("build_id"))
+        order = {k.name: k.priority for k in self.rules.types}
+        return sorted(rows.to_pylist(), key=lambda r: (order.get(r["id_type"], 99),
+                                                       str(r["first_seen"]), r["id_value"]))
+
+    def merges(self, profile_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Merge records, newest first (optionally those touching one profile)."""
+        t = self.engine.table("merges")
+        if profile_id:
+            t = t.filter((t.into_profile == profile_id) | (t.from_profile == profile_id))
+        rows = self.engine.execute(t.order_by([ibis.desc("created_at"), "id"]).limit(limit))
+        return [{**r, "evidence": json.loads(r["evidence"] or "{}")} for r in rows.to_pylist()]
+
+    # -- decisions -------------------------------------------------------------------------------
+    def unmerge(self, merge_id: str) -> dict[str, Any]:
+        """Undo a merge: keep its two anchors apart from now on, and re-resolve.
+
+        Raises:
+            NotFoundError: unknown merge id.
+            ValidationError: the merge was already undone.
+        """
+        t = self.engine.table("merges")
+        rows = self.engine.execute(t.filter(t.id == merge_id)).to_pylist()
+        if not rows:
+            raise NotFoundError(f"no merge {merge_id!r}; `aidmp identity merges` lists them")
+        merge = rows[0]
+        if merge["undone_at"] is not None:
+            raise ValidationError(f"merge {merge_id} was already undone at "
+                                  f"{merge['undone_at']:%Y-%m-%d %H:%M}", field="merge_id")
+        evidence = json.loads(merge["evidence"] or "{}")
+        now = datetime.now(UTC)
+        splits = []
+        for key in ("from_anchor", "into_anchor"):
+            id_type, _, id_value = str(evidence[key]).partition(":")
+            splits.append({"id": f"s_{uuid.uuid4().hex[:16]}", "kind": "split",
+                           "id_type": id_type, "id_value": id_value, "other_type": None,
+                           "other_value": None, "rule": "unmerge", "score": None,
+                           "evidence": json.dumps({"merge_id": merge_id}), "status": "active",
+                           "created_at": now})
+        self.engine.append("identity_links", pa.Table.from_pylist(splits))
+        self.engine.upsert("merges", pa.Table.from_pylist([{**merge, "undone_at": now}]))
+        summary = self.resolve()
+        return {"merge_id": merge_id, "restored_profile": merge["from_profile"],
+                "profiles": summary.profiles}
+
+
+def _normalise_one(rules: IdentityRules, id_type: str, value: str) -> str:
+    from aidmp.quality.columns import email_column, phone_column
+
+    kind = rules.type(id_type)
+    if kind.normalize == "email":
+        out, _ = email_column(pa.array([value]))
+    elif kind.normalize == "phone":
+        out, _ = phone_column(pa.array([value]), region=rules.default_region)
+    elif kind.normalize == "lower":
+        return value.strip().lower()
+    else:
+        return value.strip()
+    got = out.to_pylist()[0]
+    return str(got) if got is not None else value.strip()
+
+
+__all__ = ["IdentityGraph", "ResolveSummary", "build_dictionary"]

@@ -1,0 +1,1 @@
+"""Machine-learning models over aidmp profiles: propensity, churn and their explanations."""
