@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aidmp.errors import ConfigError
 from aidmp.spec.identity import IdentityRules
+from aidmp.spec.profiles import ProfileConfig
 
 
 class _Strict(BaseModel):
@@ -85,6 +86,8 @@ class Settings(BaseSettings):
     """Collector limits and durability."""
     identity: IdentityRules = IdentityRules()
     """Identity-resolution rules (identifier types, priorities, limits, blocked values)."""
+    profiles: ProfileConfig = ProfileConfig()
+    """Trait merge rules, computed traits, interests."""
 
 
 def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:

@@ -25,6 +25,7 @@ from aidmp.engine.base import Engine
 from aidmp.identity.resolve import IdentityGraph
 from aidmp.privacy.audit import AuditLog
 from aidmp.privacy.keys import KeyStore
+from aidmp.profiles.build import BuildSummary, ProfileBuilder, StageProgress
 
 
 def open_engine(settings: Settings, *, read_only: bool = False) -> Engine:
@@ -53,7 +54,8 @@ class DMP:
         read_only: open the database without write access.
         **overrides: settings fields, e.g. ``collector={"fsync": False}``.
 
-    Namespaces: ``events``, ``imports``, ``quarantine``, ``identity``, ``keys``, ``audit``.
+    Namespaces: ``events``, ``imports``, ``quarantine``, ``identity``, ``profiles``, ``keys``,
+    ``audit``.
     """
 
     def __init__(
@@ -86,6 +88,15 @@ class DMP:
     def identity(self) -> IdentityGraph:
         """Resolve identities, look profiles up by identifier, list and undo merges."""
         return IdentityGraph(self.engine, self.settings.identity)
+
+    @cached_property
+    def profiles(self) -> ProfileBuilder:
+        """Build profiles (``build()``), look them up by any identifier, page timelines."""
+        return ProfileBuilder(self.engine, self.settings.profiles, self.identity)
+
+    def build(self, progress: StageProgress | None = None) -> BuildSummary:
+        """The batch pipeline: resolve identities and rebuild profiles."""
+        return self.profiles.build(progress)
 
     @cached_property
     def keys(self) -> KeyStore:

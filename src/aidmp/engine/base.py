@@ -46,7 +46,28 @@ def _spark_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body,mis
     """Spark's get_json_object."""
 
 
+@ibis.udf.scalar.builtin(name="json_extract_string")  # type: ignore[untyped-decorator]
+def _duckdb_json_texts(doc: str, path: str) -> list[str]:  # type: ignore[empty-body,misc]
+    """DuckDB's json_extract_string with a ``[*]`` path: a list of texts."""
+
+
+@ibis.udf.scalar.builtin(name="from_json")  # type: ignore[untyped-decorator]
+def _spark_from_json(doc: str, schema: str) -> list[str]:  # type: ignore[empty-body,misc]
+    """Spark's from_json with an ``array<string>`` schema."""
+
+
+@ibis.udf.scalar.builtin(name="json_keys")  # type: ignore[untyped-decorator]
+def _duckdb_json_keys(doc: str) -> list[str]:  # type: ignore[empty-body,misc]
+    """DuckDB's json_keys."""
+
+
+@ibis.udf.scalar.builtin(name="json_object_keys")  # type: ignore[untyped-decorator]
+def _spark_json_keys(doc: str) -> list[str]:  # type: ignore[empty-body,misc]
+    """Spark's json_object_keys."""
+
+
 _JSON_TEXT = {"duckdb": _duckdb_json_text, "pyspark": _spark_json_text}
+_JSON_KEYS = {"duckdb": _duckdb_json_keys, "pyspark": _spark_json_keys}
 _ROW = "__aidmp_row"
 
 
@@ -113,6 +134,17 @@ class Engine(ABC):
     def json_text(self, column: ibis.Value, path: str) -> ibis.StringValue:
         """The text at ``path`` (``$.traits.email``) of a JSON-text column, NULL if absent."""
         return _JSON_TEXT[self.dialect](column, path)  # type: ignore[no-any-return]
+
+    def json_texts(self, column: ibis.Value, path: str) -> ibis.ArrayValue:
+        """The texts of the JSON array of scalars at ``path`` (``$.genres``); NULL if absent."""
+        if self.dialect == "duckdb":
+            return _duckdb_json_texts(column, path + "[*]")  # type: ignore[no-any-return]
+        return _spark_from_json(  # type: ignore[no-any-return]
+            _spark_json_text(column, path), "array<string>")
+
+    def json_keys(self, column: ibis.Value) -> ibis.ArrayValue:
+        """The keys of the JSON object in a JSON-text column."""
+        return _JSON_KEYS[self.dialect](column)  # type: ignore[no-any-return]
 
     def has_table(self, name: str) -> bool:
         """Whether ``name`` exists in this engine."""

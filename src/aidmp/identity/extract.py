@@ -27,6 +27,8 @@ from aidmp.quality.columns import email_column, phone_column
 from aidmp.spec.identity import IdentifierType, IdentityRules
 
 NORM_TABLE = "_identity_norm"
+_COUNTRY_PATHS = (("traits", "$.country"), ("traits", "$.address.country"),
+                  ("context", "$.traits.country"), ("context", "$.traits.address.country"))
 
 
 def _raw(engine: Engine, t: ir.Table, kind: IdentifierType) -> ir.Table:
@@ -39,9 +41,9 @@ def _raw(engine: Engine, t: ir.Table, kind: IdentifierType) -> ir.Table:
             value = t[path]
         if kind.normalize == "phone":
             # the person's country reads national numbers ("020 7946 0958" is British)
-            region = ibis.coalesce(engine.json_text(t.traits, "$.country"),
-                                   engine.json_text(t.context, "$.traits.country"),
-                                   ibis.literal("")).upper()
+            region = ibis.coalesce(
+                *[engine.json_text(t[col], path) for col, path in _COUNTRY_PATHS],
+                ibis.literal("")).upper()
         else:
             region = ibis.literal("")
         parts.append(t.select(

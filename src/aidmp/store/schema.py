@@ -237,9 +237,89 @@ BUILDS = TableSpec(
     ),
 )
 
+SEGMENTS = TableSpec(
+    name="segments",
+    doc="Audience definitions: the rule text, its compiled JSON spec, real-time flag.",
+    key=("id",),
+    columns=(
+        _c("id", _S, "segment id (a slug of the name)", null=False),
+        _c("name", _S, "display name", null=False),
+        _c("description", _S, "what it is for"),
+        _c("rule", _S, "the rule as the marketer typed it"),
+        _c("spec", _S, "the JSON spec the rule compiles to", null=False),
+        _c("kind", _S, "rule | cluster | lookalike", null=False),
+        _c("realtime", dt.Boolean(nullable=True), "whether membership is kept live in serve"),
+        _c("webhook_url", _S, "where membership changes are pushed"),
+        _c("created_at", _TS, "when", null=False),
+        _c("updated_at", _TS, "when", null=False),
+    ),
+)
+
+SEGMENT_MEMBERS = TableSpec(
+    name="segment_members",
+    doc="Membership spells: one row per entry of a profile into a segment, closed on exit.",
+    key=("segment_id", "profile_id", "entered_at"),
+    person_columns=("profile_id",),
+    columns=(
+        _c("segment_id", _S, "segment", null=False),
+        _c("profile_id", _S, "profile", null=False),
+        _c("entered_at", _TS, "when it entered", null=False),
+        _c("exited_at", _TS, "when it left (NULL while a member)"),
+        _c("trigger", _S, "build:<id> | realtime:<message_id>"),
+    ),
+)
+
+MODELS = TableSpec(
+    name="models",
+    doc="Model registry: every fitted model version with its parameters, data window, metrics.",
+    key=("name", "version"),
+    columns=(
+        _c("name", _S, "model name (clv, churn, propensity_order, rules, recommend...)",
+           null=False),
+        _c("version", _I, "1, 2, ...", null=False),
+        _c("kind", _S, "estimator class", null=False),
+        _c("params", _S, "JSON hyper-parameters and learned parameters"),
+        _c("metrics", _S, "JSON evaluation metrics"),
+        _c("data_window", _S, "JSON: calibration / holdout windows, rows"),
+        _c("artifact", _S, "path of the saved model file"),
+        _c("created_at", _TS, "when", null=False),
+        _c("status", _S, "active | archived", null=False),
+    ),
+)
+
+PREDICTIONS = TableSpec(
+    name="predictions",
+    doc="Model scores per profile (clv_12m, p_churn_90d...), pivoted into profiles by build.",
+    key=("profile_id", "key"),
+    person_columns=("profile_id",),
+    columns=(
+        _c("profile_id", _S, "profile", null=False),
+        _c("key", _S, "prediction trait name", null=False),
+        _c("value", dt.Float64(nullable=True), "the score"),
+        _c("model", _S, "model name"),
+        _c("version", _I, "model version"),
+        _c("scored_at", _TS, "when", null=False),
+    ),
+)
+
+CONSENTS = TableSpec(
+    name="consents",
+    doc="Consent per profile and purpose (email, ads, analytics, personalisation...).",
+    key=("profile_id", "purpose"),
+    person_columns=("profile_id",),
+    columns=(
+        _c("profile_id", _S, "profile", null=False),
+        _c("purpose", _S, "purpose", null=False),
+        _c("granted", dt.Boolean(nullable=True), "granted (true) or withdrawn (false)"),
+        _c("updated_at", _TS, "when", null=False),
+        _c("source", _S, "where the decision came from"),
+    ),
+)
+
 TABLES: dict[str, TableSpec] = {
     t.name: t for t in (EVENTS, QUARANTINE, API_KEYS, ITEMS, AUDIT_LOG, IDENTITIES, MERGES,
-                        IDENTITY_LINKS, TRAITS, BUILDS)
+                        IDENTITY_LINKS, TRAITS, BUILDS, SEGMENTS, SEGMENT_MEMBERS, MODELS,
+                        PREDICTIONS, CONSENTS)
 }
 
 
@@ -258,4 +338,6 @@ MIGRATIONS: tuple[Migration, ...] = (
               create=(EVENTS, QUARANTINE, API_KEYS, ITEMS, AUDIT_LOG)),
     Migration(2, "identity graph and profiles: identities, merges, identity_links, traits, "
                  "builds", create=(IDENTITIES, MERGES, IDENTITY_LINKS, TRAITS, BUILDS)),
+    Migration(3, "audiences and models: segments, segment_members, models, predictions, "
+                 "consents", create=(SEGMENTS, SEGMENT_MEMBERS, MODELS, PREDICTIONS, CONSENTS)),
 )

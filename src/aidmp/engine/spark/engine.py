@@ -365,6 +365,12 @@ class SparkEngine(DerivedTables, Engine):
             >>> "FROM `aidmp`.`events`" in eng.compile(unbound_table("events"))
             True
         """
+        # The pyspark compiler reads ibis.options.pyspark (float literals...), which ibis only
+        # registers when its pyspark backend is first used; we compile without that backend.
+        if ibis.options.pyspark is None:
+            from ibis.backends.pyspark import Backend
+
+            Backend.register_options()
         compiler = pyspark_compiler.compiler
         out = compiler.to_sqlglot(expr.unbind())
         queries = out if isinstance(out, list) else [out]

@@ -1,0 +1,1 @@
+"""Unified profiles: trait merge, computed traits, RFM, engagement, interests, lookups."""

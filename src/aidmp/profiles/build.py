@@ -1,0 +1,278 @@
+"""The profile build: identities -> traits -> computed traits, RFM, engagement, purchasing
+power, interests, predictions -> the wide ``profiles`` table.
+
+Example:
+    >>> import tempfile
+    >>> from aidmp import DMP
+    >>> dmp = DMP(home=tempfile.mkdtemp())
+    >>> _ = dmp.events.ingest([
+    ...     {"type": "identify", "userId": "u1", "traits": {"age": 31},
+    ...      "timestamp": "2026-01-01T00:00:00Z"},
+    ...     {"type": "track", "userId": "u1", "event": "Order Completed",
+    ...      "properties": {"revenue": 40.5, "category": "books"},
+    ...      "timestamp": "2026-01-02T00:00:00Z"}], source="web")
+    >>> summary = dmp.profiles.build()
+    >>> row = dmp.profiles.get("user_id", "u1")["profile"]
+    >>> row["age"], row["orders_total"], row["revenue_total"], row["top_category"]
+    (31.0, 1, 40.5, None)
+    >>> dmp.profiles.get("user_id", "u1")["interests"]
+    {'books': 1.0}
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from aidmp.engine.base import Engine
+from aidmp.identity.resolve import IdentityGraph
+from aidmp.profiles.common import column_name, person_events, pivot, reference_time
+from aidmp.profiles.computed import computed_traits
+from aidmp.profiles.interests import interest_scores
+from aidmp.profiles.scores import engagement, purchasing_power, rfm
+from aidmp.profiles.traits import build_traits, trait_columns
+from aidmp.spec.profiles import ProfileConfig
+
+StageProgress = Callable[[str, int, int], None]
+STAGES = ("identities", "traits", "computed traits", "scores", "interests", "profiles")
+_RESERVED = {"profile_id", "user_id", "email", "identifiers", "events", "first_seen",
+             "last_seen"}
+
+
+@dataclass
+class BuildSummary:
+    """What one build produced, stage by stage."""
+
+    build_id: str
+    profiles: int = 0
+    identifiers: int = 0
+    merges: int = 0
+    traits: int = 0
+    interests: int = 0
+    columns: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for JSON output)."""
+        return asdict(self)
+
+
+def _left(a: ir.Table, b: ir.Table) -> ir.Table:
+    joined = a.left_join(b, "profile_id")
+    return joined.drop("profile_id_right") if "profile_id_right" in joined.columns else joined
+
+
+class ProfileBuilder:
+    """``dmp.profiles``: build, look up and page through profiles."""
+
+    def __init__(self, engine: Engine, cfg: ProfileConfig, identity: IdentityGraph) -> None:
+        self.engine = engine
+        self.cfg = cfg
+        self.identity = identity
+
+    # -- build ---------------------------------------------------------------------------------
+    def build(self, progress: StageProgress | None = None) -> BuildSummary:
+        """Run every stage over all events and replace ``profiles``; record the build."""
+        eng, cfg = self.engine, self.cfg
+        build_id = f"b_{uuid.uuid4().hex[:12]}"
+        started = datetime.now(UTC)
+        ev_all = eng.table("events")
+        watermark = eng.execute(ev_all.aggregate(t=ev_all.received_at.max())).column("t")[0]
+        summary = BuildSummary(build_id=build_id)
+        clock = time.perf_counter()
+
+        def done(stage: str) -> None:
+            nonlocal clock
+            now_ = time.perf_counter()
+            summary.seconds[stage] = round(now_ - clock, 3)
+            clock = now_
+            if progress:
+                progress(stage, STAGES.index(stage) + 1, len(STAGES))
+
+        resolved = self.identity.resolve(build_id=build_id)
+        summary.identifiers, summary.merges = resolved.identifiers, resolved.merges
+        done("identities")
+        summary.traits = build_traits(eng, cfg)
+        done("traits")
+        ev = person_events(eng)
+        now = reference_time(eng, ev)
+        eng.materialize("_profile_computed", computed_traits(eng, ev, cfg.computed, now))
+        done("computed traits")
+        eng.materialize("_profile_rfm", rfm(eng, ev, now, cfg.order_event, cfg.revenue_property))
+        eng.materialize("_profile_engagement", engagement(ev, now))
+        eng.materialize("_profile_power", purchasing_power(
+            eng, ev, cfg.order_event, cfg.revenue_property, cfg.price_property))
+        done("scores")
+        eng.materialize("_profile_interests", interest_scores(eng, ev, cfg.interests, now))
+        summary.interests = eng.count("_profile_interests")
+        done("interests")
+        eng.materialize("profiles", self._assemble())
+        summary.profiles = eng.count("profiles")
+        summary.columns = len(eng.table("profiles").columns)
+        for name in ("_profile_computed", "_profile_rfm", "_profile_engagement",
+                     "_profile_power", "_profile_interests"):
+            eng.drop(name)
+        done("profiles")
+        eng.append("builds", pa.Table.from_pylist([{
+            "build_id": build_id, "started_at": started, "finished_at": datetime.now(UTC),
+            "events_until": watermark.as_py(), "stats": json.dumps(summary.to_dict())}]))
+        return summary
+
+    def _assemble(self) -> ir.Table:
+        eng = self.engine
+        base = eng.table("_profile_computed")
+        ids = eng.table("identities")
+        linked = ids.filter(ids.status == "linked")
+        idsum = linked.group_by("profile_id").aggregate(
+            user_id=linked.id_value.min(where=linked.id_type == "user_id"),
+            email=linked.id_value.min(where=linked.id_type == "email"),
+            identifiers=linked.count())
+        out = _left(base, idsum)
+        taken = set(out.columns)
+        # traits, typed: numbers as DOUBLE, the rest as text
+        keys = trait_columns(eng)
+        if keys:
+            names = []
+            for key, _ in keys:
+                name = column_name(key)
+                name = f"trait_{name}" if name in taken or name in _RESERVED else name
+                taken.add(name)
+                names.append(name)
+            wide = pivot(eng.table("traits"), [k for k, _ in keys], "key", "value", names)
+            wide = wide.mutate(**{n: wide[n].try_cast("float64")
+                                  for (_, numeric), n in zip(keys, names, strict=True)
+                                  if numeric})
+            out = _left(out, wide)
+        for part in ("_profile_rfm", "_profile_engagement", "_profile_power"):
+            out = _left(out, eng.table(part))
+        interests = eng.table("_profile_interests")
+        cats = [r["category"] for r in eng.execute(
+            interests.select("category").distinct().order_by("category")).to_pylist()]
+        if cats:
+            names = [f"interest_{column_name(c)}" for c in cats]
+            wide = pivot(interests, cats, "category", "score", names)
+            out = _left(out, wide.mutate(**{n: ibis.coalesce(wide[n], 0.0) for n in names}))
+        preds = eng.table("predictions")
+        pkeys = [r["key"] for r in eng.execute(
+            preds.select("key").distinct().order_by("key")).to_pylist()]
+        if pkeys:
+            names = [column_name(k) for k in pkeys]
+            out = _left(out, pivot(preds, pkeys, "key", "value", names))
+        return out
+
+    # -- lookups -------------------------------------------------------------------------------
+    def last_build(self) -> dict[str, Any] | None:
+        """The newest build record."""
+        b = self.engine.table("builds")
+        rows = self.engine.execute(b.order_by(ibis.desc("started_at")).limit(1)).to_pylist()
+        return rows[0] if rows else None
+
+    def get(self, id_type: str, id_value: str) -> dict[str, Any]:
+        """A profile by any identifier: its row, traits with provenance, identities, and
+        counters brought up to date with events received since the last build.
+
+        Raises:
+            NotFoundError: unknown identifier, or no build yet.
+        """
+        profile_id = self.identity.profile_of(id_type, id_value)
+        return self.by_id(profile_id)
+
+    def by_id(self, profile_id: str) -> dict[str, Any]:
+        """Like :meth:`get`, by profile id."""
+        from aidmp.errors import NotFoundError
+
+        eng = self.engine
+        if not eng.has_table("profiles"):
+            raise NotFoundError("no profiles yet: run `aidmp build` first")
+        p = eng.table("profiles")
+        rows = eng.execute(p.filter(p.profile_id == profile_id)).to_pylist()
+        if not rows:
+            raise NotFoundError(f"profile {profile_id!r} is not built yet: run `aidmp build`")
+        row = rows[0]
+        t = eng.table("traits")
+        traits = eng.execute(t.filter(t.profile_id == profile_id).drop("profile_id")
+                             .order_by("key")).to_pylist()
+        identities = self.identity.identities_of(profile_id)
+        realtime = self._since_build(profile_id, identities)
+        for key in ("events", "orders_total"):
+            if key in row and row[key] is not None:
+                row[key] += realtime.get(key, 0)
+        if realtime.get("revenue_total") and "revenue_total" in row:
+            row["revenue_total"] = (row["revenue_total"] or 0.0) + realtime["revenue_total"]
+        for key in ("last_seen", "last_order_at"):
+            if realtime.get(key) and key in row and (row[key] is None or realtime[key] > row[key]):
+                row[key] = realtime[key]
+        interests = {k.removeprefix("interest_"): v for k, v in row.items()
+                     if k.startswith("interest_") and v}
+        return {"profile_id": profile_id, "profile": row, "traits": traits,
+                "identities": identities, "interests": dict(sorted(
+                    interests.items(), key=lambda kv: -float(kv[1]))),
+                "since_build": realtime}
+
+    def _since_build(self, profile_id: str, identities: list[dict[str, Any]]) -> dict[str, Any]:
+        """Counters of events stored after the last build for this person (the real-time part):
+        matched by the person's user ids and anonymous ids."""
+        build = self.last_build()
+        if build is None:
+            return {}
+        users = [i["id_value"] for i in identities if i["id_type"] in ("user_id", "crm_id")]
+        anons = [i["id_value"] for i in identities if i["id_type"] == "anonymous_id"]
+        if not users and not anons:
+            return {}
+        ev = self.engine.table("events")
+        fresh = ev.filter(ev.received_at > build["events_until"]) \
+            if build["events_until"] is not None else ev
+        who = ibis.literal(False)
+        if users:
+            who = who | fresh.user_id.isin(users)
+        if anons:
+            who = who | fresh.anonymous_id.isin(anons)
+        fresh = fresh.filter(who)
+        order = fresh.event == self.cfg.order_event
+        revenue = self.engine.json_text(fresh.properties, "$." + self.cfg.revenue_property) \
+            .try_cast("float64")
+        got = self.engine.execute(fresh.aggregate(
+            events=fresh.count(), orders_total=fresh.count(where=order),
+            revenue_total=revenue.sum(where=order), last_seen=fresh.timestamp.max(),
+            last_order_at=fresh.timestamp.max(where=order))).to_pylist()[0]
+        return {k: v for k, v in got.items() if v}
+
+    def events(self, profile_id: str, *, page: int = 1, size: int = 50) -> dict[str, Any]:
+        """The person's timeline, newest first, paged."""
+        from aidmp.errors import ValidationError
+
+        if page < 1 or not 1 <= size <= 1000:
+            raise ValidationError("page must be >= 1 and size between 1 and 1000", field="page")
+        eng = self.engine
+        ids = self.identity.identities_of(profile_id)
+        users = [i["id_value"] for i in ids if i["id_type"] in ("user_id", "crm_id")]
+        anons = [i["id_value"] for i in ids if i["id_type"] == "anonymous_id"]
+        ev = eng.table("events")
+        who = ibis.literal(False)
+        if users:
+            who = who | ev.user_id.isin(users)
+        if anons:
+            who = who | ev.anonymous_id.isin(anons)
+        mine = ev.filter(who)
+        total = int(eng.execute(mine.aggregate(n=mine.count())).column("n")[0].as_py())
+        rows = eng.execute(mine.select(
+            "message_id", "type", "event", "timestamp", "source", "properties")
+            .order_by([ibis.desc("timestamp"), "message_id"])
+            .limit(size, offset=(page - 1) * size)).to_pylist()
+        for r in rows:
+            r["properties"] = json.loads(r["properties"]) if r["properties"] else None
+        return {"profile_id": profile_id, "page": page, "size": size, "total": total,
+                "events": rows}
+
+    def count(self) -> int:
+        """Profiles in the last build."""
+        return self.engine.count("profiles") if self.engine.has_table("profiles") else 0

@@ -1,0 +1,73 @@
+"""Computed traits: configured aggregates over each person's events (``orders_90d``...).
+
+All traits are evaluated in one grouped query over the person-attributed events, each with its
+own event filter and time window relative to the build's reference time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from aidmp.engine.base import Engine
+from aidmp.profiles.common import json_path
+from aidmp.spec.profiles import ComputedTrait
+
+
+def _aggregate(engine: Engine, ev: ir.Table, c: ComputedTrait, now: ir.Value) -> Any:
+    cond = ibis.literal(True)
+    if c.event is not None:
+        cond = cond & (ev.event == c.event)
+    if c.window_days is not None:
+        cond = cond & (ev.timestamp > now - ibis.interval(days=c.window_days))
+    text = engine.json_text(ev.properties, json_path(c.property)) if c.property else None
+    num = text.try_cast("float64") if text is not None else None
+    if c.agg == "count":
+        return ev.message_id.count(where=cond)
+    if c.agg == "first":
+        return ev.timestamp.min(where=cond)
+    if c.agg == "last":
+        return ev.timestamp.max(where=cond)
+    assert text is not None and num is not None
+    if c.agg == "sum":
+        return num.sum(where=cond)
+    if c.agg == "avg":
+        return num.mean(where=cond)
+    if c.agg == "min":
+        return num.min(where=cond)
+    if c.agg == "max":
+        return num.max(where=cond)
+    return text.nunique(where=cond)  # distinct
+
+
+def _top(engine: Engine, ev: ir.Table, c: ComputedTrait, now: ir.Value) -> ir.Table:
+    """The most frequent value of a property per profile (ties: the alphabetically first)."""
+    assert c.property is not None
+    v = ev.mutate(value=engine.json_text(ev.properties, json_path(c.property)))
+    v = v.filter(v.value.notnull())
+    if c.event is not None:
+        v = v.filter(v.event == c.event)
+    if c.window_days is not None:
+        v = v.filter(v.timestamp > now - ibis.interval(days=c.window_days))
+    counts = v.group_by(["profile_id", "value"]).aggregate(n=v.count())
+    rn = ibis.row_number().over(group_by=counts.profile_id,
+                                order_by=[ibis.desc(counts.n), counts.value])
+    best = counts.mutate(rn=rn).filter(ibis._.rn == 0)
+    return best.select("profile_id", **{c.name: best.value})
+
+
+def computed_traits(engine: Engine, ev: ir.Table, traits: list[ComputedTrait],
+                    now: ir.Value) -> ir.Table:
+    """One row per profile with a column per computed trait."""
+    plain = {c.name: _aggregate(engine, ev, c, now) for c in traits if c.agg != "top"}
+    out = ev.group_by("profile_id").aggregate(events=ev.count(), first_seen=ev.timestamp.min(),
+                                              last_seen=ev.timestamp.max(), **plain)
+    for c in traits:
+        if c.agg == "top":
+            out = out.left_join(_top(engine, ev, c, now), "profile_id").drop("profile_id_right")
+    # counts and sums of nothing are 0, not NULL
+    fills = {c.name: ibis.coalesce(out[c.name], 0) for c in traits
+             if c.agg in ("count", "sum", "distinct")}
+    return out.mutate(**fills) if fills else out

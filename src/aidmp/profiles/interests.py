@@ -1,0 +1,55 @@
+"""Interest scores per category with time decay: I(i,u) = sum_t w_t * p_t(i,u).
+
+Each event contributes its event-name weight, scaled by rating / 5 for rating events, decayed
+by ``0.5 ** (age_days / half_life)``, to every category it carries: properties (``category``,
+the first product's category) and, through the catalog, the item's category and genres.
+Scores are divided by the person's strongest interest, so the top interest is 1.0 and
+``interest("fashion") > 0.5`` means "at least half as strong as their main interest".
+"""
+
+from __future__ import annotations
+
+import math
+
+import ibis
+import ibis.expr.types as ir
+
+from aidmp.engine.base import Engine
+from aidmp.profiles.common import json_path
+from aidmp.spec.profiles import InterestConfig
+
+
+def interest_scores(engine: Engine, ev: ir.Table, cfg: InterestConfig, now: ir.Value
+                    ) -> ir.Table:
+    """Long form: profile_id, category, score (0-1)."""
+    weights = {k: v for k, v in cfg.weights.items() if v > 0}
+    ev = ev.filter(ev.event.isin(list(weights)))
+    weight = ibis.cases(*[(ev.event == k, v) for k, v in weights.items()], else_=0.0)
+    if cfg.rating_property:
+        rating = engine.json_text(ev.properties, json_path(cfg.rating_property)).try_cast(
+            "float64")
+        weight = weight * ibis.coalesce(rating / 5.0, 1.0)
+    age_days = (now.epoch_seconds() - ev.timestamp.epoch_seconds()) / 86400.0
+    decay = (age_days * (-math.log(2) / cfg.half_life_days)).exp()
+    item_id = ibis.coalesce(engine.json_text(ev.properties, "$.item_id"),
+                            engine.json_text(ev.properties, "$.product_id"))
+    base = ev.select("message_id", "profile_id", w=weight * decay, item_id=item_id,
+                     properties=ev.properties)
+    parts = [base.select("message_id", "profile_id", "w",
+                         category=engine.json_text(base.properties, json_path(p)))
+             for p in cfg.category_paths]
+    items = engine.table("items")
+    with_items = base.join(items, base.item_id == items.item_id)
+    parts.append(with_items.select("message_id", "profile_id", "w",
+                                   category=with_items.category))
+    genres = with_items.select("message_id", "profile_id", "w", category=engine.json_texts(
+        with_items.attributes, "$.genres")).unnest("category")
+    parts.append(genres)
+    # one contribution per (event, category): a genre equal to the item's category counts once
+    allrows = ibis.union(*parts, distinct=True)
+    allrows = allrows.filter(allrows.category.notnull() & (allrows.category != ""))
+    raw = allrows.group_by(["profile_id", "category"]).aggregate(raw=allrows.w.sum())
+    top = raw.group_by("profile_id").aggregate(top=raw.raw.max())
+    out = raw.join(top, "profile_id")
+    return out.select("profile_id", "category",
+                      score=ibis.ifelse(out.top > 0, out.raw / out.top, 0.0).round(6))

@@ -1,0 +1,93 @@
+"""RFM with quantile scores and named segments, engagement, purchasing power.
+
+Scores are quantiles over buyers computed with ``percent_rank`` so that ties share a score
+(60 % of people with one order must not be spread over F-scores 1 to 3 at random):
+``score = min(5, floor(percent_rank * 5) + 1)``.
+
+Segments (first match wins), on the R and F scores:
+
+====================  ======================
+champions             R >= 4 and F >= 4
+new customers         R >= 4 and F = 1
+potential loyalists   R >= 4 and F in 2..3
+loyal                 R = 3 and F >= 3
+need attention        R = 3 and F <= 2
+can't lose them       R = 1 and F = 5
+at risk               R <= 2 and F >= 3
+lost                  R = 1 and F = 1
+hibernating           R <= 2 and F <= 2
+====================  ======================
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from aidmp.engine.base import Engine
+from aidmp.profiles.common import json_path
+
+RFM_SEGMENTS = ("champions", "new customers", "potential loyalists", "loyal", "need attention",
+                "can't lose them", "at risk", "lost", "hibernating")
+
+
+def _score(value: ir.Value, *, ascending: bool = True) -> ir.IntegerValue:
+    order = value if ascending else ibis.desc(value)
+    pr = ibis.percent_rank().over(order_by=order)
+    return ibis.least((pr * 5).floor().cast("int64") + 1, 5)
+
+
+def rfm(engine: Engine, ev: ir.Table, now: ir.Value, order_event: str, revenue_property: str
+        ) -> ir.Table:
+    """profile_id, rfm_recency_days, rfm_frequency, rfm_monetary, rfm_r/f/m, score, segment."""
+    orders = ev.filter(ev.event == order_event)
+    revenue = engine.json_text(orders.properties, json_path(revenue_property)).try_cast("float64")
+    per = orders.group_by("profile_id").aggregate(
+        last=orders.timestamp.max(), rfm_frequency=orders.count(),
+        rfm_monetary=ibis.coalesce(revenue.sum(), 0.0))
+    per = per.mutate(rfm_recency_days=(now.epoch_seconds() - per["last"].epoch_seconds())
+                     / 86400.0).drop("last")
+    scored = per.mutate(rfm_r=_score(per.rfm_recency_days, ascending=False),
+                        rfm_f=_score(per.rfm_frequency), rfm_m=_score(per.rfm_monetary))
+    r, f = scored.rfm_r, scored.rfm_f
+    segment = ibis.cases(
+        ((r >= 4) & (f >= 4), "champions"),
+        ((r >= 4) & (f == 1), "new customers"),
+        (r >= 4, "potential loyalists"),
+        ((r == 3) & (f >= 3), "loyal"),
+        (r == 3, "need attention"),
+        ((r == 1) & (f == 5), "can't lose them"),
+        (f >= 3, "at risk"),
+        ((r == 1) & (f == 1), "lost"),
+        else_="hibernating",
+    )
+    return scored.mutate(
+        rfm_score=scored.rfm_r.cast("string") + scored.rfm_f.cast("string")
+        + scored.rfm_m.cast("string"),
+        rfm_segment=segment)
+
+
+def engagement(ev: ir.Table, now: ir.Value) -> ir.Table:
+    """profile_id, engagement_score 0-100: half activity in the last 30 days (quantile of event
+    count), half recency of the last event (quantile), so it reads as a percentile."""
+    recent = ev.timestamp > now - ibis.interval(days=30)
+    per = ev.group_by("profile_id").aggregate(n30=ev.count(where=recent),
+                                              last=ev.timestamp.max())
+    activity = ibis.percent_rank().over(order_by=per.n30)
+    recency = ibis.percent_rank().over(order_by=per["last"])
+    return per.select("profile_id", engagement_score=((activity + recency) * 50).round(1))
+
+
+def purchasing_power(engine: Engine, ev: ir.Table, order_event: str, revenue_property: str,
+                     price_property: str) -> ir.Table:
+    """profile_id, purchasing_power low | medium | high: terciles of the average price of the
+    products a person looks at and buys (order value when there are no prices)."""
+    price = engine.json_text(ev.properties, json_path(price_property)).try_cast("float64")
+    revenue = engine.json_text(ev.properties, json_path(revenue_property)).try_cast("float64")
+    value = ibis.coalesce(price, ibis.ifelse(ev.event == order_event, revenue,
+                                             ibis.null("float64")))
+    per = ev.mutate(value=value).filter(ibis._.value.notnull())
+    per = per.group_by("profile_id").aggregate(avg_price=per.value.mean())
+    pr = ibis.percent_rank().over(order_by=per.avg_price)
+    tier = ibis.cases((pr < 1 / 3, "low"), (pr < 2 / 3, "medium"), else_="high")
+    return per.select("profile_id", "avg_price", purchasing_power=tier)
