@@ -26,6 +26,7 @@ from aidmp.identity.resolve import IdentityGraph
 from aidmp.privacy.audit import AuditLog
 from aidmp.privacy.keys import KeyStore
 from aidmp.profiles.build import BuildSummary, ProfileBuilder, StageProgress
+from aidmp.quality.service import Quality
 
 
 def open_engine(settings: Settings, *, read_only: bool = False) -> Engine:
@@ -97,6 +98,11 @@ class DMP:
     def build(self, progress: StageProgress | None = None) -> BuildSummary:
         """The batch pipeline: resolve identities and rebuild profiles."""
         return self.profiles.build(progress)
+
+    @cached_property
+    def quality(self) -> Quality:
+        """Data-quality report per source and for the last build."""
+        return Quality(self.engine)
 
     @cached_property
     def keys(self) -> KeyStore:

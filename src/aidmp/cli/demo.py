@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.cli.progress import bar
+
+if TYPE_CHECKING:
+    from aidmp.dmp import DMP
+
+
+def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool) -> dict[str, Any]:
+    """Build profiles, score identity resolution against the generator's truth."""
+    import ibis
+    import polars as pl
+
+    from aidmp.identity.evaluate import evaluate
+
+    with bar("building profiles", enabled=not quiet) as progress:
+        built = dmp.build(progress=lambda stage, i, n: progress(i, n))
+    truth = pl.read_csv(truth_csv, schema_overrides={"id_value": pl.String})
+    p = dmp.engine.table("profiles")
+    seg = p.filter(p.rfm_segment.notnull()).group_by("rfm_segment").aggregate(n=ibis._.count())
+    segments = {r["rfm_segment"]: r["n"] for r in dmp.engine.execute(
+        seg.order_by(ibis.desc("n"))).to_pylist()}
+    return {"build": built.to_dict(), "identity": evaluate(dmp.identity, truth),
+            "rfm_segments": segments}
 
 
 def demo_command(
@@ -34,6 +55,7 @@ def demo_command(
                 result = run_demo(dmp, people=n_people, seed=seed, progress=progress,
                                   server=server)
             stats = dmp.events.stats()
+            result.update(_build_and_score(dmp, result["files"]["truth.csv"], json))
             admin = dmp.keys.create("admin", source="demo", name="demo admin")
             result["quarantine_waiting"] = dmp.quarantine.count()
             if json:
@@ -42,6 +64,13 @@ def demo_command(
                 summary("demo built", {k: v for k, v in result.items() if k != "files"})
                 table("events by type", ["type", "events"], stats["by_type"].items())
                 table("top events", ["event", "events"], list(stats["top_events"].items())[:8])
+                summary("profiles", {"profiles": result["build"]["profiles"],
+                                     "identifiers": result["build"]["identifiers"],
+                                     "identity precision": result["identity"]["precision"],
+                                     "identity recall (linked ids)":
+                                         result["identity"]["recall_linked"],
+                                     "identity recall (all ids)": result["identity"]["recall"]})
+                table("RFM segments", ["segment", "profiles"], result["rfm_segments"].items())
                 console.print(f"data files in [bold]{dmp.home / 'demo-data'}[/]")
             if serve:
                 console.print(f"\nAPI and collector on [bold]{server.url}[/] — docs at "

@@ -1,0 +1,79 @@
+"""Profiles, identity, build and quality over REST."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from aidmp.api.auth import require
+from aidmp.errors import ValidationError
+from aidmp.privacy.keys import ApiKey
+
+router = APIRouter()
+
+
+def _split(ident: str) -> tuple[str, str]:
+    id_type, sep, value = ident.partition(":")
+    if not sep or not id_type or not value:
+        raise ValidationError(f"expected {{id_type}}:{{id_value}}, got {ident!r}", field="id")
+    return id_type, value
+
+
+def _fresh(request: Request) -> None:
+    # An event accepted a moment ago may still sit in the collector's buffer: a lookup right
+    # after an order must show it.
+    collector = getattr(request.app.state, "collector", None)
+    if collector is not None:
+        collector.flush()
+
+
+@router.get("/v1/profiles/{ident}", tags=["profiles"])
+def get_profile(request: Request, ident: str,
+                _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """A profile by any identifier (``email:ann@x.com``): traits with provenance, computed
+    traits, scores, interests, identities, and counters updated since the last build."""
+    _fresh(request)
+    id_type, value = _split(ident)
+    return request.app.state.dmp.profiles.get(id_type, value)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/profiles/{ident}/events", tags=["profiles"])
+def profile_events(request: Request, ident: str, page: int = Query(1, ge=1),
+                   size: int = Query(50, ge=1, le=1000),
+                   _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """The person's timeline, newest first, paged."""
+    _fresh(request)
+    dmp = request.app.state.dmp
+    id_type, value = _split(ident)
+    return dmp.profiles.events(  # type: ignore[no-any-return]
+        dmp.identity.profile_of(id_type, value), page=page, size=size)
+
+
+@router.post("/v1/build", tags=["profiles"])
+def build(request: Request, _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Resolve identities and rebuild profiles now."""
+    _fresh(request)
+    return request.app.state.dmp.build().to_dict()  # type: ignore[no-any-return]
+
+
+@router.get("/v1/identity/merges", tags=["identity"])
+def merges(request: Request, profile_id: str | None = None, limit: int = Query(100, ge=1),
+           _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+    """Merge records with rule and evidence, newest first."""
+    return request.app.state.dmp.identity.merges(  # type: ignore[no-any-return]
+        profile_id, limit=limit)
+
+
+@router.post("/v1/identity/merges/{merge_id}/unmerge", tags=["identity"])
+def unmerge(request: Request, merge_id: str,
+            _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Undo a merge."""
+    return request.app.state.dmp.identity.unmerge(merge_id)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/quality", tags=["quality"])
+def quality(request: Request, _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """The data-quality report per source and for the last build."""
+    _fresh(request)
+    return request.app.state.dmp.quality.report()  # type: ignore[no-any-return]

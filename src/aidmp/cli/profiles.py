@@ -1,0 +1,190 @@
+"""``aidmp build``, ``aidmp profiles get|events``, ``aidmp identity ...``, ``aidmp quality``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import polars as pl
+import typer
+
+from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.output import console, emit_json, summary, table
+from aidmp.errors import ValidationError
+
+profiles_app = typer.Typer(help="Look profiles up by any identifier.", no_args_is_help=True)
+identity_app = typer.Typer(help="Identity resolution: resolve, merges, unmerge, evaluate.",
+                           no_args_is_help=True)
+quality_app = typer.Typer(help="Data-quality reports.", no_args_is_help=True)
+
+IdArg = Annotated[str, typer.Argument(help="TYPE:VALUE, e.g. email:ann@x.com or user_id:42")]
+
+
+def split_id(text: str) -> tuple[str, str]:
+    """``email:ann@x.com`` -> (``email``, ``ann@x.com``)."""
+    id_type, sep, value = text.partition(":")
+    if not sep or not id_type or not value:
+        raise ValidationError(f"expected TYPE:VALUE such as email:ann@x.com, got {text!r}",
+                              field="id")
+    return id_type, value
+
+
+def build_command(home: HomeOption = None, json: JsonOption = False) -> None:
+    """Resolve identities and rebuild every profile (progress per stage, summary at the end)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from aidmp.cli.output import err_console
+
+    with open_dmp(home) as dmp:
+        if err_console.is_terminal and not json:
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          console=err_console) as bar:
+                task = bar.add_task("build", total=6)
+
+                def tick(stage: str, i: int, n: int) -> None:
+                    bar.update(task, completed=i, total=n, description=f"build: {stage}")
+
+                result = dmp.build(progress=tick)
+        else:
+            result = dmp.build()
+    data = result.to_dict()
+    if json:
+        emit_json(data)
+        return
+    table(f"build {result.build_id}", ["stage", "seconds"], data["seconds"].items())
+    summary("result", {k: v for k, v in data.items() if k not in ("seconds", "build_id")})
+
+
+def _show(detail: dict[str, Any]) -> None:
+    row = detail["profile"]
+    shown = {k: v for k, v in row.items() if v is not None and not k.startswith("interest_")}
+    summary(f"profile {detail['profile_id']}", shown)
+    if detail["interests"]:
+        table("interests", ["category", "score"],
+              [(k, f"{v:.2f}") for k, v in list(detail["interests"].items())[:10]])
+    table("identities", ["type", "value", "status", "first seen", "events", "sources"],
+          [(i["id_type"], i["id_value"], i["status"], i["first_seen"], i["events"],
+            i["sources"]) for i in detail["identities"]])
+    table("traits", ["key", "value", "source", "updated", "rule"],
+          [(t["key"], t["value"], t["source"], t["updated_at"], t["rule"])
+           for t in detail["traits"]])
+    if detail["since_build"]:
+        summary("since the last build", detail["since_build"])
+
+
+@profiles_app.command("get")
+def get(ident: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
+    """A profile: traits with provenance, computed traits, scores, identities."""
+    id_type, value = split_id(ident)
+    with open_dmp(home) as dmp:
+        detail = dmp.profiles.get(id_type, value)
+    if json:
+        emit_json(detail)
+        return
+    _show(detail)
+
+
+@profiles_app.command("events")
+def events(
+    ident: IdArg, home: HomeOption = None, json: JsonOption = False,
+    page: Annotated[int, typer.Option(min=1)] = 1,
+    size: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+) -> None:
+    """The person's event timeline, newest first."""
+    id_type, value = split_id(ident)
+    with open_dmp(home) as dmp:
+        out = dmp.profiles.events(dmp.identity.profile_of(id_type, value), page=page, size=size)
+    if json:
+        emit_json(out)
+        return
+    table(f"events {out['page']} of {-(-out['total'] // out['size'])} ({out['total']} in all)",
+          ["time", "type", "event", "source"],
+          [(e["timestamp"], e["type"], e["event"], e["source"]) for e in out["events"]])
+
+
+@identity_app.command("resolve")
+def resolve(home: HomeOption = None, json: JsonOption = False) -> None:
+    """Recompute the identity graph (``aidmp build`` does this too)."""
+    with open_dmp(home) as dmp:
+        result = dmp.identity.resolve().to_dict()
+    if json:
+        emit_json(result)
+        return
+    summary("identity resolution", result)
+
+
+@identity_app.command("merges")
+def merges(
+    home: HomeOption = None, json: JsonOption = False,
+    profile: Annotated[str | None, typer.Option(help="Only merges touching this profile.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """Merge records with rule and evidence, newest first."""
+    with open_dmp(home) as dmp:
+        rows = dmp.identity.merges(profile, limit=limit)
+    if json:
+        emit_json(rows)
+        return
+    table("merges", ["id", "from", "into", "rule", "via", "when", "undone"],
+          [(r["id"], r["from_profile"], r["into_profile"], r["rule"],
+            r["evidence"].get("via_message_id"), r["created_at"], r["undone_at"])
+           for r in rows])
+
+
+@identity_app.command("unmerge")
+def unmerge(merge_id: str, home: HomeOption = None, json: JsonOption = False) -> None:
+    """Undo a merge: its two sides stay apart from now on."""
+    with open_dmp(home) as dmp:
+        result = dmp.identity.unmerge(merge_id)
+    if json:
+        emit_json(result)
+        return
+    console.print(f"merge {merge_id} undone: profile {result['restored_profile']} restored")
+
+
+@identity_app.command("evaluate")
+def evaluate(
+    truth: Annotated[Path, typer.Option(help="CSV with id_type,id_value,person_id "
+                                        "(the demo writes demo-data/truth.csv).")],
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """Pairwise precision and recall of the stored resolution against a ground truth."""
+    from aidmp.identity.evaluate import evaluate as score
+
+    if not truth.exists():
+        raise ValidationError(f"{truth} not found", field="truth")
+    frame = pl.read_csv(truth, schema_overrides={"id_value": pl.String,
+                                                 "person_id": pl.String})
+    with open_dmp(home) as dmp:
+        result = score(dmp.identity, frame)
+    if json:
+        emit_json(result)
+        return
+    summary("identity resolution vs ground truth", result)
+
+
+@quality_app.command("report")
+def report(home: HomeOption = None, json: JsonOption = False) -> None:
+    """Rows, duplicates, missing rates, invalid values, outliers and freshness per source."""
+    with open_dmp(home) as dmp:
+        result = dmp.quality.report()
+    if json:
+        emit_json(result)
+        return
+    for name, src in result["sources"].items():
+        fresh = src.get("freshness") or {}
+        summary(f"source {name}", {
+            "rows": src["rows"], "duplicate message ids": src["duplicate_keys"],
+            "likely duplicates (same person, event, properties within 60 s)":
+                src["likely_duplicates"],
+            "quarantined": sum(src["quarantined"].values()),
+            "newest event": fresh.get("latest")})
+        table(f"{name}: missing values", ["column", "missing", "rate"],
+              [(c["name"], c["missing"], f"{c['missing_rate']:.1%}") for c in src["columns"]
+               if c["missing"]])
+        if src["quarantined"]:
+            table(f"{name}: quarantined by reason", ["reason", "records"],
+                  src["quarantined"].items())
+    if result.get("identifiers_refused"):
+        table("identifiers refused", ["type: reason", "values"],
+              result["identifiers_refused"].items())
