@@ -22,7 +22,9 @@ from aidmp.collect.importer import Importer
 from aidmp.collect.quarantine import Quarantine
 from aidmp.config import DuckDBConfig, Settings, load_settings
 from aidmp.engine.base import Engine
+from aidmp.identity.probabilistic import ProbabilisticMatcher
 from aidmp.identity.resolve import IdentityGraph
+from aidmp.ml.service import Models
 from aidmp.privacy.audit import AuditLog
 from aidmp.privacy.keys import KeyStore
 from aidmp.profiles.build import BuildSummary, ProfileBuilder, StageProgress
@@ -55,8 +57,8 @@ class DMP:
         read_only: open the database without write access.
         **overrides: settings fields, e.g. ``collector={"fsync": False}``.
 
-    Namespaces: ``events``, ``imports``, ``quarantine``, ``identity``, ``profiles``, ``keys``,
-    ``audit``.
+    Namespaces: ``events``, ``imports``, ``quarantine``, ``identity``, ``matching``, ``profiles``,
+    ``models``, ``quality``, ``keys``, ``audit``.
     """
 
     def __init__(
@@ -98,6 +100,16 @@ class DMP:
     def build(self, progress: StageProgress | None = None) -> BuildSummary:
         """The batch pipeline: resolve identities and rebuild profiles."""
         return self.profiles.build(progress)
+
+    @cached_property
+    def models(self) -> Models:
+        """Fit, register, score and use models (CLV, propensity, rules, recommenders)."""
+        return Models(self)
+
+    @property
+    def matching(self) -> ProbabilisticMatcher:
+        """Probabilistic links between profiles that share no identifier (Splink)."""
+        return ProbabilisticMatcher(self.engine, self.settings.identity)
 
     @cached_property
     def quality(self) -> Quality:

@@ -23,6 +23,10 @@ def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool) -> dict[str, Any]:
     from aidmp.identity.evaluate import evaluate
 
     with bar("building profiles", enabled=not quiet) as progress:
+        dmp.build(progress=lambda stage, i, n: progress(i, n))
+    # CRM rows that share no identifier with the web: matched on names, phone, postcode
+    matched = dmp.matching.match()
+    with bar("rebuilding with the probabilistic links", enabled=not quiet) as progress:
         built = dmp.build(progress=lambda stage, i, n: progress(i, n))
     truth = pl.read_csv(truth_csv, schema_overrides={"id_value": pl.String})
     p = dmp.engine.table("profiles")
@@ -30,6 +34,7 @@ def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool) -> dict[str, Any]:
     segments = {r["rfm_segment"]: r["n"] for r in dmp.engine.execute(
         seg.order_by(ibis.desc("n"))).to_pylist()}
     return {"build": built.to_dict(), "identity": evaluate(dmp.identity, truth),
+            "probabilistic_links": matched.linked,
             "rfm_segments": segments}
 
 

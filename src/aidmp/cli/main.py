@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from aidmp import __version__
-from aidmp.cli import events, keys, profiles, quarantine
+from aidmp.cli import events, keys, models, profiles, quarantine, rules
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.datasets import app as datasets_app
 from aidmp.cli.demo import demo_command
@@ -31,6 +31,8 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(profiles.profiles_app, name="profiles")
 app.add_typer(profiles.identity_app, name="identity")
 app.add_typer(profiles.quality_app, name="quality")
+app.add_typer(models.app, name="models")
+app.add_typer(rules.app, name="rules")
 app.command("import")(import_command)
 app.command("build")(profiles.build_command)
 app.command("demo")(demo_command)

@@ -48,6 +48,11 @@ def number(engine: Engine, doc: ir.Value, path: str) -> ir.FloatingValue:
     return engine.json_text(doc, path).try_cast("float64")
 
 
+def epoch_seconds(ts: ir.Value) -> ir.IntegerValue:
+    """Whole seconds since 1970: DuckDB's epoch keeps fractions, Spark's does not."""
+    return ts.truncate("s").epoch_seconds().cast("int64")  # type: ignore[attr-defined,no-any-return]
+
+
 def json_path(prop: str) -> str:
     """``products[0].category`` -> ``$.products[0].category``."""
     return "$." + prop

@@ -15,6 +15,7 @@ import ibis
 import ibis.expr.types as ir
 
 from aidmp.engine.base import Engine
+from aidmp.profiles.common import epoch_seconds as _secs
 from aidmp.profiles.common import json_path
 from aidmp.spec.profiles import InterestConfig
 
@@ -28,9 +29,11 @@ def interest_scores(engine: Engine, ev: ir.Table, cfg: InterestConfig, now: ir.V
     if cfg.rating_property:
         rating = engine.json_text(ev.properties, json_path(cfg.rating_property)).try_cast(
             "float64")
-        weight = weight * ibis.coalesce(rating / 5.0, 1.0)
-    age_days = (now.epoch_seconds() - ev.timestamp.epoch_seconds()) / 86400.0
-    decay = (age_days * (-math.log(2) / cfg.half_life_days)).exp()
+        weight = weight * ibis.coalesce(rating / ibis.literal(5.0, "float64"),
+                                        ibis.literal(1.0, "float64"))
+    seconds = (_secs(now) - _secs(ev.timestamp)).cast("float64")
+    rate = ibis.literal(-math.log(2) / cfg.half_life_days / 86400.0, "float64")
+    decay = (seconds * rate).exp()
     item_id = ibis.coalesce(engine.json_text(ev.properties, "$.item_id"),
                             engine.json_text(ev.properties, "$.product_id"))
     base = ev.select("message_id", "profile_id", w=weight * decay, item_id=item_id,

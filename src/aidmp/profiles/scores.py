@@ -25,6 +25,7 @@ import ibis
 import ibis.expr.types as ir
 
 from aidmp.engine.base import Engine
+from aidmp.profiles.common import epoch_seconds as _secs
 from aidmp.profiles.common import json_path
 
 RFM_SEGMENTS = ("champions", "new customers", "potential loyalists", "loyal", "need attention",
@@ -34,7 +35,7 @@ RFM_SEGMENTS = ("champions", "new customers", "potential loyalists", "loyal", "n
 def _score(value: ir.Value, *, ascending: bool = True) -> ir.IntegerValue:
     order = value if ascending else ibis.desc(value)
     pr = ibis.percent_rank().over(order_by=order)
-    return ibis.least((pr * 5).floor().cast("int64") + 1, 5)
+    return ibis.least((pr.cast("float64") * 5).floor().cast("int64") + 1, 5)
 
 
 def rfm(engine: Engine, ev: ir.Table, now: ir.Value, order_event: str, revenue_property: str
@@ -45,8 +46,9 @@ def rfm(engine: Engine, ev: ir.Table, now: ir.Value, order_event: str, revenue_p
     per = orders.group_by("profile_id").aggregate(
         last=orders.timestamp.max(), rfm_frequency=orders.count(),
         rfm_monetary=ibis.coalesce(revenue.sum(), 0.0))
-    per = per.mutate(rfm_recency_days=(now.epoch_seconds() - per["last"].epoch_seconds())
-                     / 86400.0).drop("last")
+    # float casts everywhere: Spark reads 86400.0 as a DECIMAL literal otherwise
+    seconds = (_secs(now) - _secs(per["last"])).cast("float64")
+    per = per.mutate(rfm_recency_days=seconds / ibis.literal(86400.0, "float64")).drop("last")
     scored = per.mutate(rfm_r=_score(per.rfm_recency_days, ascending=False),
                         rfm_f=_score(per.rfm_frequency), rfm_m=_score(per.rfm_monetary))
     r, f = scored.rfm_r, scored.rfm_f
@@ -75,7 +77,8 @@ def engagement(ev: ir.Table, now: ir.Value) -> ir.Table:
                                               last=ev.timestamp.max())
     activity = ibis.percent_rank().over(order_by=per.n30)
     recency = ibis.percent_rank().over(order_by=per["last"])
-    return per.select("profile_id", engagement_score=((activity + recency) * 50).round(1))
+    score = (activity.cast("float64") + recency.cast("float64")) * 50
+    return per.select("profile_id", engagement_score=score.round(1))
 
 
 def purchasing_power(engine: Engine, ev: ir.Table, order_event: str, revenue_property: str,
@@ -89,5 +92,6 @@ def purchasing_power(engine: Engine, ev: ir.Table, order_event: str, revenue_pro
     per = ev.mutate(value=value).filter(ibis._.value.notnull())
     per = per.group_by("profile_id").aggregate(avg_price=per.value.mean())
     pr = ibis.percent_rank().over(order_by=per.avg_price)
+    pr = pr.cast("float64")
     tier = ibis.cases((pr < 1 / 3, "low"), (pr < 2 / 3, "medium"), else_="high")
     return per.select("profile_id", "avg_price", purchasing_power=tier)

@@ -1,0 +1,97 @@
+"""Models, association rules and per-profile recommendations."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from aidmp.api.auth import require
+from aidmp.errors import ValidationError
+from aidmp.ml.service import Models
+from aidmp.privacy.keys import ApiKey
+
+router = APIRouter()
+
+
+def _models(request: Request) -> Models:
+    """The DMP's models namespace (one per app, so loaded models stay cached)."""
+    dmp = request.app.state.dmp
+    models = getattr(dmp, "models", None)
+    if isinstance(models, Models):
+        return models
+    cached = getattr(request.app.state, "models", None)
+    if not isinstance(cached, Models):
+        cached = request.app.state.models = Models(dmp)
+    return cached
+
+
+@router.get("/v1/models", tags=["models"])
+def models_list(request: Request, name: str | None = None,
+                _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+    """Every registered model version with its metrics."""
+    return _models(request).list(name)
+
+
+@router.get("/v1/models/{name}", tags=["models"])
+def models_show(request: Request, name: str, version: int | None = None,
+                _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """One version (the newest active by default): parameters, metrics, data window."""
+    return _models(request).show(name, version)
+
+
+class FitRequest(BaseModel):
+    """A model to fit: its kind and the options of that kind's fit."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["clv", "propensity", "churn", "rules", "recommend"]
+    options: dict[str, Any] = Field(default_factory=dict)
+    score: bool = False
+
+
+@router.post("/v1/models/{name}/fit", tags=["models"], status_code=201)
+def models_fit(request: Request, name: str, body: FitRequest,
+               key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Fit from the store, register a new version (and score profiles when asked)."""
+    models = _models(request)
+    row = models.fit(body.kind, name, **body.options)
+    scored = models.score(name) if body.score else None
+    request.app.state.dmp.audit.record(key.key_id, "models.fit", f"{name}:v{row['version']}",
+                                       {"kind": body.kind})
+    return {**row, "scored": scored}
+
+
+@router.post("/v1/models/{name}/score", tags=["models"])
+def models_score(request: Request, name: str,
+                 key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Write the active version's predictions for every profile."""
+    report = _models(request).score(name)
+    request.app.state.dmp.audit.record(key.key_id, "models.score", name,
+                                       {"version": report["version"]})
+    return report
+
+
+@router.get("/v1/rules", tags=["models"])
+def rules_bought_together(request: Request, items: str, n: int = 10, model: str = "rules",
+                          _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+    """Items bought together with ``items`` (comma-separated), best rule first."""
+    basket = [i.strip() for i in items.split(",") if i.strip()]
+    if not basket:
+        raise ValidationError("give at least one item, e.g. ?items=whole milk,yogurt",
+                              field="items")
+    return _models(request).bought_together(basket, n=min(max(n, 1), 100), name=model)
+
+
+@router.get("/v1/profiles/{ref}/recommendations", tags=["models"])
+def profile_recommendations(request: Request, ref: str, n: int = 10,
+                            model: str = "recommend",
+                            _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Top items for the profile of ``<id_type>:<id_value>`` (e.g. ``user_id:42``)."""
+    id_type, sep, id_value = ref.partition(":")
+    if not sep or not id_type or not id_value:
+        raise ValidationError(f"expected <id_type>:<id_value> such as user_id:42, got {ref!r}",
+                              field="profile")
+    profile_id = request.app.state.dmp.identity.profile_of(id_type, id_value)
+    items = _models(request).recommend(profile_id, n=min(max(n, 1), 100), name=model)
+    return {"profile_id": profile_id, "model": model, "items": items}

@@ -1,0 +1,109 @@
+"""``/v1/segments``: create, list, show, size, members, delete, estimate, overlap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from aidmp.api.auth import require
+from aidmp.privacy.keys import ApiKey
+from aidmp.segments.service import Segments
+from aidmp.spec.segments import SegmentSpec
+
+router = APIRouter(tags=["segments"])
+
+
+def _segments(request: Request) -> Segments:
+    return Segments(request.app.state.dmp)
+
+
+class SegmentRequest(BaseModel):
+    """A segment to create: a rule text or a JSON spec."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    rule: str | None = None
+    spec: SegmentSpec | None = None
+    description: str | None = None
+    realtime: bool = False
+    webhook_url: str | None = None
+
+
+class RuleRequest(BaseModel):
+    """An unsaved rule (text or spec) to size."""
+
+    model_config = ConfigDict(extra="forbid")
+    rule: str | None = None
+    spec: SegmentSpec | None = None
+
+
+class OverlapRequest(BaseModel):
+    """Segments to intersect."""
+
+    model_config = ConfigDict(extra="forbid")
+    segments: list[str] = Field(min_length=1, max_length=50)
+
+
+@router.post("/v1/segments", status_code=201)
+def create(request: Request, body: SegmentRequest,
+           key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Check, compile and save a segment; answers what ``GET /v1/segments/{id}`` shows."""
+    dmp = request.app.state.dmp
+    shown = _segments(request).create(
+        body.name, rule=body.rule, spec=body.spec, description=body.description,
+        realtime=body.realtime, webhook_url=body.webhook_url)
+    dmp.audit.record(key.key_id, "segments.create", shown["id"], {"realtime": body.realtime})
+    return shown
+
+
+@router.get("/v1/segments")
+def list_(request: Request, _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+    """Every segment."""
+    return _segments(request).list()
+
+
+@router.post("/v1/segments/estimate")
+def estimate(request: Request, body: RuleRequest,
+             _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Size of a rule without saving it (and whether it could be real-time)."""
+    return _segments(request).estimate(rule=body.rule, spec=body.spec)
+
+
+@router.post("/v1/segments/overlap")
+def overlap(request: Request, body: OverlapRequest,
+            _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Pairwise intersection sizes of segments."""
+    return _segments(request).overlap(body.segments)
+
+
+@router.get("/v1/segments/{segment_id}")
+def show(request: Request, segment_id: str,
+         _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Rule, spec, SQL, size and real-time capability."""
+    return _segments(request).show(segment_id)
+
+
+@router.get("/v1/segments/{segment_id}/size")
+def size(request: Request, segment_id: str,
+         _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Members now."""
+    return _segments(request).size(segment_id)
+
+
+@router.get("/v1/segments/{segment_id}/members")
+def members(request: Request, segment_id: str, page: int = 1, page_size: int = 100,
+            _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """One page of member profile ids."""
+    return _segments(request).members(segment_id, page=page, page_size=page_size)
+
+
+@router.delete("/v1/segments/{segment_id}")
+def delete(request: Request, segment_id: str,
+           key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Delete a segment and its membership history."""
+    dmp = request.app.state.dmp
+    _segments(request).delete(segment_id)
+    dmp.audit.record(key.key_id, "segments.delete", segment_id, {})
+    return {"id": segment_id, "deleted": True}

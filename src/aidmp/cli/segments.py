@@ -1,0 +1,162 @@
+"""``aidmp segments create|list|show|size|members|export|delete|overlap|refresh``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.output import console, emit_json, summary, table
+from aidmp.errors import ValidationError
+from aidmp.segments.service import Segments
+
+app = typer.Typer(help="Audiences: rule segments, their size, members and history.",
+                  no_args_is_help=True)
+
+IdArg = Annotated[str, typer.Argument(help="Segment id (the slug of its name).")]
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="Display name; the id is its slug.")],
+    rule: Annotated[str | None, typer.Option(help='Rule text, e.g. age > 30 and consent("email")'
+                                             )] = None,
+    spec: Annotated[Path | None, typer.Option(help="JSON spec file instead of a rule.")] = None,
+    description: Annotated[str | None, typer.Option(help="What it is for.")] = None,
+    realtime: Annotated[bool, typer.Option(help="Keep membership live in serve.")] = False,
+    webhook_url: Annotated[str | None, typer.Option(help="Push membership changes here.")] = None,
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """Check, compile and save a segment."""
+    if spec is not None and not spec.is_file():
+        raise ValidationError(f"{spec} not found", field="--spec")
+    with open_dmp(home) as dmp:
+        shown = Segments(dmp).create(
+            name, rule=rule, spec=spec.read_text() if spec else None, description=description,
+            realtime=realtime, webhook_url=webhook_url)
+        dmp.audit.record("cli", "segments.create", shown["id"], {"realtime": realtime})
+    _show(shown, json)
+
+
+def _show(shown: dict[str, Any], json: bool) -> None:
+    if json:
+        emit_json(shown)
+        return
+    summary(f"segment {shown['id']}", {k: v for k, v in shown.items() if k not in ("spec", "sql")})
+    console.print(shown["sql"], highlight=False, soft_wrap=True)
+
+
+@app.command("list")
+def list_(home: HomeOption = None, json: JsonOption = False) -> None:
+    """Every segment."""
+    with open_dmp(home) as dmp:
+        rows = Segments(dmp).list()
+    if json:
+        emit_json(rows)
+        return
+    table("segments", ["id", "name", "realtime", "rule"],
+          [(r["id"], r["name"], r["realtime"], r["rule"]) for r in rows])
+
+
+@app.command()
+def show(segment_id: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
+    """Rule, spec, SQL, size and real-time capability."""
+    with open_dmp(home) as dmp:
+        _show(Segments(dmp).show(segment_id), json)
+
+
+@app.command()
+def size(
+    segment_id: Annotated[str | None, typer.Argument(help="Segment id.")] = None,
+    rule: Annotated[str | None, typer.Option(help="Size an unsaved rule instead.")] = None,
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """How many profiles are in a segment (or would be in an unsaved rule)."""
+    if (segment_id is None) == (rule is None):
+        raise ValidationError("give a segment id or --rule", field="segment")
+    with open_dmp(home) as dmp:
+        segs = Segments(dmp)
+        out = segs.size(segment_id) if segment_id else segs.estimate(rule=rule)
+    if json:
+        emit_json(out)
+    else:
+        summary("size", out)
+
+
+@app.command()
+def members(
+    segment_id: IdArg,
+    page: Annotated[int, typer.Option(min=1, help="Page number.")] = 1,
+    page_size: Annotated[int, typer.Option(min=1, max=10_000, help="Ids per page.")] = 100,
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """One page of member profile ids."""
+    with open_dmp(home) as dmp:
+        out = Segments(dmp).members(segment_id, page=page, page_size=page_size)
+    if json:
+        emit_json(out)
+        return
+    table(f"{segment_id}: page {page} ({out['size']} members)", ["profile_id"],
+          [(p,) for p in out["profile_ids"]])
+
+
+@app.command()
+def export(
+    segment_id: IdArg, path: Annotated[Path, typer.Argument(help="File to write.")],
+    format: Annotated[str | None, typer.Option(help="csv or parquet [default: by suffix].")
+                      ] = None,
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """Write the members (profile id, user id, e-mail) to CSV or Parquet."""
+    with open_dmp(home) as dmp:
+        out = Segments(dmp).export(segment_id, path, format)  # type: ignore[arg-type]
+        dmp.audit.record("cli", "segments.export", segment_id, {"rows": out["rows"]})
+    if json:
+        emit_json(out)
+    else:
+        summary("export", out)
+
+
+@app.command()
+def delete(segment_id: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
+    """Delete a segment and its membership history."""
+    with open_dmp(home) as dmp:
+        Segments(dmp).delete(segment_id)
+        dmp.audit.record("cli", "segments.delete", segment_id, {})
+    if json:
+        emit_json({"id": segment_id, "deleted": True})
+    else:
+        console.print(f"deleted {segment_id}")
+
+
+@app.command()
+def overlap(
+    segment_ids: Annotated[list[str], typer.Argument(help="Two or more segment ids.")],
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """Intersection sizes of every pair of segments."""
+    with open_dmp(home) as dmp:
+        out = Segments(dmp).overlap(segment_ids)
+    if json:
+        emit_json(out)
+        return
+    table("overlap", ["", *out["segments"]],
+          [(s, *row) for s, row in zip(out["segments"], out["matrix"], strict=True)])
+
+
+@app.command()
+def refresh(
+    segment_ids: Annotated[list[str] | None, typer.Argument(help="Only these segments.")] = None,
+    build_id: Annotated[str | None, typer.Option(help="Build id stored as the trigger.")] = None,
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """Materialise membership with history (entries and exits)."""
+    with open_dmp(home) as dmp:
+        reports = [r.to_dict() for r in Segments(dmp).refresh(build_id, segment_ids or None)]
+    if json:
+        emit_json(reports)
+        return
+    table("refresh", ["segment", "entered", "exited", "stayed", "size"],
+          [(r["segment_id"], r["entered"], r["exited"], r["stayed"], r["size"]) for r in reports])

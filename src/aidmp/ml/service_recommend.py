@@ -1,0 +1,152 @@
+"""Recommenders and association rules fitted from the store.
+
+Recommenders learn from (profile, item) pairs of one event (``Item Rated``, ``Product Viewed``,
+``Order Completed``...). The stated evaluation protocol: a per-profile random 80/20 split
+(seed 123), the model fitted on the binarised 80 %, every unseen item ranked, and the held-out
+items (with a weight of at least ``relevant_min`` when given) counted as relevant; the same
+split scores a popularity baseline. The registered model is then refitted on all pairs.
+
+Example:
+    >>> sorted(METHODS)
+    ['als', 'item_knn', 'popularity', 'user_knn']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from aidmp.engine.base import Engine
+from aidmp.errors import ValidationError
+from aidmp.ml.recommend import (
+    ALS,
+    Interactions,
+    ItemKNN,
+    Popularity,
+    Recommender,
+    UserKNN,
+    evaluate,
+    random_split,
+)
+from aidmp.ml.rules import AssociationRules
+from aidmp.ml.service_data import baskets, item_names, profile_events
+
+__all__ = ["METHODS", "fit_recommender", "fit_rules", "popular_items"]
+
+METHODS: dict[str, type[Recommender]] = {
+    "als": ALS, "item_knn": ItemKNN, "user_knn": UserKNN, "popularity": Popularity}
+SPLIT_SEED, TEST_FRACTION, K = 123, 0.2, 10
+
+
+def _interactions(engine: Engine, event: str, item_property: str,
+                  weight_property: str | None, action: str) -> Interactions:
+    numbers = [("weight", weight_property)] if weight_property else []
+    pairs = profile_events(engine, event, numbers=numbers, texts=[("item_id", item_property)])
+    pairs = pairs.filter(pairs.item_id.notnull())
+    if weight_property:
+        pairs = pairs.filter(pairs.weight.notnull())
+    frame = pl.from_arrow(engine.execute(pairs.drop("message_id", "event")))
+    assert isinstance(frame, pl.DataFrame)
+    if frame.height == 0:
+        raise ValidationError(f"no {event!r} events of resolved profiles with an "
+                              f"{item_property!r} property", field="event")
+    data = Interactions.from_frame(frame, "profile_id", "item_id",
+                                   "weight" if weight_property else None, "timestamp",
+                                   action=action)
+    return data.with_labels(item_names(engine, data.item_ids.tolist()))
+
+
+def popular_items(data: Interactions, n: int = 100) -> list[str]:
+    """The ``n`` items with the most profiles (the cold-start fallback)."""
+    counts = np.bincount(data.items, minlength=len(data.item_ids))
+    order = np.argsort(-counts, kind="stable")[:n]
+    return [str(v) for v in data.item_ids[order].tolist()]
+
+
+def fit_recommender(engine: Engine, method: str = "als", event: str = "Item Rated",
+                    item_property: str = "item_id", weight_property: str | None = None,
+                    relevant_min: float | None = None, action: str | None = None,
+                    params: dict[str, Any] | None = None
+                    ) -> tuple[Recommender, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Evaluate then fit a recommender; return it with its params, metrics and data window.
+
+    Args:
+        engine: the store.
+        method: ``als``, ``item_knn``, ``user_knn`` or ``popularity``.
+        event: the interaction event.
+        item_property: the property holding the item id.
+        weight_property: numeric property (e.g. ``rating``) used to pick relevant test items.
+        relevant_min: held-out pairs with a weight below it are not relevant (needs
+            ``weight_property``).
+        action: verb of the reasons ("rated"); derived from the event name by default.
+        params: hyper-parameters of the recommender.
+
+    Raises:
+        ValidationError: unknown method, no interactions, bad hyper-parameters.
+    """
+    if method not in METHODS:
+        raise ValidationError(f"unknown method {method!r}; valid: {', '.join(sorted(METHODS))}",
+                              field="method")
+    if relevant_min is not None and weight_property is None:
+        raise ValidationError("relevant_min needs a weight_property to compare with",
+                              field="relevant_min")
+    verb = action or (event.split()[-1].lower() if event.split() else "interacted with")
+    data = _interactions(engine, event, item_property, weight_property, verb)
+    train, test = random_split(data, TEST_FRACTION, seed=SPLIT_SEED)
+    relevant = test if relevant_min is None else test.at_least(relevant_min)
+    hyper = dict(params or {})
+    valid = METHODS[method]().get_params()
+    unknown = sorted(set(hyper) - set(valid))
+    if unknown:
+        raise ValidationError(f"unknown parameter(s) {', '.join(unknown)} for {method}; valid: "
+                              f"{', '.join(sorted(valid))}", field="params")
+    scores = evaluate(METHODS[method](**hyper), train.binarize(), relevant, K)
+    baseline = evaluate(Popularity(), train.binarize(), relevant, K)
+    model = METHODS[method](**hyper).fit(data.binarize())
+    metrics: dict[str, Any] = {f"{k}@{K}": v for k, v in scores.items() if k != "users"}
+    metrics.update({"users_evaluated": scores["users"],
+                    f"popularity_ndcg@{K}": baseline["ndcg"],
+                    "protocol": f"per-profile random {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}"
+                                f" split (seed {SPLIT_SEED}), full ranking of unseen items, "
+                                "relevant = held-out pairs"
+                                + (f" with {weight_property} >= {relevant_min}"
+                                   if relevant_min is not None else "")})
+    out_params = {"method": method, "event": event, "item_property": item_property,
+                  "weight_property": weight_property, "hyper_parameters": hyper}
+    window = {"profiles": int(data.shape[0]), "items": int(data.shape[1]),
+              "interactions": int(data.nnz)}
+    return model, out_params, metrics, window
+
+
+def fit_rules(engine: Engine, order_event: str = "Order Completed",
+              items_property: str = "products", basket_property: str = "order_id",
+              item_key: str | None = None, min_support: float = 0.001,
+              min_confidence: float = 0.8, min_len: int = 1, max_len: int = 10
+              ) -> tuple[AssociationRules, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Mine association rules from the baskets of ``order_event`` events.
+
+    Raises:
+        ValidationError: no baskets, or thresholds out of range.
+    """
+    data = baskets(engine, order_event, items_property, basket_property, item_key)
+    if not data:
+        raise ValidationError(f"no {order_event!r} events with items in {items_property!r}",
+                              field="items_property")
+    model = AssociationRules(min_support=min_support, min_confidence=min_confidence,
+                             min_len=min_len, max_len=max_len).fit(data)
+    rules = model.rules_
+    top = rules.head(10)
+    metrics = {"rules": len(rules), "itemsets": len(model.itemsets_),
+               "baskets": model.n_baskets_, "items": len(model.items_),
+               "min_count": model.min_count_,
+               "top_rules": [{"antecedents": list(r.antecedents),
+                              "consequents": list(r.consequents), "support": r.support,
+                              "confidence": r.confidence, "lift": r.lift}
+                             for r in top.itertuples()]}
+    params = {"order_event": order_event, "items_property": items_property,
+              "basket_property": basket_property, "item_key": item_key,
+              "min_support": min_support, "min_confidence": min_confidence,
+              "min_len": min_len, "max_len": max_len}
+    return model, params, metrics, {"baskets": model.n_baskets_}
