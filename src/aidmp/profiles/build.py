@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from aidmp.engine.base import Engine
 from aidmp.identity.resolve import IdentityGraph
-from aidmp.profiles.common import column_name, person_events, pivot, reference_time
+from aidmp.profiles.common import column_name, person_events, pivot, with_reference_time
 from aidmp.profiles.computed import computed_traits
 from aidmp.profiles.interests import interest_scores
 from aidmp.profiles.scores import engagement, purchasing_power, rfm
@@ -103,22 +103,22 @@ class ProfileBuilder:
         done("identities")
         summary.traits = build_traits(eng, cfg)
         done("traits")
-        ev = person_events(eng)
-        now = reference_time(eng, ev)
-        eng.materialize("_profile_computed", computed_traits(eng, ev, cfg.computed, now))
+        eng.materialize("_profile_events", with_reference_time(person_events(eng)))
+        ev = eng.table("_profile_events")
+        eng.materialize("_profile_computed", computed_traits(eng, ev, cfg.computed))
         done("computed traits")
-        eng.materialize("_profile_rfm", rfm(eng, ev, now, cfg.order_event, cfg.revenue_property))
-        eng.materialize("_profile_engagement", engagement(ev, now))
+        eng.materialize("_profile_rfm", rfm(eng, ev, cfg.order_event, cfg.revenue_property))
+        eng.materialize("_profile_engagement", engagement(ev))
         eng.materialize("_profile_power", purchasing_power(
             eng, ev, cfg.order_event, cfg.revenue_property, cfg.price_property))
         done("scores")
-        eng.materialize("_profile_interests", interest_scores(eng, ev, cfg.interests, now))
+        eng.materialize("_profile_interests", interest_scores(eng, ev, cfg.interests))
         summary.interests = eng.count("_profile_interests")
         done("interests")
         eng.materialize("profiles", self._assemble())
         summary.profiles = eng.count("profiles")
         summary.columns = len(eng.table("profiles").columns)
-        for name in ("_profile_computed", "_profile_rfm", "_profile_engagement",
+        for name in ("_profile_events", "_profile_computed", "_profile_rfm", "_profile_engagement",
                      "_profile_power", "_profile_interests"):
             eng.drop(name)
         done("profiles")

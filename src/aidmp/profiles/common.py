@@ -32,15 +32,15 @@ def person_events(engine: Engine) -> ir.Table:
     return ev.join(ep, "message_id")
 
 
-def reference_time(engine: Engine, events: ir.Table) -> ir.TimestampScalar:
-    """The build's "now": the newest behavioural event's time (track / page / screen), so history
-    loads (CDNOW 1997-98) keep their windows meaningful; identify calls stamped at import time
-    do not count. Returned as a literal after one query."""
+def with_reference_time(events: ir.Table) -> ir.Table:
+    """The events with a ``now`` column: the build's reference time, the newest behavioural
+    event (track / page / screen; identify calls stamped at import time do not count, and
+    history loads such as CDNOW 1997-98 keep meaningful windows). Computed by the engine in
+    the same query, so both engines see exactly the same instant."""
     acts = events.filter(events.type.isin(["track", "page", "screen"]))
-    got = engine.execute(acts.aggregate(t=acts.timestamp.max())).column("t")[0].as_py()
-    if got is None:
-        got = engine.execute(events.aggregate(t=events.timestamp.max())).column("t")[0].as_py()
-    return ibis.literal(got, type="timestamp('UTC')")
+    ref = acts.aggregate(now=acts.timestamp.max())
+    joined = events.cross_join(ref)
+    return joined.mutate(now=ibis.coalesce(joined.now, joined.timestamp.max().over()))
 
 
 def number(engine: Engine, doc: ir.Value, path: str) -> ir.FloatingValue:

@@ -16,12 +16,12 @@ from aidmp.profiles.common import json_path
 from aidmp.spec.profiles import ComputedTrait
 
 
-def _aggregate(engine: Engine, ev: ir.Table, c: ComputedTrait, now: ir.Value) -> Any:
+def _aggregate(engine: Engine, ev: ir.Table, c: ComputedTrait) -> Any:
     cond = ibis.literal(True)
     if c.event is not None:
         cond = cond & (ev.event == c.event)
     if c.window_days is not None:
-        cond = cond & (ev.timestamp > now - ibis.interval(days=c.window_days))
+        cond = cond & (ev.timestamp > ev.now - ibis.interval(days=c.window_days))
     text = engine.json_text(ev.properties, json_path(c.property)) if c.property else None
     num = text.try_cast("float64") if text is not None else None
     if c.agg == "count":
@@ -42,7 +42,7 @@ def _aggregate(engine: Engine, ev: ir.Table, c: ComputedTrait, now: ir.Value) ->
     return text.nunique(where=cond)  # distinct
 
 
-def _top(engine: Engine, ev: ir.Table, c: ComputedTrait, now: ir.Value) -> ir.Table:
+def _top(engine: Engine, ev: ir.Table, c: ComputedTrait) -> ir.Table:
     """The most frequent value of a property per profile (ties: the alphabetically first)."""
     assert c.property is not None
     v = ev.mutate(value=engine.json_text(ev.properties, json_path(c.property)))
@@ -50,7 +50,7 @@ def _top(engine: Engine, ev: ir.Table, c: ComputedTrait, now: ir.Value) -> ir.Ta
     if c.event is not None:
         v = v.filter(v.event == c.event)
     if c.window_days is not None:
-        v = v.filter(v.timestamp > now - ibis.interval(days=c.window_days))
+        v = v.filter(v.timestamp > v.now - ibis.interval(days=c.window_days))
     counts = v.group_by(["profile_id", "value"]).aggregate(n=v.count())
     rn = ibis.row_number().over(group_by=counts.profile_id,
                                 order_by=[ibis.desc(counts.n), counts.value])
@@ -58,15 +58,14 @@ def _top(engine: Engine, ev: ir.Table, c: ComputedTrait, now: ir.Value) -> ir.Ta
     return best.select("profile_id", **{c.name: best.value})
 
 
-def computed_traits(engine: Engine, ev: ir.Table, traits: list[ComputedTrait],
-                    now: ir.Value) -> ir.Table:
-    """One row per profile with a column per computed trait."""
-    plain = {c.name: _aggregate(engine, ev, c, now) for c in traits if c.agg != "top"}
+def computed_traits(engine: Engine, ev: ir.Table, traits: list[ComputedTrait]) -> ir.Table:
+    """One row per profile with a column per computed trait (``ev`` carries ``now``)."""
+    plain = {c.name: _aggregate(engine, ev, c) for c in traits if c.agg != "top"}
     out = ev.group_by("profile_id").aggregate(events=ev.count(), first_seen=ev.timestamp.min(),
                                               last_seen=ev.timestamp.max(), **plain)
     for c in traits:
         if c.agg == "top":
-            out = out.left_join(_top(engine, ev, c, now), "profile_id").drop("profile_id_right")
+            out = out.left_join(_top(engine, ev, c), "profile_id").drop("profile_id_right")
     # counts and sums of nothing are 0, not NULL
     fills = {c.name: ibis.coalesce(out[c.name], 0) for c in traits
              if c.agg in ("count", "sum", "distinct")}

@@ -20,8 +20,7 @@ from aidmp.profiles.common import json_path
 from aidmp.spec.profiles import InterestConfig
 
 
-def interest_scores(engine: Engine, ev: ir.Table, cfg: InterestConfig, now: ir.Value
-                    ) -> ir.Table:
+def interest_scores(engine: Engine, ev: ir.Table, cfg: InterestConfig) -> ir.Table:
     """Long form: profile_id, category, score (0-1)."""
     weights = {k: v for k, v in cfg.weights.items() if v > 0}
     ev = ev.filter(ev.event.isin(list(weights)))
@@ -31,7 +30,7 @@ def interest_scores(engine: Engine, ev: ir.Table, cfg: InterestConfig, now: ir.V
             "float64")
         weight = weight * ibis.coalesce(rating / ibis.literal(5.0, "float64"),
                                         ibis.literal(1.0, "float64"))
-    seconds = (_secs(now) - _secs(ev.timestamp)).cast("float64")
+    seconds = (_secs(ev.now) - _secs(ev.timestamp)).cast("float64")
     rate = ibis.literal(-math.log(2) / cfg.half_life_days / 86400.0, "float64")
     decay = (seconds * rate).exp()
     item_id = ibis.coalesce(engine.json_text(ev.properties, "$.item_id"),

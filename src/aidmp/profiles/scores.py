@@ -38,17 +38,17 @@ def _score(value: ir.Value, *, ascending: bool = True) -> ir.IntegerValue:
     return ibis.least((pr.cast("float64") * 5).floor().cast("int64") + 1, 5)
 
 
-def rfm(engine: Engine, ev: ir.Table, now: ir.Value, order_event: str, revenue_property: str
-        ) -> ir.Table:
+def rfm(engine: Engine, ev: ir.Table, order_event: str, revenue_property: str) -> ir.Table:
     """profile_id, rfm_recency_days, rfm_frequency, rfm_monetary, rfm_r/f/m, score, segment."""
     orders = ev.filter(ev.event == order_event)
     revenue = engine.json_text(orders.properties, json_path(revenue_property)).try_cast("float64")
     per = orders.group_by("profile_id").aggregate(
-        last=orders.timestamp.max(), rfm_frequency=orders.count(),
+        last=orders.timestamp.max(), now=orders.now.max(), rfm_frequency=orders.count(),
         rfm_monetary=ibis.coalesce(revenue.sum(), 0.0))
     # float casts everywhere: Spark reads 86400.0 as a DECIMAL literal otherwise
-    seconds = (_secs(now) - _secs(per["last"])).cast("float64")
-    per = per.mutate(rfm_recency_days=seconds / ibis.literal(86400.0, "float64")).drop("last")
+    seconds = (_secs(per["now"]) - _secs(per["last"])).cast("float64")
+    per = per.mutate(rfm_recency_days=seconds / ibis.literal(86400.0, "float64")).drop(
+        "last", "now")
     scored = per.mutate(rfm_r=_score(per.rfm_recency_days, ascending=False),
                         rfm_f=_score(per.rfm_frequency), rfm_m=_score(per.rfm_monetary))
     r, f = scored.rfm_r, scored.rfm_f
@@ -69,10 +69,10 @@ def rfm(engine: Engine, ev: ir.Table, now: ir.Value, order_event: str, revenue_p
         rfm_segment=segment)
 
 
-def engagement(ev: ir.Table, now: ir.Value) -> ir.Table:
+def engagement(ev: ir.Table) -> ir.Table:
     """profile_id, engagement_score 0-100: half activity in the last 30 days (quantile of event
     count), half recency of the last event (quantile), so it reads as a percentile."""
-    recent = ev.timestamp > now - ibis.interval(days=30)
+    recent = ev.timestamp > ev.now - ibis.interval(days=30)
     per = ev.group_by("profile_id").aggregate(n30=ev.count(where=recent),
                                               last=ev.timestamp.max())
     activity = ibis.percent_rank().over(order_by=per.n30)
