@@ -29,6 +29,7 @@ from aidmp.privacy.audit import AuditLog
 from aidmp.privacy.keys import KeyStore
 from aidmp.profiles.build import BuildSummary, ProfileBuilder, StageProgress
 from aidmp.quality.service import Quality
+from aidmp.segments.service import Segments
 
 
 def open_engine(settings: Settings, *, read_only: bool = False) -> Engine:
@@ -58,7 +59,7 @@ class DMP:
         **overrides: settings fields, e.g. ``collector={"fsync": False}``.
 
     Namespaces: ``events``, ``imports``, ``quarantine``, ``identity``, ``matching``, ``profiles``,
-    ``models``, ``quality``, ``keys``, ``audit``.
+    ``models``, ``segments``, ``quality``, ``keys``, ``audit``.
     """
 
     def __init__(
@@ -98,8 +99,13 @@ class DMP:
         return ProfileBuilder(self.engine, self.settings.profiles, self.identity)
 
     def build(self, progress: StageProgress | None = None) -> BuildSummary:
-        """The batch pipeline: resolve identities and rebuild profiles."""
-        return self.profiles.build(progress)
+        """The batch pipeline: resolve identities, rebuild profiles, refresh segment membership
+        (entries and exits recorded against this build)."""
+        summary = self.profiles.build(progress)
+        if self.engine.count("segments"):
+            reports = self.segments.refresh(build_id=summary.build_id)
+            summary.segments = len(reports)
+        return summary
 
     @cached_property
     def models(self) -> Models:
@@ -110,6 +116,11 @@ class DMP:
     def matching(self) -> ProbabilisticMatcher:
         """Probabilistic links between profiles that share no identifier (Splink)."""
         return ProbabilisticMatcher(self.engine, self.settings.identity)
+
+    @cached_property
+    def segments(self) -> Segments:
+        """Rule segments: create, size, members, export, overlap, refresh membership."""
+        return Segments(self)
 
     @cached_property
     def quality(self) -> Quality:

@@ -214,3 +214,13 @@ def test_bad_input_is_named() -> None:
 def test_knee_of_a_convex_curve() -> None:
     assert knee_index([10.0, 9.0, 8.0, 7.0, 6.0]) in range(5)
     assert knee_index([1.0, 1.1, 1.2, 1.3, 5.0, 9.0]) == 3
+
+
+def test_identity_and_time_columns_are_not_features() -> None:
+    frame, _ = planted(n_per=20)
+    frame["email"] = [f"p{i}@example.com" for i in range(len(frame))]
+    frame["note"] = [f"free text {i}" for i in range(len(frame))]
+    frame["last_seen"] = pd.Timestamp("2026-01-01", tz="UTC")
+    model = ProfileClusterer(k=3).fit(frame)
+    assert model.numeric_ == ["age", "income", "orders"]
+    assert model.categorical_ == ["occupation"]

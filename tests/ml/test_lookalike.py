@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from aidmp import DMP
 from aidmp.errors import ValidationError
-from aidmp.ml.lookalike import LookalikeModel
+from aidmp.ml.lookalike import LookalikeModel, consent_exclusions
 from tests.ml.test_clustering import movielens_profiles
 
 
@@ -118,3 +121,19 @@ def test_bad_input_is_named() -> None:
         model.select(top_percent=150)
     with pytest.raises(ValidationError, match="holdout=0"):
         LookalikeModel(holdout=0).fit(frame, group).expected(top_n=10)
+
+
+def test_consents_table_gives_the_exclusions(dmp: DMP) -> None:
+    frame, group = population(n=400, group=60)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    decisions = {"u1": False, "u2": True, "u3": False, "u4": True}
+    dmp.engine.append("consents", pa.table({
+        "profile_id": [*decisions, "u1"], "purpose": ["ads"] * 4 + ["email"],
+        "granted": [*decisions.values(), True], "updated_at": [at] * 5,
+        "source": ["cmp"] * 5}))
+    withdrawn = consent_exclusions(dmp.engine, frame["profile_id"], "ads")
+    assert set(frame.loc[withdrawn, "profile_id"]) == {"u1", "u3"}
+    opt_in = consent_exclusions(dmp.engine, frame["profile_id"], "ads", require_grant=True)
+    assert set(frame.loc[~opt_in, "profile_id"]) == {"u2", "u4"}
+    model = LookalikeModel().fit(frame, group, withdrawn)
+    assert not {"u1", "u3"} & set(model.select(top_percent=100))

@@ -15,6 +15,15 @@ if TYPE_CHECKING:
     from aidmp.dmp import DMP
 
 
+DEMO_SEGMENTS = {
+    "champions": 'rfm_segment = "champions"',
+    "fashion fans who buy": 'interest("fashion") > 0.5 and event("Order Completed", within=90d)',
+    "at risk big spenders": 'rfm_segment in ("at risk", "can\'t lose them") and clv_12m > 50',
+    "lapsed browsers": 'not event("Order Completed", within=60d) and '
+                       'event("Product Viewed", within=30d, count >= 3)',
+}
+
+
 def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool) -> dict[str, Any]:
     """Build profiles, score identity resolution against the generator's truth."""
     import ibis
@@ -26,8 +35,16 @@ def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool) -> dict[str, Any]:
         dmp.build(progress=lambda stage, i, n: progress(i, n))
     # CRM rows that share no identifier with the web: matched on names, phone, postcode
     matched = dmp.matching.match()
-    with bar("rebuilding with the probabilistic links", enabled=not quiet) as progress:
+    # predicted customer value flows back into the profiles on the next build
+    dmp.models.fit_clv()
+    dmp.models.score("clv")
+    with bar("rebuilding with the links and predictions", enabled=not quiet) as progress:
         built = dmp.build(progress=lambda stage, i, n: progress(i, n))
+    existing = {s["name"] for s in dmp.segments.list()}
+    for name, rule in DEMO_SEGMENTS.items():
+        if name not in existing:
+            dmp.segments.create(name, rule)
+    dmp.segments.refresh(build_id=built.build_id)
     truth = pl.read_csv(truth_csv, schema_overrides={"id_value": pl.String})
     p = dmp.engine.table("profiles")
     seg = p.filter(p.rfm_segment.notnull()).group_by("rfm_segment").aggregate(n=ibis._.count())
@@ -35,6 +52,8 @@ def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool) -> dict[str, Any]:
         seg.order_by(ibis.desc("n"))).to_pylist()}
     return {"build": built.to_dict(), "identity": evaluate(dmp.identity, truth),
             "probabilistic_links": matched.linked,
+            "segments": {s["name"]: dmp.segments.size(s["id"])["size"]
+                         for s in dmp.segments.list()},
             "rfm_segments": segments}
 
 
@@ -76,6 +95,7 @@ def demo_command(
                                          result["identity"]["recall_linked"],
                                      "identity recall (all ids)": result["identity"]["recall"]})
                 table("RFM segments", ["segment", "profiles"], result["rfm_segments"].items())
+                table("audiences", ["segment", "members"], result["segments"].items())
                 console.print(f"data files in [bold]{dmp.home / 'demo-data'}[/]")
             if serve:
                 console.print(f"\nAPI and collector on [bold]{server.url}[/] — docs at "

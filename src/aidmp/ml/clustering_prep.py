@@ -41,6 +41,8 @@ __all__ = ["MISSING", "as_model_frame", "choose_features", "make_preprocessor", 
 MISSING = "(missing)"
 #: Text columns with more distinct values than this are identifiers or free text, not categories.
 MAX_CATEGORIES = 50
+#: Profile columns that identify people; never features unless named explicitly.
+IDENTITY_COLUMNS = frozenset({"profile_id", "user_id", "anonymous_id", "email", "phone"})
 
 
 def require_frame(frame: object, name: str = "X") -> pd.DataFrame:
@@ -66,6 +68,15 @@ def _is_text(series: pd.Series) -> bool:
                 or isinstance(series.dtype, pd.CategoricalDtype))
 
 
+def _category_like(name: str, series: pd.Series) -> bool:
+    """Whether an unnamed text column looks like a category rather than an id or free text."""
+    if name in IDENTITY_COLUMNS:
+        return False
+    distinct = series.nunique(dropna=True)
+    # A value per row (beyond tiny tables) is an identifier even below MAX_CATEGORIES.
+    return bool(distinct <= MAX_CATEGORIES and not (distinct == series.count() > 10))
+
+
 def choose_features(
     frame: pd.DataFrame, features: Sequence[str] | None, id_column: str | None,
 ) -> tuple[list[str], list[str]]:
@@ -74,8 +85,9 @@ def choose_features(
     Args:
         frame: One row per profile.
         features: Columns to use; ``None`` takes every numeric column and every text column with
-            at most :data:`MAX_CATEGORIES` distinct values, except ``id_column``, timestamps and
-            columns that are entirely empty.
+            at most :data:`MAX_CATEGORIES` distinct values, except ``id_column``, identity
+            columns (:data:`IDENTITY_COLUMNS`), text with a distinct value per row, timestamps
+            and columns that are entirely empty.
         id_column: The profile id column, never a feature.
 
     Returns:
@@ -104,7 +116,7 @@ def choose_features(
         elif _is_numeric(series):
             numeric.append(str(col))
         elif _is_text(series):
-            if features is not None or series.nunique(dropna=True) <= MAX_CATEGORIES:
+            if features is not None or _category_like(str(col), series):
                 categorical.append(str(col))
         elif features is not None:
             raise ValidationError(f"column {col!r} has type {series.dtype}; features must be "

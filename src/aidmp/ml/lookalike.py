@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,10 @@ from aidmp.ml.clustering_prep import (
     require_frame,
 )
 
-__all__ = ["LookalikeModel"]
+if TYPE_CHECKING:
+    from aidmp.engine.base import Engine
+
+__all__ = ["LookalikeModel", "consent_exclusions"]
 
 Classifier = Literal["logistic", "gbm"]
 CLASSIFIERS: tuple[Classifier, ...] = ("logistic", "gbm")
@@ -238,9 +241,11 @@ class LookalikeModel(BaseEstimator):  # type: ignore[misc]
             raise ValidationError("no hold-out estimate: the model was fitted with holdout=0",
                                   field="holdout")
         share = size / len(self.scores_)
-        pool_n = max(1, round(share * len(self.pool_hits_)))
-        hits = int(self.pool_hits_[pool_n - 1])
-        precision = hits / pool_n
+        pool_n = round(share * len(self.pool_hits_))
+        if size and not pool_n:
+            pool_n = 1
+        hits = int(self.pool_hits_[pool_n - 1]) if pool_n else 0
+        precision = hits / pool_n if pool_n else 0.0
         percent = top_percent if top_percent is not None else 100.0 * share
         return {"top_percent": round(float(percent), 4), "top_n": size,
                 "recall": round(hits / self.holdout_size_, 4),
@@ -266,3 +271,32 @@ class LookalikeModel(BaseEstimator):  # type: ignore[misc]
                 "lift": "precision / base_rate",
             },
         }
+
+
+def consent_exclusions(
+    engine: Engine, profile_ids: Sequence[Hashable], purpose: str = "ads", *,
+    require_grant: bool = False,
+) -> Mask:
+    """``exclude_mask`` for :meth:`LookalikeModel.fit` from the ``consents`` table.
+
+    Args:
+        engine: The store.
+        profile_ids: The population's profile ids, in row order.
+        purpose: Consent purpose the audience is for (``ads``, ``email``...).
+        require_grant: Exclude everybody without an explicit grant (opt-in regimes), not only
+            those who withdrew.
+
+    Returns:
+        True for every profile that must not be used or selected.
+    """
+    consents = engine.table("consents")
+    rows = engine.execute(consents.filter(consents.purpose == purpose)
+                          .select("profile_id", "granted")).to_pandas()
+    granted = {str(p) for p, g in zip(rows["profile_id"], rows["granted"], strict=True)
+               if g is True or g == 1}
+    refused = {str(p) for p, g in zip(rows["profile_id"], rows["granted"], strict=True)
+               if g is False or g == 0}
+    ids = [str(p) for p in profile_ids]
+    if require_grant:
+        return np.array([p not in granted for p in ids], dtype=bool)
+    return np.array([p in refused for p in ids], dtype=bool)

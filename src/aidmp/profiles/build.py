@@ -59,6 +59,7 @@ class BuildSummary:
     traits: int = 0
     interests: int = 0
     columns: int = 0
+    segments: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

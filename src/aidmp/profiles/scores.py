@@ -46,9 +46,10 @@ def rfm(engine: Engine, ev: ir.Table, order_event: str, revenue_property: str) -
         last=orders.timestamp.max(), now=orders.now.max(), rfm_frequency=orders.count(),
         rfm_monetary=ibis.coalesce(revenue.sum(), 0.0))
     # float casts everywhere: Spark reads 86400.0 as a DECIMAL literal otherwise
-    seconds = (_secs(per["now"]) - _secs(per["last"])).cast("float64")
-    per = per.mutate(rfm_recency_days=seconds / ibis.literal(86400.0, "float64")).drop(
-        "last", "now")
+    # whole days, as RFM is read ("ordered 3 days ago")
+    seconds = _secs(per["now"]) - _secs(per["last"])
+    days = (seconds.cast("float64") / ibis.literal(86400.0, "float64")).floor().cast("int64")
+    per = per.mutate(rfm_recency_days=days).drop("last", "now")
     scored = per.mutate(rfm_r=_score(per.rfm_recency_days, ascending=False),
                         rfm_f=_score(per.rfm_frequency), rfm_m=_score(per.rfm_monetary))
     r, f = scored.rfm_r, scored.rfm_f
