@@ -160,3 +160,59 @@ def refresh(
         return
     table("refresh", ["segment", "entered", "exited", "stayed", "size"],
           [(r["segment_id"], r["entered"], r["exited"], r["stayed"], r["size"]) for r in reports])
+
+
+def _features(text: str | None) -> list[str] | None:
+    return [f.strip() for f in text.split(",") if f.strip()] if text else None
+
+
+@app.command()
+def cluster(
+    name: Annotated[str, typer.Argument(help="Name of the clustering (segments: NAME 0, 1...).")],
+    features: Annotated[str | None, typer.Option(
+        help="Comma-separated profile columns [default: chosen automatically].")] = None,
+    method: Annotated[str, typer.Option(help="kmeans | dbscan | agglomerative")] = "kmeans",
+    k: Annotated[int | None, typer.Option(min=2, help="Clusters [default: by silhouette].")]
+    = None,
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """Cluster the profiles and save each cluster as a segment, described in plain words."""
+    from aidmp.segments.ml import cluster_segments
+
+    if method not in ("kmeans", "dbscan", "agglomerative"):
+        raise ValidationError(f"unknown method {method!r}; valid: kmeans, dbscan, "
+                              "agglomerative", field="method")
+    with open_dmp(home) as dmp:
+        out = cluster_segments(dmp, name, features=_features(features), method=method,  # type: ignore[arg-type]
+                               k=k)
+    if json:
+        emit_json(out)
+        return
+    table(f"clusters of {name}", ["segment", "size", "share", "description"],
+          [(c["segment_id"], c["size"], f"{c['share']:.1%}", c["description"])
+           for c in out["clusters"]])
+    console.print(f"plot: {out['plots'].get('png')} and {out['plots'].get('html')}")
+
+
+@app.command()
+def lookalike(
+    seed: Annotated[str, typer.Argument(help="Seed segment id.")],
+    name: Annotated[str, typer.Option(help="Name of the new segment.")],
+    top_percent: Annotated[float | None, typer.Option(min=0.01, max=100)] = 10.0,
+    top_n: Annotated[int | None, typer.Option(min=1, help="Instead of --top-percent.")] = None,
+    features: Annotated[str | None, typer.Option(help="Comma-separated profile columns.")]
+    = None,
+    purpose: Annotated[str, typer.Option(help="Consent purpose respected.")] = "ads",
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """People most similar to a seed segment, with the expected precision and recall."""
+    from aidmp.segments.ml import lookalike_segment
+
+    with open_dmp(home) as dmp:
+        out = lookalike_segment(dmp, seed, name, top_percent=top_percent, top_n=top_n,
+                                features=_features(features), purpose=purpose)
+    if json:
+        emit_json(out)
+        return
+    summary(f"lookalikes of {seed}", {**{k: v for k, v in out.items() if k != "expected"},
+                                      **{f"expected {k}": v for k, v in out["expected"].items()}})

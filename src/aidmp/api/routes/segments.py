@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -107,3 +107,46 @@ def delete(request: Request, segment_id: str,
     _segments(request).delete(segment_id)
     dmp.audit.record(key.key_id, "segments.delete", segment_id, {})
     return {"id": segment_id, "deleted": True}
+
+
+class ClusterRequest(BaseModel):
+    """Cluster the profiles into segments."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    features: list[str] | None = None
+    method: Literal["kmeans", "dbscan", "agglomerative"] = "kmeans"
+    k: int | None = Field(default=None, ge=2, le=50)
+
+
+class LookalikeRequest(BaseModel):
+    """Build a lookalike segment from a seed segment."""
+
+    model_config = ConfigDict(extra="forbid")
+    seed: str
+    name: str = Field(min_length=1, max_length=100)
+    top_percent: float | None = Field(default=10.0, gt=0, le=100)
+    top_n: int | None = Field(default=None, ge=1)
+    features: list[str] | None = None
+    purpose: str = "ads"
+
+
+@router.post("/v1/segments/cluster", status_code=201)
+def cluster(request: Request, body: ClusterRequest,
+            _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Cluster profiles; each cluster becomes a segment with a plain-words description."""
+    from aidmp.segments.ml import cluster_segments
+
+    return cluster_segments(request.app.state.dmp, body.name, features=body.features,
+                            method=body.method, k=body.k)
+
+
+@router.post("/v1/segments/lookalike", status_code=201)
+def lookalike(request: Request, body: LookalikeRequest,
+              _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Score non-members by similarity to the seed; save the top as a segment."""
+    from aidmp.segments.ml import lookalike_segment
+
+    return lookalike_segment(request.app.state.dmp, body.seed, body.name,
+                             top_percent=body.top_percent, top_n=body.top_n,
+                             features=body.features, purpose=body.purpose)
