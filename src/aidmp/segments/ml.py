@@ -41,7 +41,8 @@ def _profiles(dmp: DMP, features: Sequence[str] | None) -> Any:
 
 
 def cluster_segments(dmp: DMP, name: str, *, features: Sequence[str] | None = None,
-                     method: Literal["kmeans", "dbscan", "agglomerative"] = "kmeans", k: int | None = None) -> dict[str, Any]:
+                     method: Literal["kmeans", "dbscan", "agglomerative"] = "kmeans",
+                     k: int | None = None) -> dict[str, Any]:
     """Cluster the profiles, save one segment per cluster, write a PCA plot.
 
     Returns the cluster descriptions, the K selection table, segment ids and plot paths.
