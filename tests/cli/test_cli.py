@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from aidmp.store.schema import MIGRATIONS
+
 
 def aidmp(home, *args, ok=True):
     proc = subprocess.run([sys.executable, "-m", "aidmp.cli.main", *args, "--home", str(home)],
@@ -23,7 +25,7 @@ def js(home, *args):
 
 def test_init_keys_import_events_quarantine_round_trip(tmp_path):
     home = tmp_path / "home"
-    assert js(home, "init")["schema_version"] == 1
+    assert js(home, "init")["schema_version"] == MIGRATIONS[-1].version
     key = js(home, "keys", "create", "--scope", "write", "--source", "web")
     assert key["secret"].startswith("aidmp_w_") and key["scope"] == "write"
     listed = js(home, "keys", "list")

@@ -30,12 +30,14 @@ import logging
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 from pydantic import ValidationError as PydanticValidationError
 
 from aidmp.collect.rows import ColumnBuffer, quarantine_row
@@ -227,6 +229,7 @@ class Collector:
         self._events = ColumnBuffer("events")
         self._quarantine = ColumnBuffer("quarantine")
         self.wal = WriteAheadLog(wal_dir, fsync=settings.fsync)
+        self._listeners: list[Callable[[pa.Table], object]] = []
         self._recover()
         self._thread = threading.Thread(target=self._flush_loop, name="aidmp-flusher", daemon=True)
         self._thread.start()
@@ -254,9 +257,26 @@ class Collector:
         self.stats.requests += 1
         self.stats.accepted += len(rows)
         self.stats.quarantined += len(quarantined)
-        if pending >= self.settings.flush_rows:
+        # A listener (the real-time evaluator) wants each event within milliseconds, so the
+        # flusher is woken at once instead of after flush_interval.
+        if pending >= self.settings.flush_rows or (rows and self._listeners):
             self._wake.set()
         return len(rows), quarantined, seq
+
+    def add_listener(self, fn: Callable[[pa.Table], object]) -> None:
+        """Call ``fn(rows)`` with the ``events`` rows of every flush, after they are stored.
+
+        Rows repeating a stored ``message_id`` are included (the write skipped them); an
+        exception in ``fn`` is logged and never fails the flush.
+        """
+        self._listeners.append(fn)
+
+    def _notify(self, rows: pa.Table) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(rows)
+            except Exception:
+                log.exception("collector listener %r failed", fn)
 
     # -- flushing ---------------------------------------------------------------------------------
     def _swap(self) -> tuple[ColumnBuffer, ColumnBuffer, Path] | None:
@@ -271,13 +291,16 @@ class Collector:
     def _write(self, events: ColumnBuffer, quarantine: ColumnBuffer) -> None:
         started = time.perf_counter()
         n = len(events)
-        stored = self.engine.append("events", events.to_arrow()) if n else 0
+        rows = events.to_arrow() if n else None
+        stored = self.engine.append("events", rows) if rows is not None else 0
         if len(quarantine):
             self.engine.append("quarantine", quarantine.to_arrow())
         self.stats.stored += stored
         self.stats.duplicates += n - stored
         self.stats.flushes += 1
         self.stats.last_flush_ms = (time.perf_counter() - started) * 1000
+        if rows is not None and self._listeners:
+            self._notify(rows)
 
     def flush(self) -> None:
         """Write everything buffered now (retrying until the engine accepts it)."""

@@ -7,8 +7,9 @@ readers can run side by side (a DuckDB connection object is not safe to share ac
 Example:
     >>> import pyarrow as pa
     >>> eng = DuckDBEngine(":memory:")
-    >>> eng.migrate()
-    [1]
+    >>> from aidmp.store.schema import MIGRATIONS
+    >>> eng.migrate() == [m.version for m in MIGRATIONS]
+    True
     >>> eng.count("events")
     0
 """
