@@ -125,6 +125,17 @@ def test_propensity_on_cdnow_has_no_leakage_and_ranks_well(cdnow: DMP) -> None:
     assert sum(values) / len(values) == pytest.approx(row["metrics"]["base_rate"], abs=0.05)
     current = models.evaluate("order_90d")["current"]
     assert current["auc"] > 0.7 and current["n"] == CDNOW_CUSTOMERS
+    # per-person explanation: logistic contributions sum to the logit against the average
+    pid = cdnow.identity.profile_of("user_id", "1")
+    why = models.explain("order_90d", pid, top=20)
+    assert 0 < why["probability"] < 1 and why["reasons"]
+    import math
+
+    logit = math.log(why["probability"] / (1 - why["probability"]))
+    model = models.load("order_90d")
+    total = sum(r["contribution"] for r in why["reasons"])
+    assert total == pytest.approx(logit - model.expected_logit_, abs=1e-3)
+    assert {r["direction"] for r in why["reasons"]} <= {"up", "down"}
 
     churn = models.fit("churn", "churn_90d", target_event="Order Completed", window_days=90,
                        cutoff="1997-09-30", method="logistic")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
-from aidmp.cli.output import emit_json, summary, table
+from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
 from aidmp.ml.service import FIT_KINDS, Models
 
@@ -153,3 +153,24 @@ def archive(name: str, home: HomeOption = None, json: JsonOption = False,
         emit_json({k: row[k] for k in ("name", "version", "status")})
     else:
         summary("archived", {"name": name, "version": row["version"]})
+
+
+@app.command()
+def explain(
+    name: str, ident: Annotated[str, typer.Argument(help="TYPE:VALUE of the person.")],
+    home: HomeOption = None, json: JsonOption = False,
+    top: Annotated[int, typer.Option(min=1, max=50)] = 5,
+) -> None:
+    """Why a propensity / churn model scores this person as it does."""
+    from aidmp.cli.profiles import split_id
+
+    id_type, value = split_id(ident)
+    with open_dmp(home) as dmp:
+        out = Models(dmp).explain(name, dmp.identity.profile_of(id_type, value), top=top)
+    if json:
+        emit_json(out)
+        return
+    console.print(f"{name}: p = {out['probability']:.3f} for {out['profile_id']}")
+    table("what pushed it", ["feature", "value", "log-odds", "direction"],
+          [(r["feature"], r["value"], f"{r['contribution']:+.3f}", r["direction"])
+           for r in out["reasons"]])

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import pandas as pd
 
-from aidmp.errors import ValidationError
+from aidmp.errors import NotFoundError, ValidationError
 from aidmp.ml.clv_summary import Freq
 from aidmp.ml.metrics import evaluate as evaluate_scores
 from aidmp.ml.propensity_data import churn_label, future_event_label
@@ -186,6 +186,30 @@ class Models:
         written = write_predictions(self.engine, ids, scores, name, row["version"])
         return {"model": name, "version": row["version"], "profiles": len(ids),
                 "keys": sorted(scores), "rows": written}
+
+    def explain(self, name: str, profile_id: str, top: int = 5) -> dict[str, Any]:
+        """Why a propensity / churn model scores this person as it does: the features that
+        pushed the score up or down against the average person (log-odds contributions),
+        plus the model's global importances."""
+        row = self.registry.show(name)
+        if row["kind"] not in ("propensity", "churn"):
+            raise ValidationError(f"model {name!r} is a {row['kind']} model; explanations are "
+                                  "given by propensity and churn models", field="name")
+        model = self.load(name)
+        events = propensity_events(self.engine, row["params"].get("value_property"))
+        frame = features_at(self.engine, events, latest_event_time(self.engine, events),
+                            row["params"].get("value_property"))
+        person = frame[frame["profile_id"] == profile_id]
+        if person.empty:
+            raise NotFoundError(f"profile {profile_id!r} has no events to explain")
+        X = person.drop(columns=["profile_id"])
+        p = float(model.predict_proba(X)[0, 1])
+        reasons = [{"feature": f, "value": v, "contribution": round(float(c), 6),
+                    "direction": "up" if c > 0 else "down"}
+                   for f, v, c in model.explain(X, top=top)[0]]
+        return {"model": name, "version": row["version"], "profile_id": profile_id,
+                "probability": round(p, 6), "reasons": json_ready(reasons),
+                "importances": json_ready(getattr(model, "importances_", None))}
 
     def evaluate(self, name: str) -> dict[str, Any]:
         """The active version's metrics; propensity models are also re-checked out of time

@@ -95,3 +95,14 @@ def profile_recommendations(request: Request, ref: str, n: int = 10,
     profile_id = request.app.state.dmp.identity.profile_of(id_type, id_value)
     items = _models(request).recommend(profile_id, n=min(max(n, 1), 100), name=model)
     return {"profile_id": profile_id, "model": model, "items": items}
+
+
+@router.get("/v1/models/{name}/explain/{ref}", tags=["models"])
+def models_explain(request: Request, name: str, ref: str, top: int = 5,
+                   _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Why the model scores this person (``email:ann@x.com``) as it does."""
+    id_type, sep, value = ref.partition(":")
+    if not sep or not id_type or not value:
+        raise ValidationError(f"expected {{id_type}}:{{id_value}}, got {ref!r}", field="ref")
+    dmp = request.app.state.dmp
+    return _models(request).explain(name, dmp.identity.profile_of(id_type, value), top=top)
