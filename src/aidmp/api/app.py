@@ -23,6 +23,7 @@ from aidmp.api.routes import admin, collect, models, profiles, segments
 from aidmp.collect.collector import Collector, CollectorLimits, CollectorSettings
 from aidmp.dmp import DMP
 from aidmp.errors import AidmpError
+from aidmp.segments import realtime
 
 
 def collector_settings(dmp: DMP) -> CollectorSettings:
@@ -40,10 +41,14 @@ def create_app(dmp: DMP) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.collector = Collector(dmp.engine, dmp.wal_dir, collector_settings(dmp))
+        # Only with real-time segments: the evaluator makes the flusher write per request.
+        app.state.realtime = realtime.attach(dmp, app.state.collector)
         try:
             yield
         finally:
             app.state.collector.close()
+            if app.state.realtime is not None:
+                app.state.realtime.close()
 
     app = FastAPI(
         title="aidmp", version=__version__, lifespan=lifespan,

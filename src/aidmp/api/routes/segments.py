@@ -55,6 +55,13 @@ def create(request: Request, body: SegmentRequest,
         body.name, rule=body.rule, spec=body.spec, description=body.description,
         realtime=body.realtime, webhook_url=body.webhook_url)
     dmp.audit.record(key.key_id, "segments.create", shown["id"], {"realtime": body.realtime})
+    collector = getattr(request.app.state, "collector", None)
+    if body.realtime and collector is not None and \
+            getattr(request.app.state, "realtime", None) is None:
+        # the first real-time segment starts the evaluator without a restart
+        from aidmp.segments import realtime
+
+        request.app.state.realtime = realtime.attach(dmp, collector)
     return shown
 
 
