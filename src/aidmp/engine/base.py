@@ -15,8 +15,9 @@ Example:
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -158,6 +159,24 @@ class Engine(ABC):
     def execute(self, expr: ibis.Expr) -> pa.Table:
         """Run an ibis expression and return the result as Arrow."""
 
+    def prepared(self, key: str, build: Callable[..., ibis.Expr], params: Sequence[str]
+                 ) -> pa.Table:
+        """Run a query compiled once per ``key`` with text parameters bound at run time.
+
+        Compiling an ibis expression costs milliseconds; point lookups (a profile by id) run
+        thousands of times with only the values changing. ``build`` receives one string
+        placeholder per parameter and returns the expression; its SQL is cached with ``?``
+        in place of each placeholder, and values are bound by the database, never spliced in.
+        """
+        cache: dict[str, tuple[str, list[int]]] = self.__dict__.setdefault("_prepared", {})
+        if key not in cache:
+            marks = [f"__aidmp_param_{i}__" for i in range(len(params))]
+            query = self.compile(build(*[ibis.literal(m) for m in marks]))
+            order = [int(m.group(1)) for m in re.finditer(r"'__aidmp_param_(\d+)__'", query)]
+            cache[key] = (re.sub(r"'__aidmp_param_\d+__'", "?", query), order)
+        query, order = cache[key]
+        return self.sql(query, [params[i] for i in order])
+
     @abstractmethod
     def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
         """Run engine-dialect SQL with bound parameters (for engine-internal use and tests)."""
@@ -188,6 +207,11 @@ class Engine(ABC):
     def write_table(self, name: str, data: pa.Table, *, mode: Literal["replace", "append"]
                     = "replace") -> None:
         """Store an Arrow table as the derived table ``name`` (replacing or appending)."""
+
+    def index(self, table: str, columns: Sequence[str]) -> None:
+        """Ask for an index on ``columns`` for point lookups (profile by id). Engines without
+        secondary indexes (Spark) answer such lookups by scanning and ignore this."""
+        del table, columns  # nothing to do on engines without indexes
 
     @abstractmethod
     def drop(self, name: str) -> None:

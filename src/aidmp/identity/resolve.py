@@ -193,8 +193,11 @@ class IdentityGraph:
         """
         value = self.normalise(id_type, id_value)
         t = self.engine.table("identities")
-        rows = self.engine.execute(t.filter([t.id_type == id_type, t.id_value == value])
-                                   .select("profile_id")).to_pylist()
+        rows = self.engine.prepared(
+            "identity.profile_of",
+            lambda kind, val: t.filter([t.id_type == kind, t.id_value == val]).select(
+                "profile_id"),
+            [id_type, value]).to_pylist()
         if not rows:
             raise NotFoundError(f"no profile has {id_type} {id_value!r}")
         return str(rows[0]["profile_id"])
@@ -202,7 +205,9 @@ class IdentityGraph:
     def identities_of(self, profile_id: str) -> list[dict[str, Any]]:
         """Every identifier of a profile, strongest first."""
         t = self.engine.table("identities")
-        rows = self.engine.execute(t.filter(t.profile_id == profile_id).drop("build_id"))
+        rows = self.engine.prepared(
+            "identity.identities_of",
+            lambda pid: t.filter(t.profile_id == pid).drop("build_id"), [profile_id])
         order = {k.name: k.priority for k in self.rules.types}
         return sorted(rows.to_pylist(), key=lambda r: (order.get(r["id_type"], 99),
                                                        str(r["first_seen"]), r["id_value"]))

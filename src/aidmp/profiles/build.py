@@ -35,7 +35,13 @@ import pyarrow as pa
 
 from aidmp.engine.base import Engine
 from aidmp.identity.resolve import IdentityGraph
-from aidmp.profiles.common import column_name, person_events, pivot, with_reference_time
+from aidmp.profiles.common import (
+    column_name,
+    person_events,
+    pivot,
+    with_properties,
+    with_reference_time,
+)
 from aidmp.profiles.computed import computed_traits
 from aidmp.profiles.interests import interest_scores
 from aidmp.profiles.scores import engagement, purchasing_power, rfm
@@ -104,7 +110,8 @@ class ProfileBuilder:
         done("identities")
         summary.traits = build_traits(eng, cfg)
         done("traits")
-        eng.materialize("_profile_events", with_reference_time(person_events(eng)))
+        eng.materialize("_profile_events", with_properties(
+            eng, with_reference_time(person_events(eng)), self._property_paths()))
         ev = eng.table("_profile_events")
         eng.materialize("_profile_computed", computed_traits(eng, ev, cfg.computed))
         done("computed traits")
@@ -117,6 +124,7 @@ class ProfileBuilder:
         summary.interests = eng.count("_profile_interests")
         done("interests")
         eng.materialize("profiles", self._assemble())
+        eng.index("profiles", ["profile_id"])
         summary.profiles = eng.count("profiles")
         summary.columns = len(eng.table("profiles").columns)
         for name in ("_profile_events", "_profile_computed", "_profile_rfm", "_profile_engagement",
@@ -127,6 +135,16 @@ class ProfileBuilder:
             "build_id": build_id, "started_at": started, "finished_at": datetime.now(UTC),
             "events_until": watermark.as_py(), "stats": json.dumps(summary.to_dict())}]))
         return summary
+
+    def _property_paths(self) -> list[str]:
+        """Every event property the stages read, extracted once into the work table."""
+        cfg = self.cfg
+        paths = [c.property for c in cfg.computed if c.property]
+        paths += [cfg.revenue_property, cfg.price_property, "item_id", "product_id",
+                  *cfg.interests.category_paths]
+        if cfg.interests.rating_property:
+            paths.append(cfg.interests.rating_property)
+        return paths
 
     def _assemble(self) -> ir.Table:
         eng = self.engine
@@ -174,7 +192,8 @@ class ProfileBuilder:
     def last_build(self) -> dict[str, Any] | None:
         """The newest build record."""
         b = self.engine.table("builds")
-        rows = self.engine.execute(b.order_by(ibis.desc("started_at")).limit(1)).to_pylist()
+        rows = self.engine.prepared("builds.last", lambda: b.order_by(
+            ibis.desc("started_at")).limit(1), []).to_pylist()
         return rows[0] if rows else None
 
     def get(self, id_type: str, id_value: str) -> dict[str, Any]:
@@ -187,23 +206,37 @@ class ProfileBuilder:
         profile_id = self.identity.profile_of(id_type, id_value)
         return self.by_id(profile_id)
 
+    def _profiles_table(self, build_id: str | None) -> ir.Table | None:
+        """The ``profiles`` table's expression, looked up once per build (its columns only
+        change when a build replaces it)."""
+        cached = self.__dict__.get("_profiles_cache")
+        if cached is None or cached[0] != build_id:
+            table = self.engine.table("profiles") if self.engine.has_table("profiles") else None
+            cached = (build_id, table)
+            self.__dict__["_profiles_cache"] = cached
+        return cached[1]
+
     def by_id(self, profile_id: str) -> dict[str, Any]:
         """Like :meth:`get`, by profile id."""
         from aidmp.errors import NotFoundError
 
         eng = self.engine
-        if not eng.has_table("profiles"):
+        build = self.last_build()
+        p = self._profiles_table(None if build is None else build["build_id"])
+        if p is None:
             raise NotFoundError("no profiles yet: run `aidmp build` first")
-        p = eng.table("profiles")
-        rows = eng.execute(p.filter(p.profile_id == profile_id)).to_pylist()
+        # keyed by the column list: a rebuild may change the profile table's columns
+        rows = eng.prepared(f"profiles.by_id:{','.join(p.columns)}",
+                            lambda pid: p.filter(p.profile_id == pid), [profile_id]).to_pylist()
         if not rows:
             raise NotFoundError(f"profile {profile_id!r} is not built yet: run `aidmp build`")
         row = rows[0]
         t = eng.table("traits")
-        traits = eng.execute(t.filter(t.profile_id == profile_id).drop("profile_id")
-                             .order_by("key")).to_pylist()
+        traits = eng.prepared(
+            "profiles.traits", lambda pid: t.filter(t.profile_id == pid).drop("profile_id")
+            .order_by("key"), [profile_id]).to_pylist()
         identities = self.identity.identities_of(profile_id)
-        realtime = self._since_build(profile_id, identities)
+        realtime = self._since_build(build, identities)
         for key in ("events", "orders_total"):
             if key in row and row[key] is not None:
                 row[key] += realtime.get(key, 0)
@@ -219,32 +252,42 @@ class ProfileBuilder:
                     interests.items(), key=lambda kv: -float(kv[1]))),
                 "since_build": realtime}
 
-    def _since_build(self, profile_id: str, identities: list[dict[str, Any]]) -> dict[str, Any]:
+    def _since_build(self, build: dict[str, Any] | None, identities: list[dict[str, Any]]
+                     ) -> dict[str, Any]:
         """Counters of events stored after the last build for this person (the real-time part):
         matched by the person's user ids and anonymous ids."""
-        build = self.last_build()
         if build is None:
             return {}
         users = [i["id_value"] for i in identities if i["id_type"] in ("user_id", "crm_id")]
         anons = [i["id_value"] for i in identities if i["id_type"] == "anonymous_id"]
         if not users and not anons:
             return {}
+        until = build["events_until"]
         ev = self.engine.table("events")
-        fresh = ev.filter(ev.received_at > build["events_until"]) \
-            if build["events_until"] is not None else ev
-        who = ibis.literal(False)
-        if users:
-            who = who | fresh.user_id.isin(users)
-        if anons:
-            who = who | fresh.anonymous_id.isin(anons)
-        fresh = fresh.filter(who)
-        order = fresh.event == self.cfg.order_event
-        revenue = self.engine.json_text(fresh.properties, "$." + self.cfg.revenue_property) \
-            .try_cast("float64")
-        got = self.engine.execute(fresh.aggregate(
-            events=fresh.count(), orders_total=fresh.count(where=order),
-            revenue_total=revenue.sum(where=order), last_seen=fresh.timestamp.max(),
-            last_order_at=fresh.timestamp.max(where=order))).to_pylist()[0]
+        cfg = self.cfg
+
+        def query(*marks: ibis.Value) -> ibis.Table:
+            fresh = ev
+            if until is not None:
+                fresh = fresh.filter(fresh.received_at > marks[0].cast(ev.received_at.type()))
+            ids = marks[1:]
+            who = ibis.literal(False)
+            if users:
+                who = who | fresh.user_id.isin(list(ids[: len(users)]))
+            if anons:
+                who = who | fresh.anonymous_id.isin(list(ids[len(users):]))
+            fresh = fresh.filter(who)
+            order = fresh.event == cfg.order_event
+            revenue = self.engine.json_text(fresh.properties, "$." + cfg.revenue_property) \
+                .try_cast("float64")
+            return fresh.aggregate(
+                events=fresh.count(), orders_total=fresh.count(where=order),
+                revenue_total=revenue.sum(where=order), last_seen=fresh.timestamp.max(),
+                last_order_at=fresh.timestamp.max(where=order))
+
+        params = [until.isoformat() if until is not None else "", *users, *anons]
+        key = f"profiles.since_build:{until is None}:{len(users)}:{len(anons)}"
+        got = self.engine.prepared(key, query, params).to_pylist()[0]
         return {k: v for k, v in got.items() if v}
 
     def events(self, profile_id: str, *, page: int = 1, size: int = 50) -> dict[str, Any]:

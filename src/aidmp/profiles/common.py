@@ -53,6 +53,27 @@ def epoch_seconds(ts: ir.Value) -> ir.IntegerValue:
     return ts.truncate("s").epoch_seconds().cast("int64")  # type: ignore[attr-defined,no-any-return]
 
 
+def prop_column(path: str) -> str:
+    """Column of the attributed-events work table holding a pre-extracted property."""
+    return "p__" + column_name(path)
+
+
+def property_text(engine: Engine, t: ir.Table, path: str) -> ir.StringValue:
+    """An event property as text: the pre-extracted column when the work table has it (each
+    JSON document is parsed once per build, not once per trait), else read from the JSON."""
+    col = prop_column(path)
+    if col in t.columns:
+        return t[col]  # type: ignore[no-any-return]
+    return engine.json_text(t.properties, json_path(path))
+
+
+def with_properties(engine: Engine, events: ir.Table, paths: Sequence[str]) -> ir.Table:
+    """The events with one text column per property path the build reads."""
+    wanted = {prop_column(p): engine.json_text(events.properties, json_path(p))
+              for p in dict.fromkeys(paths)}
+    return events.mutate(**wanted)
+
+
 def json_path(prop: str) -> str:
     """``products[0].category`` -> ``$.products[0].category``."""
     return "$." + prop

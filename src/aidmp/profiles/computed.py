@@ -12,7 +12,7 @@ import ibis
 import ibis.expr.types as ir
 
 from aidmp.engine.base import Engine
-from aidmp.profiles.common import json_path
+from aidmp.profiles.common import property_text
 from aidmp.spec.profiles import ComputedTrait
 
 
@@ -22,7 +22,7 @@ def _aggregate(engine: Engine, ev: ir.Table, c: ComputedTrait) -> Any:
         cond = cond & (ev.event == c.event)
     if c.window_days is not None:
         cond = cond & (ev.timestamp > ev.now - ibis.interval(days=c.window_days))
-    text = engine.json_text(ev.properties, json_path(c.property)) if c.property else None
+    text = property_text(engine, ev, c.property) if c.property else None
     num = text.try_cast("float64") if text is not None else None
     if c.agg == "count":
         return ev.message_id.count(where=cond)
@@ -45,7 +45,7 @@ def _aggregate(engine: Engine, ev: ir.Table, c: ComputedTrait) -> Any:
 def _top(engine: Engine, ev: ir.Table, c: ComputedTrait) -> ir.Table:
     """The most frequent value of a property per profile (ties: the alphabetically first)."""
     assert c.property is not None
-    v = ev.mutate(value=engine.json_text(ev.properties, json_path(c.property)))
+    v = ev.mutate(value=property_text(engine, ev, c.property))
     v = v.filter(v.value.notnull())
     if c.event is not None:
         v = v.filter(v.event == c.event)

@@ -16,7 +16,7 @@ import ibis.expr.types as ir
 
 from aidmp.engine.base import Engine
 from aidmp.profiles.common import epoch_seconds as _secs
-from aidmp.profiles.common import json_path
+from aidmp.profiles.common import property_text
 from aidmp.spec.profiles import InterestConfig
 
 
@@ -26,20 +26,17 @@ def interest_scores(engine: Engine, ev: ir.Table, cfg: InterestConfig) -> ir.Tab
     ev = ev.filter(ev.event.isin(list(weights)))
     weight = ibis.cases(*[(ev.event == k, v) for k, v in weights.items()], else_=0.0)
     if cfg.rating_property:
-        rating = engine.json_text(ev.properties, json_path(cfg.rating_property)).try_cast(
-            "float64")
+        rating = property_text(engine, ev, cfg.rating_property).try_cast("float64")
         weight = weight * ibis.coalesce(rating / ibis.literal(5.0, "float64"),
                                         ibis.literal(1.0, "float64"))
     seconds = (_secs(ev.now) - _secs(ev.timestamp)).cast("float64")
     rate = ibis.literal(-math.log(2) / cfg.half_life_days / 86400.0, "float64")
     decay = (seconds * rate).exp()
-    item_id = ibis.coalesce(engine.json_text(ev.properties, "$.item_id"),
-                            engine.json_text(ev.properties, "$.product_id"))
-    base = ev.select("message_id", "profile_id", w=weight * decay, item_id=item_id,
-                     properties=ev.properties)
-    parts = [base.select("message_id", "profile_id", "w",
-                         category=engine.json_text(base.properties, json_path(p)))
-             for p in cfg.category_paths]
+    item_id = ibis.coalesce(property_text(engine, ev, "item_id"),
+                            property_text(engine, ev, "product_id"))
+    cats = {f"c{i}": property_text(engine, ev, p) for i, p in enumerate(cfg.category_paths)}
+    base = ev.select("message_id", "profile_id", w=weight * decay, item_id=item_id, **cats)
+    parts = [base.select("message_id", "profile_id", "w", category=base[c]) for c in cats]
     items = engine.table("items")
     with_items = base.join(items, base.item_id == items.item_id)
     parts.append(with_items.select("message_id", "profile_id", "w",

@@ -26,7 +26,7 @@ import ibis.expr.types as ir
 
 from aidmp.engine.base import Engine
 from aidmp.profiles.common import epoch_seconds as _secs
-from aidmp.profiles.common import json_path
+from aidmp.profiles.common import property_text
 
 RFM_SEGMENTS = ("champions", "new customers", "potential loyalists", "loyal", "need attention",
                 "can't lose them", "at risk", "lost", "hibernating")
@@ -41,7 +41,7 @@ def _score(value: ir.Value, *, ascending: bool = True) -> ir.IntegerValue:
 def rfm(engine: Engine, ev: ir.Table, order_event: str, revenue_property: str) -> ir.Table:
     """profile_id, rfm_recency_days, rfm_frequency, rfm_monetary, rfm_r/f/m, score, segment."""
     orders = ev.filter(ev.event == order_event)
-    revenue = engine.json_text(orders.properties, json_path(revenue_property)).try_cast("float64")
+    revenue = property_text(engine, orders, revenue_property).try_cast("float64")
     per = orders.group_by("profile_id").aggregate(
         last=orders.timestamp.max(), now=orders.now.max(), rfm_frequency=orders.count(),
         rfm_monetary=ibis.coalesce(revenue.sum(), 0.0))
@@ -86,8 +86,8 @@ def purchasing_power(engine: Engine, ev: ir.Table, order_event: str, revenue_pro
                      price_property: str) -> ir.Table:
     """profile_id, purchasing_power low | medium | high: terciles of the average price of the
     products a person looks at and buys (order value when there are no prices)."""
-    price = engine.json_text(ev.properties, json_path(price_property)).try_cast("float64")
-    revenue = engine.json_text(ev.properties, json_path(revenue_property)).try_cast("float64")
+    price = property_text(engine, ev, price_property).try_cast("float64")
+    revenue = property_text(engine, ev, revenue_property).try_cast("float64")
     value = ibis.coalesce(price, ibis.ifelse(ev.event == order_event, revenue,
                                              ibis.null("float64")))
     per = ev.mutate(value=value).filter(ibis._.value.notnull())

@@ -165,6 +165,13 @@ class DuckDBEngine(Engine):
                 raise EngineError(f"replace rows of {table}", f"{exc}\n-- query:\n{query}"
                                   ) from exc
 
+    def index(self, table: str, columns: Sequence[str]) -> None:
+        name = f"idx_{table}_{'_'.join(columns)}"
+        cols = ", ".join(_quote(c) for c in columns)
+        with self._write_lock:
+            self._cursor().execute(
+                f"CREATE INDEX IF NOT EXISTS {_quote(name)} ON {_quote(table)} ({cols})")
+
     def drop(self, name: str) -> None:
         self._check_derived(name)
         with self._write_lock:
