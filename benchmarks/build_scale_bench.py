@@ -114,6 +114,9 @@ def main() -> None:
     build_s = time.perf_counter() - t
     rss_build = rss_mb()
     edges = dmp.engine.count("event_profiles")
+    # lookups are served by another process than the batch build (`aidmp serve`)
+    dmp.close()
+    dmp = DMP(home=home)
     ids = dmp.engine.execute(dmp.engine.table("identities").select("id_type", "id_value")
                              .limit(2000)).to_pylist()
     random.seed(1)

@@ -208,6 +208,11 @@ class Engine(ABC):
                     = "replace") -> None:
         """Store an Arrow table as the derived table ``name`` (replacing or appending)."""
 
+    def checkpoint(self) -> None:
+        """Make recent bulk writes cheap to read (DuckDB folds its WAL into the file; engines
+        whose writes are already files have nothing to fold)."""
+        return None
+
     def index(self, table: str, columns: Sequence[str]) -> None:
         """Ask for an index on ``columns`` for point lookups (profile by id). Engines without
         secondary indexes (Spark) answer such lookups by scanning and ignore this."""

@@ -134,6 +134,7 @@ class ProfileBuilder:
         eng.append("builds", pa.Table.from_pylist([{
             "build_id": build_id, "started_at": started, "finished_at": datetime.now(UTC),
             "events_until": watermark.as_py(), "stats": json.dumps(summary.to_dict())}]))
+        eng.checkpoint()
         return summary
 
     def _property_paths(self) -> list[str]:
