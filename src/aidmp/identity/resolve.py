@@ -174,8 +174,9 @@ class IdentityGraph:
         eng = self.engine
         a = assigned.filter(assigned.status != "blocked")
         j = obs.join(a.select("node", "profile_id", "priority"), "node")
-        rank = ibis.row_number().over(group_by=j.message_id, order_by=[j.priority, j.node])
-        best = j.mutate(rn=rank).filter(ibis._.rn == 0).select("message_id", "profile_id")
+        best_node = j.group_by("message_id").aggregate(node=graph._strongest(j))
+        best = best_node.join(a.select("node", "profile_id"), "node").select(
+            "message_id", "profile_id")
         eng.materialize(EVENT_PROFILES, best)
         eng.drop("_identity_obs")
         return eng.count(EVENT_PROFILES)
