@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from aidmp.activate.service import Audiences
 from aidmp.collect.events import Events
 from aidmp.collect.importer import Importer
 from aidmp.collect.quarantine import Quarantine
@@ -59,7 +60,7 @@ class DMP:
         **overrides: settings fields, e.g. ``collector={"fsync": False}``.
 
     Namespaces: ``events``, ``imports``, ``quarantine``, ``identity``, ``matching``, ``profiles``,
-    ``models``, ``segments``, ``quality``, ``keys``, ``audit``.
+    ``models``, ``segments``, ``audiences``, ``quality``, ``keys``, ``audit``.
     """
 
     def __init__(
@@ -121,6 +122,11 @@ class DMP:
     def segments(self) -> Segments:
         """Rule segments: create, size, members, export, overlap, refresh membership."""
         return Segments(self)
+
+    @cached_property
+    def audiences(self) -> Audiences:
+        """Destinations and incremental audience syncs (files, webhooks, ad platforms)."""
+        return Audiences(self)
 
     @cached_property
     def quality(self) -> Quality:

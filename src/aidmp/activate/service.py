@@ -1,0 +1,70 @@
+"""``Audiences``: the activation namespace — destinations and incremental syncs.
+
+Example:
+    >>> import tempfile, pyarrow as pa
+    >>> from aidmp import DMP
+    >>> dmp = DMP(home=tempfile.mkdtemp())
+    >>> dmp.engine.write_table("profiles", pa.table({"profile_id": ["a", "b"],
+    ...     "email": ["a@x.co", "b@x.co"], "age": [30.0, 31.0]}))
+    >>> _ = dmp.segments.create("Thirties", rule="age between 30 and 39")
+    >>> aud = Audiences(dmp)
+    >>> _ = aud.add_destination({"type": "file", "name": "drop", "min_audience": 2,
+    ...                          "folder": tempfile.mkdtemp()})
+    >>> aud.sync("thirties", "drop").added, aud.sync("thirties", "drop").unchanged
+    (2, 2)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aidmp.activate.destinations import Destination, DestinationStore
+from aidmp.activate.sync import AudienceSync, SyncSummary
+
+if TYPE_CHECKING:
+    from aidmp.dmp import DMP
+
+
+class Audiences:
+    """Destinations of one installation and the syncs of segments to them.
+
+    Args:
+        dmp: the DMP (its engine holds the data, its home the destination files).
+    """
+
+    def __init__(self, dmp: DMP) -> None:
+        self.dmp = dmp
+        self.destinations = DestinationStore(dmp.home)
+        self._sync = AudienceSync(dmp.engine, dmp.home)
+
+    def add_destination(self, config: dict[str, Any] | str | Destination, *,
+                        replace: bool = False) -> Destination:
+        """Check and save a destination (see :mod:`aidmp.activate.destinations`)."""
+        return self.destinations.add(config, replace=replace)
+
+    def list_destinations(self) -> list[Destination]:
+        """Every saved destination."""
+        return self.destinations.list()
+
+    def remove_destination(self, name: str) -> None:
+        """Delete a saved destination."""
+        self.destinations.remove(name)
+
+    def sync(self, segment_id: str, destination: str | Destination, *,
+             dry_run: bool = False) -> SyncSummary:
+        """Send a segment to a destination (everyone first, then only the changes).
+
+        Raises:
+            NotFoundError: unknown segment or destination.
+            ValidationError: audience below the destination's minimum size.
+        """
+        dest = self.destinations.get(destination) if isinstance(destination, str) \
+            else destination
+        return self._sync.sync(segment_id, dest, dry_run=dry_run)
+
+    def history(self, segment_id: str | None = None) -> list[dict[str, Any]]:
+        """Past syncs, newest first."""
+        return self._sync.history(segment_id)
+
+
+__all__ = ["Audiences"]
