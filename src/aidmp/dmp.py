@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from aidmp.activate.service import Audiences
+from aidmp.campaigns import Campaigns
 from aidmp.collect.events import Events
 from aidmp.collect.importer import Importer
 from aidmp.collect.quarantine import Quarantine
@@ -60,7 +61,7 @@ class DMP:
         **overrides: settings fields, e.g. ``collector={"fsync": False}``.
 
     Namespaces: ``events``, ``imports``, ``quarantine``, ``identity``, ``matching``, ``profiles``,
-    ``models``, ``segments``, ``audiences``, ``quality``, ``keys``, ``audit``.
+    ``models``, ``segments``, ``audiences``, ``campaigns``, ``quality``, ``keys``, ``audit``.
     """
 
     def __init__(
@@ -127,6 +128,11 @@ class DMP:
     def audiences(self) -> Audiences:
         """Destinations and incremental audience syncs (files, webhooks, ad platforms)."""
         return Audiences(self)
+
+    @cached_property
+    def campaigns(self) -> Campaigns:
+        """Campaign costs, ROI / ROAS, attribution and experiments."""
+        return Campaigns(self.engine)
 
     @cached_property
     def quality(self) -> Quality:

@@ -19,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from aidmp import __version__
-from aidmp.api.routes import admin, audiences, collect, models, profiles, segments
+from aidmp.api.routes import admin, audiences, campaigns, collect, models, profiles, segments
 from aidmp.collect.collector import Collector, CollectorLimits, CollectorSettings
 from aidmp.dmp import DMP
 from aidmp.errors import AidmpError
@@ -78,4 +78,5 @@ def create_app(dmp: DMP) -> FastAPI:
     app.include_router(models.router)
     app.include_router(segments.router)
     app.include_router(audiences.router)
+    app.include_router(campaigns.router)
     return app

@@ -12,7 +12,17 @@ from typing import Annotated
 import typer
 
 from aidmp import __version__
-from aidmp.cli import audiences, events, keys, models, profiles, quarantine, rules, segments
+from aidmp.cli import (
+    audiences,
+    campaigns,
+    events,
+    keys,
+    models,
+    profiles,
+    quarantine,
+    rules,
+    segments,
+)
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.datasets import app as datasets_app
 from aidmp.cli.demo import demo_command
@@ -35,6 +45,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(rules.app, name="rules")
 app.add_typer(segments.app, name="segments")
 app.add_typer(audiences.app, name="audiences")
+app.add_typer(campaigns.app, name="campaigns")
 app.command("import")(import_command)
 app.command("build")(profiles.build_command)
 app.command("demo")(demo_command)

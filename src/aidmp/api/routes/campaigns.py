@@ -1,0 +1,93 @@
+"""``/v1/campaigns``: costs, ROI / ROAS, report, attribution, experiments, sample size."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from aidmp.api.auth import require
+from aidmp.campaigns import Campaigns, sample_size
+from aidmp.privacy.keys import ApiKey
+
+router = APIRouter(tags=["campaigns"])
+RuleModel = Literal["first_touch", "last_touch", "linear", "time_decay", "position_based"]
+
+
+def _campaigns(request: Request) -> Campaigns:
+    return Campaigns(request.app.state.dmp.engine)
+
+
+class CostRow(BaseModel):
+    """One day of spend of a campaign on a channel."""
+
+    model_config = ConfigDict(extra="forbid")
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    channel: str = Field(min_length=1)
+    campaign: str = Field(min_length=1)
+    cost: float = Field(ge=0)
+
+
+class CostsRequest(BaseModel):
+    """Cost rows to store, replacing (default) or appending to the stored ones."""
+
+    model_config = ConfigDict(extra="forbid")
+    rows: list[CostRow] = Field(min_length=1)
+    mode: Literal["replace", "append"] = "replace"
+
+
+@router.post("/v1/campaigns/costs")
+def import_costs(request: Request, body: CostsRequest,
+                 _: ApiKey = Depends(require("admin"))) -> dict[str, int]:
+    """Store campaign costs (the CSV columns as JSON rows)."""
+    import pyarrow as pa
+
+    data = pa.Table.from_pylist([r.model_dump() for r in body.rows])
+    return {"rows": _campaigns(request).import_costs(data, mode=body.mode)}
+
+
+@router.get("/v1/campaigns/roi")
+def roi(request: Request, by: Literal["channel", "campaign", "week", "segment"] = "channel",
+        model: RuleModel = "last_touch", lookback_days: float = Query(30.0, gt=0),
+        _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+    """Revenue, cost, ROAS and ROI by channel, campaign, week or segment."""
+    return _campaigns(request).roi(by, model=model, lookback_days=lookback_days)
+
+
+@router.get("/v1/campaigns/report")
+def report(request: Request, model: RuleModel = "last_touch",
+           lookback_days: float = Query(30.0, gt=0),
+           _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """ROI / ROAS by channel, campaign and week, and every attribution model."""
+    return _campaigns(request).report(lookback_days=lookback_days, model=model)
+
+
+@router.get("/v1/campaigns/attribution")
+def attribution(request: Request, lookback_days: float = Query(30.0, gt=0),
+                half_life_days: float = Query(7.0, gt=0), by_campaign: bool = False,
+                _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """First/last-touch, linear, time-decay, position-based and Markov, side by side."""
+    by = ("channel", "campaign") if by_campaign else ("channel",)
+    return _campaigns(request).attribution(lookback_days=lookback_days,
+                                           half_life_days=half_life_days, by=by)
+
+
+@router.get("/v1/campaigns/experiments/{experiment_id}")
+def experiment(request: Request, experiment_id: str,
+               holdout: float | None = Query(None, gt=0, lt=1),
+               start: datetime | None = None, end: datetime | None = None, seed: int = 0,
+               _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Deterministic assignment and conversion / revenue tests against the control arm."""
+    arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
+    return _campaigns(request).experiment(experiment_id, arms=arms, start=start, end=end,
+                                          seed=seed)
+
+
+@router.get("/v1/campaigns/sample-size")
+def sample_size_route(baseline: float, mde: float, alpha: float = 0.05, power: float = 0.8,
+                      relative: bool = False,
+                      _: ApiKey = Depends(require("read"))) -> dict[str, int]:
+    """People per arm to detect ``mde`` on a conversion rate of ``baseline``."""
+    return {"per_arm": sample_size(baseline, mde, alpha=alpha, power=power, relative=relative)}

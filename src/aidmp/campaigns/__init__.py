@@ -1,0 +1,33 @@
+"""Campaign measurement: touchpoints, ROI / ROAS, multi-touch attribution and experiments.
+
+Example:
+    >>> from aidmp.campaigns import sample_size
+    >>> sample_size(0.05, 0.2, relative=True)
+    8158
+"""
+
+from aidmp.campaigns.attribution import MODELS, Attribution, MarkovAttribution
+from aidmp.campaigns.experiments import (
+    TwoModelUplift,
+    assign,
+    conversion_test,
+    revenue_test,
+    sample_size,
+)
+from aidmp.campaigns.report import Campaigns
+from aidmp.campaigns.touchpoints import conversions, import_costs, touchpoints
+
+__all__ = [
+    "MODELS",
+    "Attribution",
+    "Campaigns",
+    "MarkovAttribution",
+    "TwoModelUplift",
+    "assign",
+    "conversion_test",
+    "conversions",
+    "import_costs",
+    "revenue_test",
+    "sample_size",
+    "touchpoints",
+]

@@ -1,0 +1,212 @@
+"""The ``Campaigns`` namespace: costs, ROI / ROAS, attribution and experiments over the store.
+
+ROI and ROAS credit revenue with one attribution model (last-touch by default) and put it
+next to the imported ``campaign_costs``: ROAS = revenue / cost, ROI = (revenue - cost) / cost.
+By segment, a channel's cost is shared in proportion to the segment members' touches on it.
+
+Example:
+    >>> ratios(50.0, 20.0)
+    {'roas': 2.5, 'roi': 1.5}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from aidmp.campaigns import touchpoints as tp
+from aidmp.campaigns.attribution import (
+    MODELS,
+    RULE_MODELS,
+    Attribution,
+    conversion_paths,
+    rule_weights,
+)
+from aidmp.campaigns.experiments import AB, assign, conversion_test, revenue_test
+from aidmp.engine.base import Engine
+from aidmp.errors import ValidationError
+
+GROUPINGS = ("channel", "campaign", "week", "segment")
+
+
+def ratios(revenue: float, cost: float) -> dict[str, float | None]:
+    """ROAS and ROI (None without cost)."""
+    if not cost:
+        return {"roas": None, "roi": None}
+    return {"roas": round(revenue / cost, 6), "roi": round((revenue - cost) / cost, 6)}
+
+
+def _week(ts: ir.TimestampValue | ir.DateValue) -> ir.Value:
+    # via timestamp: DuckDB's date_trunc of a DATE returns a TIMESTAMP that ibis types as date
+    if isinstance(ts, ir.DateValue):
+        ts = ts.cast("timestamp")
+    return ts.truncate("W").cast("date")
+
+
+class Campaigns:
+    """Campaign measurement over one engine (``dmp.campaigns``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def import_costs(self, source: str | Path | pa.Table, *, mode: str = "replace") -> int:
+        """Load a cost CSV (date, channel, campaign, cost) into ``campaign_costs``."""
+        return tp.import_costs(self.engine, source, mode=mode)
+
+    def touchpoints(self) -> ir.Table:
+        """Campaign touches (ibis expression)."""
+        return tp.touchpoints(self.engine)
+
+    def conversions(self, event: str = tp.CONVERSION_EVENT) -> ir.Table:
+        """Conversions (ibis expression)."""
+        return tp.conversions(self.engine, event)
+
+    # -- attribution -----------------------------------------------------------------------------
+    def attribution(self, *, lookback_days: float = 30.0, half_life_days: float = 7.0,
+                    by: Sequence[str] = ("channel",)) -> dict[str, Any]:
+        """Every model side by side: credited conversions and revenue per channel."""
+        model = Attribution(lookback_days=lookback_days, half_life_days=half_life_days,
+                            by=by).fit(self.engine, self.touchpoints(), self.conversions())
+        return {"models": list(MODELS), "lookback_days": lookback_days,
+                "half_life_days": half_life_days, "conversions": model.conversions_,
+                "revenue": round(model.revenue_, 6), "unattributed": model.unattributed_,
+                "removal_effects": {k: round(v, 6) for k, v in
+                                    model.markov_.removal_effects_.items()},
+                "rows": model.report()}
+
+    # -- ROI / ROAS ------------------------------------------------------------------------------
+    def roi(self, by: str = "channel", *, model: str = "last_touch",
+            lookback_days: float = 30.0, half_life_days: float = 7.0) -> list[dict[str, Any]]:
+        """Revenue, cost, ROAS and ROI by ``channel``, ``campaign`` (channel + campaign),
+        ``week`` (channel + week of the conversion / cost) or ``segment`` (open spells)."""
+        if by not in GROUPINGS:
+            raise ValidationError(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}",
+                                  field="by")
+        if model not in RULE_MODELS:
+            raise ValidationError(f"model must be one of {', '.join(RULE_MODELS)}, got "
+                                  f"{model!r}", field="model")
+        touches = self.touchpoints()
+        paths = conversion_paths(touches, self.conversions(), lookback_days)
+        w = rule_weights(paths, half_life_days)
+        if by == "segment":
+            return self._by_segment(w, touches, model)
+        keys = {"channel": ["channel"], "campaign": ["channel", "campaign"],
+                "week": ["channel", "week"]}[by]
+        w = w.mutate(week=_week(w.conv_ts))
+        credit = w.group_by(keys).aggregate(conversions=w[model].sum(),
+                                            revenue=(w[model] * w.revenue).sum())
+        rows = {tuple(r[k] for k in keys): r for r in self.engine.execute(credit).to_pylist()}
+        cost = tp.costs(self.engine)
+        if cost is not None:
+            c = cost.mutate(week=_week(cost.date))
+            for r in self.engine.execute(c.group_by(keys).aggregate(
+                    cost=c.cost.sum())).to_pylist():
+                k = tuple(r[x] for x in keys)
+                rows.setdefault(k, {**{x: r[x] for x in keys}, "conversions": 0.0,
+                                    "revenue": 0.0})["cost"] = r["cost"]
+        out = []
+        for k in sorted(rows, key=lambda t: tuple(str(x) for x in t)):
+            r = rows[k]
+            rev, cst = float(r["revenue"] or 0.0), float(r.get("cost") or 0.0)
+            out.append({**{x: r[x] for x in keys}, "conversions": round(r["conversions"], 6),
+                        "revenue": round(rev, 6), "cost": round(cst, 6), **ratios(rev, cst)})
+        return out
+
+    def _by_segment(self, w: ir.Table, touches: ir.Table, model: str) -> list[dict[str, Any]]:
+        sm = self.engine.table("segment_members")
+        members = sm.filter(sm.exited_at.isnull()).select("segment_id", "profile_id").distinct()
+        conv = self.conversions().select(conversion_id="message_id", profile_id="profile_id")
+        wm = w.join(conv, "conversion_id").join(members, "profile_id")
+        credit = self.engine.execute(wm.group_by(["segment_id", "channel"]).aggregate(
+            conversions=wm[model].sum(), revenue=(wm[model] * wm.revenue).sum())).to_pylist()
+        tm = touches.join(members, "profile_id")
+        seg_t = {(r["segment_id"], r["channel"]): r["n"] for r in self.engine.execute(
+            tm.group_by(["segment_id", "channel"]).aggregate(n=tm.count())).to_pylist()}
+        all_t = {r["channel"]: r["n"] for r in self.engine.execute(
+            touches.group_by("channel").aggregate(n=touches.count())).to_pylist()}
+        cost = tp.costs(self.engine)
+        ch_cost: dict[str, float] = {}
+        if cost is not None:
+            ch_cost = {r["channel"]: float(r["cost"]) for r in self.engine.execute(
+                cost.group_by("channel").aggregate(cost=cost.cost.sum())).to_pylist()}
+        out = []
+        for r in sorted(credit, key=lambda r: (r["segment_id"], r["channel"])):
+            share = seg_t.get((r["segment_id"], r["channel"]), 0) / max(all_t.get(
+                r["channel"], 0), 1)
+            cst = ch_cost.get(r["channel"], 0.0) * share
+            rev = float(r["revenue"] or 0.0)
+            out.append({"segment_id": r["segment_id"], "channel": r["channel"],
+                        "conversions": round(r["conversions"], 6), "revenue": round(rev, 6),
+                        "cost": round(cst, 6), **ratios(rev, cst)})
+        return out
+
+    def report(self, *, lookback_days: float = 30.0, model: str = "last_touch"
+               ) -> dict[str, Any]:
+        """ROI / ROAS by channel, campaign and week, plus all attribution models."""
+        return {"model": model,
+                **{f"by_{g}": self.roi(g, model=model, lookback_days=lookback_days)
+                   for g in ("channel", "campaign", "week")},
+                "attribution": self.attribution(lookback_days=lookback_days)}
+
+    # -- experiments -----------------------------------------------------------------------------
+    def experiment(self, experiment_id: str, *, arms: Mapping[str, float] | None = None,
+                   start: datetime | None = None, end: datetime | None = None,
+                   alpha: float = 0.05, seed: int = 0) -> dict[str, Any]:
+        """Assign every known person to an arm and compare each arm with the first one.
+
+        The first arm is the control (``control`` of an A/B test, ``holdout`` of a holdout
+        test: ``arms={"holdout": 0.1, "exposed": 0.9}``). Outcomes are the conversions and
+        revenue of each person between ``start`` and ``end``.
+        """
+        arms = dict(arms or AB)
+        if len(arms) < 2:
+            raise ValidationError("an experiment needs at least 2 arms", field="arms")
+        ep = self.engine.table("event_profiles") if self.engine.has_table(
+            "event_profiles") else None
+        if ep is None:
+            raise ValidationError("no people yet: run the build first", field="experiment_id")
+        people = [r["profile_id"] for r in self.engine.execute(
+            ep.select("profile_id").distinct().order_by("profile_id")).to_pylist()]
+        conv = self.conversions()
+        if start is not None:
+            conv = conv.filter(conv.timestamp >= ibis.literal(start))
+        if end is not None:
+            conv = conv.filter(conv.timestamp < ibis.literal(end))
+        per = {r["profile_id"]: (r["n"], r["revenue"]) for r in self.engine.execute(
+            conv.group_by("profile_id").aggregate(n=conv.count(), revenue=conv.revenue.sum())
+        ).to_pylist()}
+        return analyse(experiment_id, people, assign(experiment_id, people, arms), per,
+                       list(arms), alpha=alpha, seed=seed)
+
+
+def analyse(experiment_id: str, people: Sequence[str], arm_of: Sequence[str],
+            outcomes: Mapping[str, tuple[int, float]], arms: Sequence[str], *,
+            alpha: float = 0.05, seed: int = 0) -> dict[str, Any]:
+    """Conversion and revenue tests of every arm against ``arms[0]``."""
+    conv: dict[str, list[int]] = {a: [] for a in arms}
+    rev: dict[str, list[float]] = {a: [] for a in arms}
+    for p, a in zip(people, arm_of, strict=True):
+        n, r = outcomes.get(p, (0, 0.0))
+        conv[a].append(1 if n else 0)
+        rev[a].append(float(r or 0.0))
+    control = arms[0]
+    result: dict[str, Any] = {"experiment_id": experiment_id, "control": control,
+                              "sizes": {a: len(conv[a]) for a in arms}, "comparisons": {}}
+    for a in arms[1:]:
+        if len(conv[a]) < 2 or len(conv[control]) < 2:
+            # a report over a small store still answers, saying why there is no test
+            result["comparisons"][a] = {"conversion": None, "revenue": None,
+                                        "note": f"{a!r} or {control!r} has fewer than 2 people"}
+            continue
+        result["comparisons"][a] = {
+            "conversion": conversion_test(sum(conv[control]), len(conv[control]), sum(conv[a]),
+                                          len(conv[a]), alpha).to_dict(),
+            "revenue": revenue_test(rev[control], rev[a], alpha, seed=seed).to_dict()}
+    return result

@@ -1,0 +1,202 @@
+"""``aidmp campaigns costs|roi|report|attribution|experiment|sample-size``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aidmp.campaigns import Campaigns, sample_size
+from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.output import console, emit_json, summary, table
+
+app = typer.Typer(help="Campaign measurement: costs, ROI / ROAS, attribution, experiments.",
+                  no_args_is_help=True)
+
+Lookback = Annotated[float, typer.Option(min=0.01, help="Look-back window in days.")]
+Model = Annotated[str, typer.Option(help="first_touch, last_touch, linear, time_decay or "
+                                         "position_based.")]
+
+
+def _fmt(v: Any) -> Any:
+    return f"{v:,.2f}" if isinstance(v, float) else v
+
+
+def _roi_table(title: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print(f"{title}: no data")
+        return
+    cols = list(rows[0])
+    table(title, cols, [[_fmt(r[c]) for c in cols] for r in rows])
+
+
+@app.command("costs")
+def costs(path: Annotated[Path, typer.Argument(help="CSV: date,channel,campaign,cost")],
+          append: Annotated[bool, typer.Option(help="Add to the costs already there.")] = False,
+          home: HomeOption = None, json: JsonOption = False) -> None:
+    """Import campaign costs into the campaign_costs table."""
+    with open_dmp(home) as dmp:
+        n = Campaigns(dmp.engine).import_costs(path, mode="append" if append else "replace")
+    emit_json({"rows": n}) if json else console.print(f"{n} cost rows imported")
+
+
+@app.command("roi")
+def roi(by: Annotated[str, typer.Option(help="channel, campaign, week or segment.")] = "channel",
+        model: Model = "last_touch", lookback_days: Lookback = 30.0,
+        home: HomeOption = None, json: JsonOption = False) -> None:
+    """Revenue, cost, ROAS and ROI by channel, campaign, week or segment."""
+    with open_dmp(home) as dmp:
+        rows = Campaigns(dmp.engine).roi(by, model=model, lookback_days=lookback_days)
+    emit_json(rows) if json else _roi_table(f"ROI by {by} ({model})", rows)
+
+
+@app.command("report")
+def report(model: Model = "last_touch", lookback_days: Lookback = 30.0,
+           home: HomeOption = None, json: JsonOption = False) -> None:
+    """ROI / ROAS by channel, campaign and week, and every attribution model."""
+    with open_dmp(home) as dmp:
+        data = Campaigns(dmp.engine).report(lookback_days=lookback_days, model=model)
+    if json:
+        emit_json(data)
+        return
+    for g in ("channel", "campaign", "week"):
+        _roi_table(f"ROI by {g} ({model})", data[f"by_{g}"])
+    _attribution_tables(data["attribution"])
+
+
+def _attribution_tables(data: dict[str, Any]) -> None:
+    summary("attribution", {k: data[k] for k in ("conversions", "revenue", "unattributed",
+                                                 "lookback_days", "half_life_days")})
+    keys = [k for k in data["rows"][0] if k not in data["models"] and not k.endswith(
+        "_revenue")] if data["rows"] else ["channel"]
+    for what, suffix in (("credited conversions", ""), ("credited revenue", "_revenue")):
+        table(what, [*keys, *data["models"]],
+              [[*(r[k] for k in keys), *(_fmt(r[m + suffix]) for m in data["models"])]
+               for r in data["rows"]])
+
+
+@app.command("attribution")
+def attribution(lookback_days: Lookback = 30.0,
+                half_life_days: Annotated[float, typer.Option(
+                    min=0.01, help="Time-decay half-life in days.")] = 7.0,
+                by_campaign: Annotated[bool, typer.Option(
+                    help="Credit channel + campaign instead of channel.")] = False,
+                home: HomeOption = None, json: JsonOption = False) -> None:
+    """First/last-touch, linear, time-decay, position-based and Markov, side by side."""
+    by = ("channel", "campaign") if by_campaign else ("channel",)
+    with open_dmp(home) as dmp:
+        data = Campaigns(dmp.engine).attribution(lookback_days=lookback_days,
+                                                 half_life_days=half_life_days, by=by)
+    emit_json(data) if json else _attribution_tables(data)
+
+
+@app.command("experiment")
+def experiment(
+    experiment_id: Annotated[str, typer.Argument(help="Experiment id (seeds the assignment).")],
+    holdout: Annotated[float | None, typer.Option(
+        min=0.001, max=0.999, help="Holdout share (holdout vs exposed) instead of 50/50 A/B."
+    )] = None,
+    start: Annotated[datetime | None, typer.Option(help="Count conversions from.")] = None,
+    end: Annotated[datetime | None, typer.Option(help="Count conversions until.")] = None,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """Assign people deterministically and test conversion and revenue against control."""
+    arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
+    with open_dmp(home) as dmp:
+        data = Campaigns(dmp.engine).experiment(experiment_id, arms=arms, start=start, end=end,
+                                                seed=seed)
+    if json:
+        emit_json(data)
+        return
+    summary(f"experiment {experiment_id}", {f"n {a}": n for a, n in data["sizes"].items()})
+    for arm, comp in data["comparisons"].items():
+        if comp["conversion"] is None:
+            console.print(f"{arm}: {comp['note']}")
+            continue
+        c, r = comp["conversion"], comp["revenue"]
+        summary(f"{arm} vs {data['control']}", {
+            "conversion rate": f"{c['rate_b']:.4f} vs {c['rate_a']:.4f}",
+            "uplift (CI)": f"{c['uplift']:+.4f} ({c['uplift_ci'][0]:+.4f}, "
+                           f"{c['uplift_ci'][1]:+.4f})",
+            "relative uplift": f"{c['relative_uplift']:+.2%}", "p (z-test)": f"{c['p_value']:.4g}",
+            "revenue / person": f"{r['mean_b']:.2f} vs {r['mean_a']:.2f}",
+            "difference (bootstrap CI)": f"{r['difference']:+.2f} ({r['bootstrap_ci'][0]:+.2f}, "
+                                         f"{r['bootstrap_ci'][1]:+.2f})",
+            "p (Welch)": f"{r['p_value']:.4g}"})
+
+
+@app.command("sample-size")
+def sample_size_command(
+    baseline: Annotated[float, typer.Option(help="Control conversion rate, e.g. 0.10.")],
+    mde: Annotated[float, typer.Option(help="Minimum detectable effect, e.g. 0.02.")],
+    relative: Annotated[bool, typer.Option(help="Read --mde as relative to baseline.")] = False,
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    power: Annotated[float, typer.Option(help="Power.")] = 0.8,
+    json: JsonOption = False,
+) -> None:
+    """People per arm to detect an effect on a conversion rate."""
+    n = sample_size(baseline, mde, alpha=alpha, power=power, relative=relative)
+    emit_json({"per_arm": n}) if json else console.print(f"{n:,} people per arm")
+
+
+def _amounts(values: list[str], field: str) -> dict[str, float] | None:
+    out: dict[str, float] = {}
+    for v in values:
+        key, sep, num = v.partition("=")
+        try:
+            out[key] = float(num)
+        except ValueError:
+            sep = ""
+        if not sep or not key:
+            from aidmp.errors import ValidationError
+
+            raise ValidationError(f"expected CHANNEL=AMOUNT, got {v!r}", field=field)
+    return out or None
+
+
+@app.command()
+def optimise(
+    history: Annotated[Path, typer.Argument(
+        help="CSV or Parquet with channel, [segment], period, spend, return.")],
+    total: Annotated[float, typer.Option(help="Budget to allocate per period.")],
+    breakpoints: Annotated[int, typer.Option(min=2, max=500)] = 20,
+    model: Annotated[str, typer.Option(help="exp | hill | log | auto")] = "exp",
+    min_spend: Annotated[list[str] | None, typer.Option(help="CHANNEL=AMOUNT (repeat).")] = None,
+    max_spend: Annotated[list[str] | None, typer.Option(help="CHANNEL=AMOUNT (repeat).")] = None,
+    reach_cap: Annotated[list[str] | None, typer.Option(help="CHANNEL=AMOUNT (repeat).")] = None,
+    spend_all: Annotated[bool, typer.Option(help="Spend the whole budget.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of curves and plan.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Fit response curves with diminishing returns and allocate the budget (LP, HiGHS)."""
+    import polars as pl
+
+    from aidmp.campaigns.optimiser import BudgetOptimiser
+    from aidmp.errors import ValidationError
+
+    if not history.exists():
+        raise ValidationError(f"{history} not found", field="history")
+    if model not in ("exp", "hill", "log", "auto"):
+        raise ValidationError(f"unknown model {model!r}; valid: exp, hill, log, auto",
+                              field="model")
+    frame = pl.read_parquet(history) if history.suffix in (".parquet", ".pq") \
+        else pl.read_csv(history)
+    opt = BudgetOptimiser(breakpoints=breakpoints, model=model).fit(frame)  # type: ignore[arg-type]
+    result = opt.allocate(total, min_spend=_amounts(min_spend or [], "min_spend"),
+                          max_spend=_amounts(max_spend or [], "max_spend"),
+                          reach_caps=_amounts(reach_cap or [], "reach_cap"),
+                          spend_all=spend_all)
+    if plot:
+        opt.plot(result, plot)
+    out = result.to_dict()
+    if json:
+        emit_json(out)
+        return
+    table("budget plan", ["channel", "current", "optimal", "marginal ROI", "binding"],
+          [(c.unit, f"{c.current_spend:.0f}", f"{c.spend:.0f}", f"{c.marginal_roi:.2f}",
+            c.binding or "") for c in result.channels])
+    summary("expected return", {k: out[k] for k in (
+        "expected_return", "current_return", "uplift", "uplift_pct", "budget_marginal_roi")})
