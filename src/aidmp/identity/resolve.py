@@ -168,6 +168,9 @@ class IdentityGraph:
         self.engine.replace_from("identities", assigned.select(
             "id_type", "id_value", "profile_id", "status", "reason", "first_seen", "last_seen",
             "events", "sources", build_id=ibis.literal(build_id)))
+        # point lookups by identifier and by profile (DuckDB scans only single-column indexes)
+        self.engine.index("identities", ["id_value"])
+        self.engine.index("identities", ["profile_id"])
 
     def _map_events(self, obs: ir.Table, assigned: ir.Table) -> int:
         """event_profiles: each event's profile = its strongest linked identifier's profile."""
@@ -194,11 +197,13 @@ class IdentityGraph:
         """
         value = self.normalise(id_type, id_value)
         t = self.engine.table("identities")
-        rows = self.engine.prepared(
+        # filter on the value alone so DuckDB can use its single-column index; the type is
+        # checked on the few rows that share the value
+        found = self.engine.prepared(
             "identity.profile_of",
-            lambda kind, val: t.filter([t.id_type == kind, t.id_value == val]).select(
-                "profile_id"),
-            [id_type, value]).to_pylist()
+            lambda val: t.filter(t.id_value == val).select("id_type", "profile_id"),
+            [value]).to_pylist()
+        rows = [r for r in found if r["id_type"] == id_type]
         if not rows:
             raise NotFoundError(f"no profile has {id_type} {id_value!r}")
         return str(rows[0]["profile_id"])

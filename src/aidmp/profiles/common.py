@@ -38,9 +38,11 @@ def with_reference_time(events: ir.Table) -> ir.Table:
     history loads such as CDNOW 1997-98 keep meaningful windows). Computed by the engine in
     the same query, so both engines see exactly the same instant."""
     acts = events.filter(events.type.isin(["track", "page", "screen"]))
-    ref = acts.aggregate(now=acts.timestamp.max())
+    ref = acts.aggregate(act_now=acts.timestamp.max()).cross_join(
+        events.aggregate(any_now=events.timestamp.max()))
     joined = events.cross_join(ref)
-    return joined.mutate(now=ibis.coalesce(joined.now, joined.timestamp.max().over()))
+    return joined.mutate(now=ibis.coalesce(joined.act_now, joined.any_now)).drop(
+        "act_now", "any_now")
 
 
 def number(engine: Engine, doc: ir.Value, path: str) -> ir.FloatingValue:

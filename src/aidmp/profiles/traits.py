@@ -86,6 +86,7 @@ def _pick(v: ir.Table, order: list[object], rule: str) -> ir.Table:
 def build_traits(engine: Engine, cfg: ProfileConfig) -> int:
     """Rebuild the ``traits`` table; return the number of (profile, trait) values."""
     engine.replace_from("traits", merged_traits(engine, cfg, trait_values(engine)))
+    engine.index("traits", ["profile_id"])
     return engine.count("traits")
 
 
