@@ -91,3 +91,46 @@ def sample_size_route(baseline: float, mde: float, alpha: float = 0.05, power: f
                       _: ApiKey = Depends(require("read"))) -> dict[str, int]:
     """People per arm to detect ``mde`` on a conversion rate of ``baseline``."""
     return {"per_arm": sample_size(baseline, mde, alpha=alpha, power=power, relative=relative)}
+
+
+class HistoryRow(BaseModel):
+    """One period of one channel's (or channel and segment's) spend and return."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    channel: str = Field(min_length=1)
+    segment: str | None = None
+    period: str | int
+    spend: float = Field(ge=0)
+    return_: float = Field(alias="return")
+
+
+class OptimiseRequest(BaseModel):
+    """Fit response curves on ``history`` and allocate ``total``."""
+
+    model_config = ConfigDict(extra="forbid")
+    history: list[HistoryRow] = Field(min_length=2)
+    total: float = Field(ge=0)
+    breakpoints: int = Field(default=20, ge=2, le=500)
+    model: Literal["exp", "hill", "log", "auto"] = "exp"
+    min_spend: dict[str, float] | None = None
+    max_spend: dict[str, float] | None = None
+    reach_caps: dict[str, float] | None = None
+    current: dict[str, float] | None = None
+    spend_all: bool = False
+
+
+@router.post("/v1/campaigns/optimise", tags=["campaigns"])
+def optimise(body: OptimiseRequest, _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Allocate a budget across channels by LP over fitted diminishing-returns curves."""
+    import pyarrow as pa
+
+    from aidmp.campaigns.optimiser import BudgetOptimiser
+
+    rows = [r.model_dump(by_alias=True, exclude_none=True) for r in body.history]
+    for r in rows:
+        r["period"] = str(r["period"])
+    opt = BudgetOptimiser(breakpoints=body.breakpoints, model=body.model).fit(
+        pa.Table.from_pylist(rows))
+    return opt.allocate(body.total, min_spend=body.min_spend, max_spend=body.max_spend,
+                        reach_caps=body.reach_caps, current=body.current,
+                        spend_all=body.spend_all).to_dict()
