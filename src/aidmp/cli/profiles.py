@@ -11,6 +11,7 @@ import typer
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
+from aidmp.spec.identity import split_identifier
 
 profiles_app = typer.Typer(help="Look profiles up by any identifier.", no_args_is_help=True)
 identity_app = typer.Typer(help="Identity resolution: resolve, merges, unmerge, evaluate.",
@@ -20,13 +21,7 @@ quality_app = typer.Typer(help="Data-quality reports.", no_args_is_help=True)
 IdArg = Annotated[str, typer.Argument(help="TYPE:VALUE, e.g. email:ann@x.com or user_id:42")]
 
 
-def split_id(text: str) -> tuple[str, str]:
-    """``email:ann@x.com`` -> (``email``, ``ann@x.com``)."""
-    id_type, sep, value = text.partition(":")
-    if not sep or not id_type or not value:
-        raise ValidationError(f"expected TYPE:VALUE such as email:ann@x.com, got {text!r}",
-                              field="id")
-    return id_type, value
+split_id = split_identifier
 
 
 def build_command(home: HomeOption = None, json: JsonOption = False) -> None:

@@ -73,6 +73,23 @@ class IdentifierType(StrictModel):
         return v
 
 
+def split_identifier(text: str, field: str = "id") -> tuple[str, str]:
+    """``email:ann@x.com`` -> (``email``, ``ann@x.com``), the form every lookup takes.
+
+    Raises:
+        ValidationError: no ``TYPE:VALUE`` shape (naming ``field``).
+
+    Example:
+        >>> split_identifier("user_id:42")
+        ('user_id', '42')
+    """
+    id_type, sep, value = text.partition(":")
+    if not sep or not id_type or not value:
+        raise ValidationError(f"expected TYPE:VALUE such as email:ann@x.com, got {text!r}",
+                              field=field)
+    return id_type, value
+
+
 def _defaults() -> list[IdentifierType]:
     return [
         IdentifierType(name="user_id", priority=1, limit=1, paths=["user_id"],

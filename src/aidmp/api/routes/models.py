@@ -11,6 +11,7 @@ from aidmp.api.auth import require
 from aidmp.errors import ValidationError
 from aidmp.ml.service import Models
 from aidmp.privacy.keys import ApiKey
+from aidmp.spec.identity import split_identifier
 
 router = APIRouter()
 
@@ -88,10 +89,7 @@ def profile_recommendations(request: Request, ref: str, n: int = 10,
                             model: str = "recommend",
                             _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """Top items for the profile of ``<id_type>:<id_value>`` (e.g. ``user_id:42``)."""
-    id_type, sep, id_value = ref.partition(":")
-    if not sep or not id_type or not id_value:
-        raise ValidationError(f"expected <id_type>:<id_value> such as user_id:42, got {ref!r}",
-                              field="profile")
+    id_type, id_value = split_identifier(ref, field="profile")
     profile_id = request.app.state.dmp.identity.profile_of(id_type, id_value)
     items = _models(request).recommend(profile_id, n=min(max(n, 1), 100), name=model)
     return {"profile_id": profile_id, "model": model, "items": items}
@@ -101,8 +99,6 @@ def profile_recommendations(request: Request, ref: str, n: int = 10,
 def models_explain(request: Request, name: str, ref: str, top: int = 5,
                    _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """Why the model scores this person (``email:ann@x.com``) as it does."""
-    id_type, sep, value = ref.partition(":")
-    if not sep or not id_type or not value:
-        raise ValidationError(f"expected {{id_type}}:{{id_value}}, got {ref!r}", field="ref")
+    id_type, value = split_identifier(ref, field="ref")
     dmp = request.app.state.dmp
     return _models(request).explain(name, dmp.identity.profile_of(id_type, value), top=top)

@@ -7,17 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from aidmp.api.auth import require
-from aidmp.errors import ValidationError
 from aidmp.privacy.keys import ApiKey
+from aidmp.spec.identity import split_identifier
 
 router = APIRouter()
 
 
-def _split(ident: str) -> tuple[str, str]:
-    id_type, sep, value = ident.partition(":")
-    if not sep or not id_type or not value:
-        raise ValidationError(f"expected {{id_type}}:{{id_value}}, got {ident!r}", field="id")
-    return id_type, value
+_split = split_identifier
 
 
 def _fresh(request: Request) -> None:
