@@ -10,11 +10,9 @@ import itertools
 import json
 import logging
 import stat
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,53 +25,15 @@ from aidmp.api.server import ServerThread
 from aidmp.segments.realtime import RealtimeEvaluator
 from aidmp.segments.webhooks import (
     SECRET_ENV,
-    SIGNATURE_HEADER,
     RetryPolicy,
     WebhookSender,
     load_secret,
     verify,
 )
 from tests.conftest import basic
+from tests.webhook_receiver import Receiver
 
 World = tuple[DMP, dict[str, str]]
-
-
-class Receiver:
-    """A webhook endpoint: records each POST; answers the queued status codes, then 200."""
-
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.statuses = list(statuses or [])
-        self.calls: list[dict[str, Any]] = []
-        self.got = threading.Condition()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with outer.got:
-                    status = outer.statuses.pop(0) if outer.statuses else 200
-                    outer.calls.append({"body": body, "signature": self.headers[SIGNATURE_HEADER],
-                                        "at": time.monotonic(), "status": status})
-                    outer.got.notify_all()
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def wait(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        with self.got:
-            assert self.got.wait_for(lambda: len(self.calls) >= n, timeout), self.calls
-            return list(self.calls)
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture()

@@ -162,9 +162,9 @@ def explain(
     top: Annotated[int, typer.Option(min=1, max=50)] = 5,
 ) -> None:
     """Why a propensity / churn model scores this person as it does."""
-    from aidmp.cli.profiles import split_id
+    from aidmp.spec.identity import split_identifier
 
-    id_type, value = split_id(ident)
+    id_type, value = split_identifier(ident)
     with open_dmp(home) as dmp:
         out = Models(dmp).explain(name, dmp.identity.profile_of(id_type, value), top=top)
     if json:

@@ -21,9 +21,6 @@ quality_app = typer.Typer(help="Data-quality reports.", no_args_is_help=True)
 IdArg = Annotated[str, typer.Argument(help="TYPE:VALUE, e.g. email:ann@x.com or user_id:42")]
 
 
-split_id = split_identifier
-
-
 def build_command(home: HomeOption = None, json: JsonOption = False) -> None:
     """Resolve identities and rebuild every profile (progress per stage, summary at the end)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -70,7 +67,7 @@ def _show(detail: dict[str, Any]) -> None:
 @profiles_app.command("get")
 def get(ident: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
     """A profile: traits with provenance, computed traits, scores, identities."""
-    id_type, value = split_id(ident)
+    id_type, value = split_identifier(ident)
     with open_dmp(home) as dmp:
         detail = dmp.profiles.get(id_type, value)
     if json:
@@ -86,7 +83,7 @@ def events(
     size: Annotated[int, typer.Option(min=1, max=1000)] = 20,
 ) -> None:
     """The person's event timeline, newest first."""
-    id_type, value = split_id(ident)
+    id_type, value = split_identifier(ident)
     with open_dmp(home) as dmp:
         out = dmp.profiles.events(dmp.identity.profile_of(id_type, value), page=page, size=size)
     if json:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from aidmp.quality.columns import email_column, phone_column
+from aidmp.identity.extract import normalise_values
 
 if TYPE_CHECKING:
     from aidmp.identity.resolve import IdentityGraph
@@ -55,11 +55,7 @@ def evaluate(identity: IdentityGraph, truth: pl.DataFrame) -> dict[str, Any]:
         part = truth.filter(pl.col("id_type") == kind.name)
         if part.is_empty():
             continue
-        values = part["id_value"].cast(pl.String).str.strip_chars()
-        if kind.normalize == "email":
-            values, _ = email_column(values)
-        elif kind.normalize == "phone":
-            values, _ = phone_column(values, region=rules.default_region)
+        values, _ = normalise_values(kind, part["id_value"], rules.default_region)
         parts.append(part.select(pl.lit(kind.name).alias("id_type"),
                                  pl.col("person_id").alias("person")).with_columns(
             values.alias("id_value")))

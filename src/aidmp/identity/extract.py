@@ -73,17 +73,44 @@ def _blocked(values: pl.Series, rules: IdentityRules) -> pl.Series:
     return mask.fill_null(True)
 
 
-def _phones(part: pl.DataFrame, default_region: str) -> tuple[pl.Series, pl.Series]:
+def _phones(raw: pl.Series, regions: pl.Series | None, default_region: str
+            ) -> tuple[pl.Series, pl.Series]:
     """E.164 phones, each read with its own region (ISO-2 country) or the default."""
-    values = pl.Series("v", [None] * part.height, dtype=pl.String)
-    reasons = pl.Series("r", [None] * part.height, dtype=pl.String)
-    regions = part["region"].fill_null("")
+    if regions is None:
+        return phone_column(raw, region=default_region)
+    values = pl.Series("v", [None] * len(raw), dtype=pl.String)
+    reasons = pl.Series("r", [None] * len(raw), dtype=pl.String)
+    regions = regions.fill_null("")
     for region in regions.unique().to_list():
         mask = regions == region
         use = region if len(region) == 2 and region.isalpha() else default_region
-        out, why = phone_column(part.filter(mask)["raw"], region=use)
+        out, why = phone_column(raw.filter(mask), region=use)
         idx = mask.arg_true()
         values, reasons = values.scatter(idx, out), reasons.scatter(idx, why)
+    return values, reasons
+
+
+def normalise_values(kind: IdentifierType, raw: pl.Series, default_region: str,
+                     regions: pl.Series | None = None) -> tuple[pl.Series, pl.Series]:
+    """Identifier values as stored: (values, reasons), NULL value + reason when refused.
+
+    The one normaliser of identifiers: the graph build, lookups by identifier and the ground
+    truth of an evaluation all go through it, so they agree on every value.
+
+    Example:
+        >>> rules = IdentityRules()
+        >>> values, _ = normalise_values(rules.type("email"), pl.Series([" Ann@X.com "]), "US")
+        >>> values.to_list()
+        ['ann@x.com']
+    """
+    values = raw.cast(pl.String).str.strip_chars()
+    reasons = pl.Series("r", [None] * len(values), dtype=pl.String)
+    if kind.normalize == "email":
+        values, reasons = email_column(values)
+    elif kind.normalize == "phone":
+        values, reasons = _phones(raw.cast(pl.String), regions, default_region)
+    elif kind.normalize == "lower":
+        values = values.str.to_lowercase()
     return values, reasons
 
 
@@ -100,14 +127,8 @@ def build_dictionary(engine: Engine, rules: IdentityRules, raw: ir.Table) -> pa.
         part = frame.filter(pl.col("id_type") == kind.name)
         if part.is_empty():
             continue
-        values = part["raw"].str.strip_chars()
-        reasons = pl.Series([None] * len(values), dtype=pl.String)
-        if kind.normalize == "email":
-            values, reasons = email_column(values)
-        elif kind.normalize == "phone":
-            values, reasons = _phones(part, rules.default_region)
-        elif kind.normalize == "lower":
-            values = values.str.to_lowercase()
+        values, reasons = normalise_values(kind, part["raw"], rules.default_region,
+                                           part["region"])
         blocked = _blocked(values.fill_null(""), rules) & values.is_not_null()
         out.append(pl.DataFrame({
             "id_type": part["id_type"], "raw": part["raw"], "region": part["region"],
@@ -144,12 +165,17 @@ def observations(engine: Engine, rules: IdentityRules, events: ir.Table | None =
     ).distinct()
 
 
-def refused(engine: Engine) -> pa.Table:
-    """Raw identifiers the last extraction refused, with the reason (no values, only counts)."""
+def refused(engine: Engine) -> dict[str, int]:
+    """``"<id_type>: <reason>" -> count`` of raw identifiers the last extraction refused (no
+    values, only counts); empty before the first resolution."""
+    if not engine.has_table(NORM_TABLE):
+        return {}
     norm = engine.table(NORM_TABLE)
     bad = norm.filter(norm.reason.notnull())
-    return engine.execute(bad.group_by(["id_type", "reason"]).aggregate(n=bad.count())
-                          .order_by(["id_type", "reason"]))
+    rows = engine.execute(bad.group_by(["id_type", "reason"]).aggregate(n=bad.count())
+                          .order_by(["id_type", "reason"])).to_pylist()
+    return {f"{r['id_type']}: {r['reason']}": int(r["n"]) for r in rows}
 
 
-__all__ = ["build_dictionary", "observations", "raw_observations", "refused"]
+__all__ = ["build_dictionary", "normalise_values", "observations", "raw_observations",
+           "refused"]

@@ -28,18 +28,20 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import polars as pl
 import pyarrow as pa
 
 from aidmp.engine.base import Engine
 from aidmp.errors import NotFoundError, ValidationError
 from aidmp.identity import graph
-from aidmp.identity.extract import build_dictionary, observations
+from aidmp.identity.extract import build_dictionary, normalise_values, observations, refused
 from aidmp.spec.identity import IdentityRules
 
 EVENT_PROFILES = "event_profiles"
 WORK_TABLES = ("_identity_types", "_identity_nodes", "_identity_shared", "_identity_edges",
                "_identity_cc0", "_identity_cc1", "_identity_seeds", "_identity_conflicted",
-               "_identity_bfs0", "_identity_bfs1", "_identity_clusters", "_identity_obs")
+               "_identity_bfs0", "_identity_bfs1", "_identity_clusters", "_identity_assign",
+               "_identity_obs")
 
 
 @dataclass
@@ -94,17 +96,12 @@ class IdentityGraph:
             detached=(assigned.status == "detached").sum(),
             blocked=(assigned.status == "blocked").sum())).to_pylist()[0]
         for name in WORK_TABLES:
-            if name != "_identity_obs":
-                eng.drop(name)
-        norm = eng.table("_identity_norm")
-        bad = norm.filter(norm.reason.notnull())
-        refused = {f"{r['id_type']}: {r['reason']}": int(r["n"]) for r in eng.execute(
-            bad.group_by(["id_type", "reason"]).aggregate(n=bad.count())).to_pylist()}
+            eng.drop(name)
         return ResolveSummary(
             identifiers=int(stats["identifiers"]), profiles=int(stats["profiles"]),
             merges=merges, detached=int(stats["detached"] or 0),
             blocked=int(stats["blocked"] or 0), events_mapped=mapped, build_id=build_id,
-            refused=refused)
+            refused=refused(eng))
 
     def _record_merges(self, assigned: ir.Table, edges: ir.Table, build_id: str) -> int:
         """Profiles of the previous run that now share a profile become merge records."""
@@ -181,13 +178,15 @@ class IdentityGraph:
         best = best_node.join(a.select("node", "profile_id"), "node").select(
             "message_id", "profile_id")
         eng.materialize(EVENT_PROFILES, best)
-        eng.drop("_identity_obs")
         return eng.count(EVENT_PROFILES)
 
     # -- reading ---------------------------------------------------------------------------------
     def normalise(self, id_type: str, id_value: str) -> str:
         """The stored form of an identifier (e-mails lower-cased, phones in E.164...)."""
-        return _normalise_one(self.rules, id_type, id_value)
+        values, _ = normalise_values(self.rules.type(id_type), pl.Series([id_value]),
+                                     self.rules.default_region)
+        got = values[0]
+        return str(got) if got is not None else id_value.strip()
 
     def profile_of(self, id_type: str, id_value: str) -> str:
         """The profile id an identifier resolves to.
@@ -257,22 +256,6 @@ class IdentityGraph:
         summary = self.resolve()
         return {"merge_id": merge_id, "restored_profile": merge["from_profile"],
                 "profiles": summary.profiles}
-
-
-def _normalise_one(rules: IdentityRules, id_type: str, value: str) -> str:
-    from aidmp.quality.columns import email_column, phone_column
-
-    kind = rules.type(id_type)
-    if kind.normalize == "email":
-        out, _ = email_column(pa.array([value]))
-    elif kind.normalize == "phone":
-        out, _ = phone_column(pa.array([value]), region=rules.default_region)
-    elif kind.normalize == "lower":
-        return value.strip().lower()
-    else:
-        return value.strip()
-    got = out.to_pylist()[0]
-    return str(got) if got is not None else value.strip()
 
 
 __all__ = ["IdentityGraph", "ResolveSummary", "build_dictionary"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from aidmp.engine.base import Engine
+from aidmp.identity.extract import refused
 from aidmp.quality.dedupe import dedupe_events
 from aidmp.quality.report import profile_source
 
@@ -64,13 +65,9 @@ class Quality:
         """The whole report: every source, refused identifiers, and the last build's profiles."""
         eng = self.engine
         out: dict[str, Any] = {"sources": {s: self.source_report(s) for s in self.sources()}}
-        if eng.has_table("_identity_norm"):
-            norm = eng.table("_identity_norm")
-            bad = norm.filter(norm.reason.notnull())
-            out["identifiers_refused"] = {
-                f"{r['id_type']}: {r['reason']}": int(r["n"]) for r in eng.execute(
-                    bad.group_by(["id_type", "reason"]).aggregate(n=bad.count())
-                    .order_by(["id_type", "reason"])).to_pylist()}
+        refused_ids = refused(eng)
+        if refused_ids:
+            out["identifiers_refused"] = refused_ids
         if eng.has_table("profiles"):
             prof = profile_source(eng.table("profiles"), engine=eng, name="profiles",
                                   key_columns=["profile_id"], timestamp_column="last_seen",

@@ -61,10 +61,10 @@ def cluster_segments(dmp: DMP, name: str, *, features: Sequence[str] | None = No
     built = dmp.build()
     plots = model.plot(dmp.home / "reports" / f"clusters_{slug}")
     clusters = []
+    existing = {s["name"]: s["id"] for s in dmp.segments.list()}
     for info in model.describe():
         cid = int(info["cluster"])
         seg_name = f"{name} {cid}" if cid >= 0 else f"{name} noise"
-        existing = {s["name"]: s["id"] for s in dmp.segments.list()}
         if seg_name in existing:
             dmp.segments.delete(existing[seg_name])
         created = dmp.segments.create(seg_name, f"{key} = {cid}",
@@ -86,14 +86,7 @@ def lookalike_segment(dmp: DMP, seed_segment: str, name: str, *,
     """
     if top_n is not None:
         top_percent = None
-    seed_ids = set()
-    page = 1
-    while True:
-        got = dmp.segments.members(seed_segment, page=page, page_size=10_000)
-        seed_ids.update(got["profile_ids"])
-        if page * 10_000 >= got["size"]:
-            break
-        page += 1
+    seed_ids = set(dmp.segments.member_ids(seed_segment))
     if not seed_ids:
         raise ValidationError(f"seed segment {seed_segment!r} has no members", field="seed")
     frame = _profiles(dmp, features)

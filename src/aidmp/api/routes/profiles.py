@@ -13,9 +13,6 @@ from aidmp.spec.identity import split_identifier
 router = APIRouter()
 
 
-_split = split_identifier
-
-
 def _fresh(request: Request) -> None:
     # An event accepted a moment ago may still sit in the collector's buffer: a lookup right
     # after an order must show it.
@@ -30,7 +27,7 @@ def get_profile(request: Request, ident: str,
     """A profile by any identifier (``email:ann@x.com``): traits with provenance, computed
     traits, scores, interests, identities, and counters updated since the last build."""
     _fresh(request)
-    id_type, value = _split(ident)
+    id_type, value = split_identifier(ident)
     return request.app.state.dmp.profiles.get(id_type, value)  # type: ignore[no-any-return]
 
 
@@ -41,7 +38,7 @@ def profile_events(request: Request, ident: str, page: int = Query(1, ge=1),
     """The person's timeline, newest first, paged."""
     _fresh(request)
     dmp = request.app.state.dmp
-    id_type, value = _split(ident)
+    id_type, value = split_identifier(ident)
     return dmp.profiles.events(  # type: ignore[no-any-return]
         dmp.identity.profile_of(id_type, value), page=page, size=size)
 
