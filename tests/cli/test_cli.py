@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from aidmp.demo.generator import DemoConfig, DemoGenerator
 from aidmp.store.schema import MIGRATIONS
 
 
@@ -110,6 +111,16 @@ def test_demo_builds_through_the_collector_and_importer(tmp_path):
     assert out["crm_duplicates"] >= 0 and out["catalog_items"] > 50
     types = out["stats"]["by_type"]
     assert types["track"] > types["identify"] > 0 and types["page"] > 0
+    # the campaign study: its own source, daily costs, a recorded holdout test
+    study = out["campaign_study"]
+    assert out["stats"]["by_source"]["campaigns"] == study["events_accepted"] > 100
+    assert study["cost_rows"] == 3 * 84 + 4
+    exp = out["campaigns"]["experiment"]
+    people = DemoGenerator(DemoConfig(people=60, seed=3)).people()
+    assert exp["holdout"] + exp["exposed"] == people["user_id"].is_not_null().sum()
+    assert exp["holdout"] > 0 and exp["exposed"] > 0
+    assert {r["channel"] for r in out["campaigns"]["roi"]} >= {"cpc", "paid_social", "display",
+                                                               "email"}
     # same seed, same data: running it again stores nothing new
     again = js(home, "demo", "--people", "60", "--seed", "3")
     assert again["stats"]["events"] == out["stats"]["events"]

@@ -151,28 +151,46 @@ def credit_by(weighted: ir.Table, keys: Sequence[str | ir.Value]) -> ir.Table:
     return weighted.group_by(list(keys)).aggregate(**aggs)
 
 
-def transitions(touches: ir.Table, paths: ir.Table) -> ir.Table:
+def transitions(touches: ir.Table, paths: ir.Table, per_journey: bool = False,
+                lookback_days: float | None = None) -> ir.Table:
     """Channel transition counts (from_state, to_state, n) of converting and other journeys.
 
-    A converting journey is a conversion path ending in ``(conversion)``; the touches of a
-    person that lead to no conversion form one journey ending in ``(null)``.
+    A converting journey is a conversion path ending in ``(conversion)``. The touches of a
+    person that lead to no conversion end in ``(null)``: one journey per person, or, with
+    ``lookback_days``, one per run of touches less than ``lookback_days`` apart, so that
+    converting and non-converting journeys span the same horizon (without that, months of a
+    busy channel's touches chained into one long journey inflate its removal effect). With
+    ``per_journey`` the counts are per journey (a ``journey`` column), for resampling.
     """
     conv = paths.select(journey=paths.conversion_id, ts=paths.touch_ts, tid=paths.touch_id,
                         channel=paths.channel, end=ibis.literal(CONVERSION))
     used = paths.select(used_id=paths.touch_id).distinct()
     rest = touches.anti_join(used, touches.message_id == used.used_id)
-    lost = rest.select(journey=rest.profile_id, ts=rest.timestamp, tid=rest.message_id,
+    journey = rest.profile_id
+    if lookback_days is not None:
+        by_time = ibis.window(group_by=rest.profile_id, order_by=[rest.timestamp,
+                                                                  rest.message_id])
+        gap = rest.timestamp.epoch_seconds() - rest.timestamp.lag().over(by_time)\
+            .epoch_seconds()
+        rest = rest.mutate(_new=(gap.isnull() | (gap > lookback_days * 86400)).cast("int64"))
+        run = rest._new.cumsum().over(ibis.window(group_by=rest.profile_id,
+                                                  order_by=[rest.timestamp, rest.message_id],
+                                                  rows=(None, 0)))
+        rest = rest.mutate(_run=run)
+        journey = rest.profile_id.concat(ibis.literal("#"), rest._run.cast("string"))
+    lost = rest.select(journey=journey, ts=rest.timestamp, tid=rest.message_id,
                        channel=rest.channel, end=ibis.literal(NULL))
-    # journey ids cannot clash: conversions are message ids, the others profile ids
+    # journey ids cannot clash: conversions are message ids, the others profile ids (+ #run)
     j = conv.union(lost, distinct=False)
     w = ibis.window(group_by=j.journey, order_by=[j.ts, j.tid])
-    steps = j.select(from_state=j.channel,
+    steps = j.select(j.journey, from_state=j.channel,
                      to_state=ibis.coalesce(j.channel.lead().over(w), j.end),
                      first=ibis.row_number().over(w) == 0)
-    starts = steps.filter(steps.first).select(from_state=ibis.literal(START),
+    starts = steps.filter(steps.first).select("journey", from_state=ibis.literal(START),
                                               to_state=steps.from_state)
-    moves = steps.select("from_state", "to_state").union(starts, distinct=False)
-    return moves.group_by(["from_state", "to_state"]).aggregate(n=moves.count())
+    moves = steps.select("journey", "from_state", "to_state").union(starts, distinct=False)
+    keys = ["journey", "from_state", "to_state"] if per_journey else ["from_state", "to_state"]
+    return moves.group_by(keys).aggregate(n=moves.count())
 
 
 def markov_credit(trans: pa.Table, total_conversions: float, total_revenue: float
@@ -193,6 +211,9 @@ class Attribution:
         half_life_days: time-decay half-life (a touch this old gets half the weight).
         position_weights: first / middle (shared) / last credit of the position-based model.
         by: columns of the touchpoints to credit (``channel``, or ``channel`` + ``campaign``).
+        ci: confidence level of bootstrap intervals (e.g. 0.95); None for none.
+        n_boot: bootstrap replicates when ``ci`` is set.
+        seed: seed of the bootstrap.
 
     Attributes:
         credits_: Arrow table, one row per group, ``<model>`` (credited conversions) and
@@ -201,12 +222,18 @@ class Attribution:
         revenue_: their revenue.
         unattributed_: conversions with no touch in the window.
         markov_: the fitted :class:`MarkovAttribution` (over channels).
+        intervals_: with ``ci``, group -> ``{model: [low, high], <model>_revenue: [...]}``
+            (:mod:`aidmp.campaigns.attribution_ci`); Markov ones when ``by`` is channel only.
     """
 
     def __init__(self, lookback_days: float = 30.0, half_life_days: float = 7.0,
                  position_weights: tuple[float, float, float] = (0.4, 0.2, 0.4),
-                 by: Sequence[str] = ("channel",)) -> None:
+                 by: Sequence[str] = ("channel",), ci: float | None = None,
+                 n_boot: int = 300, seed: int = 0) -> None:
         self.lookback_days = lookback_days
+        self.ci = ci
+        self.n_boot = n_boot
+        self.seed = seed
         self.half_life_days = half_life_days
         self.position_weights = position_weights
         self.by = by
@@ -219,6 +246,8 @@ class Attribution:
         if abs(sum(self.position_weights) - 1.0) > 1e-9 or min(self.position_weights) < 0:
             raise ValidationError("position_weights must be 3 non-negative numbers summing to 1",
                                   field="position_weights")
+        if self.ci is not None and not (0.5 <= self.ci < 1.0 and self.n_boot >= 20):
+            raise ValidationError("ci must be in [0.5, 1) and n_boot >= 20", field="ci")
         bad = [b for b in self.by if b not in ("channel", "campaign")]
         if bad or "channel" not in self.by:
             raise ValidationError(f"by must hold 'channel' and optionally 'campaign', got "
@@ -238,9 +267,19 @@ class Attribution:
                                   rules.column("first_touch_revenue").to_pylist()))
         all_n = execute(convs.aggregate(n=convs.count())).column("n")[0].as_py()
         self.unattributed_ = int(all_n or 0) - self.conversions_
-        trans: pa.Table = execute(transitions(touches, paths))
+        trans: pa.Table = execute(transitions(touches, paths, lookback_days=self.lookback_days))
         self.markov_, credit = markov_credit(trans, self.conversions_, self.revenue_)
         self.credits_ = self._add_markov(rules, credit)
+        self.intervals_: dict[tuple[object, ...], dict[str, list[float]]] = {}
+        if self.ci is not None:
+            # imported here: attribution_ci builds on MarkovAttribution from this module
+            from aidmp.campaigns.attribution_ci import intervals
+
+            per_conv = execute(credit_by(weighted, ["conversion_id", *self.by]))
+            journeys = execute(transitions(touches, paths, per_journey=True,
+                                           lookback_days=self.lookback_days))
+            self.intervals_ = intervals(per_conv, journeys, list(self.by), RULE_MODELS,
+                                        self.ci, self.n_boot, self.seed)
         return self
 
     def _add_markov(self, rules: pa.Table, credit: dict[str, tuple[float, float]]) -> pa.Table:
@@ -259,5 +298,9 @@ class Attribution:
 
     def report(self) -> list[dict[str, Any]]:
         """One dict per group: credited conversions and revenue of every model."""
-        return [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
+        rows = [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
                 for r in self.credits_.to_pylist()]
+        for r in rows:
+            for name, interval in self.intervals_.get(tuple(r[k] for k in self.by), {}).items():
+                r[f"{name}_ci"] = interval
+        return rows

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     HistoryFrame: TypeAlias = pa.Table | pd.DataFrame | pl.DataFrame
 
 SpendOption = float | Mapping[str, float] | None
+CurveChoice: TypeAlias = CurveModel | Literal["auto"]
 REQUIRED = ("channel", "period", "spend", "return")
 
 
@@ -161,7 +162,7 @@ class BudgetOptimiser:
             period: the curve is not known beyond the data.
     """
 
-    def __init__(self, breakpoints: int = 20, model: CurveModel | Literal["auto"] = "exp",
+    def __init__(self, breakpoints: int = 20, model: CurveChoice = "exp",
                  saturation: float = 0.99, extrapolation: float = 2.0) -> None:
         self.breakpoints = breakpoints
         self.model = model

@@ -33,6 +33,8 @@ from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
 
 GROUPINGS = ("channel", "campaign", "week", "segment")
+EXPOSURE_EVENT = "Experiment Viewed"
+_CONTROLS = ("control", "holdout")
 
 
 def ratios(revenue: float, cost: float) -> dict[str, float | None]:
@@ -70,11 +72,16 @@ class Campaigns:
 
     # -- attribution -----------------------------------------------------------------------------
     def attribution(self, *, lookback_days: float = 30.0, half_life_days: float = 7.0,
-                    by: Sequence[str] = ("channel",)) -> dict[str, Any]:
-        """Every model side by side: credited conversions and revenue per channel."""
+                    by: Sequence[str] = ("channel",), ci: float | None = None,
+                    n_boot: int = 300, seed: int = 0) -> dict[str, Any]:
+        """Every model side by side: credited conversions and revenue per channel.
+
+        With ``ci`` (e.g. 0.95) every credit gets a bootstrap interval (``<model>_ci``).
+        """
         model = Attribution(lookback_days=lookback_days, half_life_days=half_life_days,
-                            by=by).fit(self.engine, self.touchpoints(), self.conversions())
-        return {"models": list(MODELS), "lookback_days": lookback_days,
+                            by=by, ci=ci, n_boot=n_boot, seed=seed).fit(
+            self.engine, self.touchpoints(), self.conversions())
+        return {"models": list(MODELS), "lookback_days": lookback_days, "ci": ci,
                 "half_life_days": half_life_days, "conversions": model.conversions_,
                 "revenue": round(model.revenue_, 6), "unattributed": model.unattributed_,
                 "removal_effects": {k: round(v, 6) for k, v in
@@ -155,35 +162,133 @@ class Campaigns:
                    for g in ("channel", "campaign", "week")},
                 "attribution": self.attribution(lookback_days=lookback_days)}
 
+    # -- optimiser input -------------------------------------------------------------------------
+    def history(self, *, model: str = "last_touch", lookback_days: float = 30.0,
+                half_life_days: float = 7.0, period: str = "day",
+                fittable: bool = False) -> pa.Table:
+        """Spend and attributed revenue per channel and period: the budget optimiser's input.
+
+        Spend is the imported ``campaign_costs``; the return of a period is the revenue that
+        ``model`` credits to the channel's touches *in* that period (a click today earns
+        today's spend its orders of the next days). Only channels with costs appear; with
+        ``fittable``, only those with at least 3 different positive spends (what a response
+        curve needs), the others listed in the table's ``skipped`` metadata.
+
+        Returns:
+            Arrow table ``channel, period, spend, return`` (period: ISO date of the day or
+            the week's Monday).
+        """
+        if model not in RULE_MODELS:
+            raise ValidationError(f"model must be one of {', '.join(RULE_MODELS)}, got "
+                                  f"{model!r}", field="model")
+        if period not in ("day", "week"):
+            raise ValidationError(f"period must be day or week, got {period!r}", field="period")
+        cost = tp.costs(self.engine)
+        if cost is None:
+            raise ValidationError("no campaign costs: import them first (aidmp campaigns costs "
+                                  "FILE)", field="history")
+
+        def when(ts: ir.Value) -> ir.Value:
+            return _week(ts) if period == "week" else ts.cast("date")
+
+        paths = conversion_paths(self.touchpoints(), self.conversions(), lookback_days)
+        w = rule_weights(paths, half_life_days)
+        w = w.mutate(period=when(w.touch_ts))
+        earned = {(r["channel"], r["period"]): float(r["ret"] or 0.0) for r in
+                  self.engine.execute(w.group_by(["channel", "period"]).aggregate(
+                      ret=(w[model] * w.revenue).sum())).to_pylist()}
+        c = cost.mutate(period=when(cost.date))
+        spent = self.engine.execute(c.group_by(["channel", "period"]).aggregate(
+            spend=c.cost.sum()).order_by(["channel", "period"])).to_pylist()
+        skipped: list[str] = []
+        if fittable:
+            levels: dict[str, set[float]] = {}
+            for r in spent:
+                if r["spend"] and r["spend"] > 0:
+                    levels.setdefault(r["channel"], set()).add(round(float(r["spend"]), 2))
+            skipped = sorted({r["channel"] for r in spent
+                              if len(levels.get(r["channel"], ())) < 3})
+            spent = [r for r in spent if r["channel"] not in skipped]
+        out = pa.table({
+            "channel": pa.array([r["channel"] for r in spent], pa.string()),
+            "period": pa.array([r["period"].isoformat() for r in spent], pa.string()),
+            "spend": pa.array([float(r["spend"]) for r in spent], pa.float64()),
+            "return": pa.array([earned.get((r["channel"], r["period"]), 0.0) for r in spent],
+                               pa.float64())})
+        return out.replace_schema_metadata({"skipped": ",".join(skipped)})
+
     # -- experiments -----------------------------------------------------------------------------
     def experiment(self, experiment_id: str, *, arms: Mapping[str, float] | None = None,
                    start: datetime | None = None, end: datetime | None = None,
                    alpha: float = 0.05, seed: int = 0) -> dict[str, Any]:
-        """Assign every known person to an arm and compare each arm with the first one.
+        """Compare each arm of an experiment with its control (the first arm).
 
-        The first arm is the control (``control`` of an A/B test, ``holdout`` of a holdout
-        test: ``arms={"holdout": 0.1, "exposed": 0.9}``). Outcomes are the conversions and
-        revenue of each person between ``start`` and ``end``.
+        When the events hold ``Experiment Viewed`` calls for ``experiment_id`` (Segment's spec
+        event, ``properties.experiment_id`` and ``variation_name``), the test was run
+        elsewhere: its people and arms are the recorded ones, and each person's outcomes count
+        from their first exposure on. Otherwise every known person is assigned
+        deterministically to ``arms`` (weights; ``arms={"holdout": 0.1, "exposed": 0.9}`` for
+        a holdout test) and outcomes count from ``start``. The control is the arm named
+        ``control`` or ``holdout`` when there is one, else the first. Outcomes are the
+        conversions and revenue of each person until ``end``.
         """
-        arms = dict(arms or AB)
-        if len(arms) < 2:
-            raise ValidationError("an experiment needs at least 2 arms", field="arms")
-        ep = self.engine.table("event_profiles") if self.engine.has_table(
-            "event_profiles") else None
-        if ep is None:
+        if not self.engine.has_table("event_profiles"):
             raise ValidationError("no people yet: run the build first", field="experiment_id")
-        people = [r["profile_id"] for r in self.engine.execute(
-            ep.select("profile_id").distinct().order_by("profile_id")).to_pylist()]
         conv = self.conversions()
         if start is not None:
             conv = conv.filter(conv.timestamp >= ibis.literal(start))
         if end is not None:
             conv = conv.filter(conv.timestamp < ibis.literal(end))
+        recorded = self._recorded_arms(experiment_id)
+        if self.engine.execute(recorded.aggregate(n=recorded.count())).column("n")[0].as_py():
+            rows = self.engine.execute(recorded.order_by("profile_id")).to_pylist()
+            people = [r["profile_id"] for r in rows]
+            arm_of = [r["arm"] for r in rows]
+            names = sorted(set(arm_of), key=lambda a: (a not in _CONTROLS, a))
+            if arms:
+                unknown = sorted(set(arms) - set(names))
+                if unknown:
+                    raise ValidationError(f"arms {unknown} were not recorded; recorded: {names}",
+                                          field="arms")
+                names = [*arms, *(a for a in names if a not in arms)]
+            seen = conv.join(recorded, "profile_id")
+            conv = seen.filter(seen.timestamp >= seen.first_seen)
+            source = "recorded"
+        else:
+            arms = dict(arms or AB)
+            if len(arms) < 2:
+                raise ValidationError("an experiment needs at least 2 arms", field="arms")
+            ep = self.engine.table("event_profiles")
+            people = [r["profile_id"] for r in self.engine.execute(
+                ep.select("profile_id").distinct().order_by("profile_id")).to_pylist()]
+            arm_of = assign(experiment_id, people, arms)
+            names = list(arms)
+            source = "assigned"
+        if len(names) < 2:
+            raise ValidationError(f"experiment {experiment_id!r} has one arm only: {names}",
+                                  field="experiment_id")
         per = {r["profile_id"]: (r["n"], r["revenue"]) for r in self.engine.execute(
             conv.group_by("profile_id").aggregate(n=conv.count(), revenue=conv.revenue.sum())
         ).to_pylist()}
-        return analyse(experiment_id, people, assign(experiment_id, people, arms), per,
-                       list(arms), alpha=alpha, seed=seed)
+        result = analyse(experiment_id, people, arm_of, per, names, alpha=alpha, seed=seed)
+        return {**result, "arms_from": source}
+
+    def _recorded_arms(self, experiment_id: str) -> ir.Table:
+        """profile_id, arm, first_seen of the ``Experiment Viewed`` calls of an experiment."""
+        ev = self.engine.table("events")
+        exp = self.engine.json_text(ev.properties, "$.experiment_id")
+        arm = ibis.coalesce(self.engine.json_text(ev.properties, "$.variation_name"),
+                            self.engine.json_text(ev.properties, "$.variation_id"))
+        seen = ev.filter([ev.type == "track", ev.event == EXPOSURE_EVENT,
+                          exp == ibis.literal(experiment_id)]).select(
+            ev.message_id, ev.timestamp, arm=arm)
+        seen = seen.filter(seen.arm.notnull()).join(self.engine.table("event_profiles"),
+                                                    "message_id")
+        # a person's first exposure decides their arm and when their outcomes start to count
+        first = ibis.window(group_by=seen.profile_id, order_by=[seen.timestamp, seen.message_id])
+        ranked = seen.mutate(_r=ibis.row_number().over(first))
+        return ranked.filter(ranked._r == 0).select("profile_id", "arm",
+                                                    first_seen=ranked.timestamp)
 
 
 def analyse(experiment_id: str, people: Sequence[str], arm_of: Sequence[str],

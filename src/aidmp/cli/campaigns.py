@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -18,6 +18,7 @@ app = typer.Typer(help="Campaign measurement: costs, ROI / ROAS, attribution, ex
 Lookback = Annotated[float, typer.Option(min=0.01, help="Look-back window in days.")]
 Model = Annotated[str, typer.Option(help="first_touch, last_touch, linear, time_decay or "
                                          "position_based.")]
+Plot = Annotated[Path | None, typer.Option(help="Also draw a chart: a .png or .html file.")]
 
 
 def _fmt(v: Any) -> Any:
@@ -53,11 +54,15 @@ def roi(by: Annotated[str, typer.Option(help="channel, campaign, week or segment
 
 
 @app.command("report")
-def report(model: Model = "last_touch", lookback_days: Lookback = 30.0,
+def report(model: Model = "last_touch", lookback_days: Lookback = 30.0, plot: Plot = None,
            home: HomeOption = None, json: JsonOption = False) -> None:
     """ROI / ROAS by channel, campaign and week, and every attribution model."""
     with open_dmp(home) as dmp:
         data = Campaigns(dmp.engine).report(lookback_days=lookback_days, model=model)
+    if plot:
+        from aidmp.campaigns.plots import plot_roi
+
+        plot_roi(data["by_channel"], plot)
     if json:
         emit_json(data)
         return
@@ -83,12 +88,19 @@ def attribution(lookback_days: Lookback = 30.0,
                     min=0.01, help="Time-decay half-life in days.")] = 7.0,
                 by_campaign: Annotated[bool, typer.Option(
                     help="Credit channel + campaign instead of channel.")] = False,
-                home: HomeOption = None, json: JsonOption = False) -> None:
+                ci: Annotated[float | None, typer.Option(
+                    min=0.5, max=0.999, help="Bootstrap intervals at this level, e.g. 0.95."
+                )] = None,
+                plot: Plot = None, home: HomeOption = None, json: JsonOption = False) -> None:
     """First/last-touch, linear, time-decay, position-based and Markov, side by side."""
     by = ("channel", "campaign") if by_campaign else ("channel",)
     with open_dmp(home) as dmp:
         data = Campaigns(dmp.engine).attribution(lookback_days=lookback_days,
-                                                 half_life_days=half_life_days, by=by)
+                                                 half_life_days=half_life_days, by=by, ci=ci)
+    if plot:
+        from aidmp.campaigns.plots import plot_attribution
+
+        plot_attribution(data, plot)
     emit_json(data) if json else _attribution_tables(data)
 
 
@@ -101,17 +113,26 @@ def experiment(
     start: Annotated[datetime | None, typer.Option(help="Count conversions from.")] = None,
     end: Annotated[datetime | None, typer.Option(help="Count conversions until.")] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    home: HomeOption = None, json: JsonOption = False,
+    plot: Plot = None, home: HomeOption = None, json: JsonOption = False,
 ) -> None:
-    """Assign people deterministically and test conversion and revenue against control."""
+    """Test conversion and revenue of each arm against control.
+
+    Arms come from the experiment's ``Experiment Viewed`` events when there are any, else
+    every person is assigned deterministically (50/50, or --holdout).
+    """
     arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
     with open_dmp(home) as dmp:
         data = Campaigns(dmp.engine).experiment(experiment_id, arms=arms, start=start, end=end,
                                                 seed=seed)
+    if plot:
+        from aidmp.campaigns.plots import plot_experiment
+
+        plot_experiment(data, plot)
     if json:
         emit_json(data)
         return
-    summary(f"experiment {experiment_id}", {f"n {a}": n for a, n in data["sizes"].items()})
+    summary(f"experiment {experiment_id}", {"arms from": data["arms_from"],
+                                             **{f"n {a}": n for a, n in data["sizes"].items()}})
     for arm, comp in data["comparisons"].items():
         if comp["conversion"] is None:
             console.print(f"{arm}: {comp['note']}")
@@ -159,39 +180,58 @@ def _amounts(values: list[str], field: str) -> dict[str, float] | None:
 
 @app.command()
 def optimise(
-    history: Annotated[Path, typer.Argument(
-        help="CSV or Parquet with channel, [segment], period, spend, return.")],
-    total: Annotated[float, typer.Option(help="Budget to allocate per period.")],
+    history: Annotated[Path | None, typer.Argument(
+        help="CSV or Parquet with channel, [segment], period, spend, return. Default: the "
+             "store's campaign costs and attributed revenue.")] = None,
+    total: Annotated[float | None, typer.Option(
+        help="Budget to allocate per period (default: the current total).")] = None,
     breakpoints: Annotated[int, typer.Option(min=2, max=500)] = 20,
     model: Annotated[str, typer.Option(help="exp | hill | log | auto")] = "exp",
     min_spend: Annotated[list[str] | None, typer.Option(help="CHANNEL=AMOUNT (repeat).")] = None,
     max_spend: Annotated[list[str] | None, typer.Option(help="CHANNEL=AMOUNT (repeat).")] = None,
     reach_cap: Annotated[list[str] | None, typer.Option(help="CHANNEL=AMOUNT (repeat).")] = None,
     spend_all: Annotated[bool, typer.Option(help="Spend the whole budget.")] = False,
+    period: Annotated[str, typer.Option(help="Store history per day or week.")] = "day",
+    attribution_model: Annotated[str, typer.Option(
+        help="Rule model crediting the store's revenue.")] = "last_touch",
+    lookback_days: Lookback = 30.0,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of curves and plan.")] = None,
-    json: JsonOption = False,
+    home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """Fit response curves with diminishing returns and allocate the budget (LP, HiGHS)."""
     import polars as pl
 
-    from aidmp.campaigns.optimiser import BudgetOptimiser
+    from aidmp.campaigns.optimiser import BudgetOptimiser, CurveChoice
     from aidmp.errors import ValidationError
 
-    if not history.exists():
-        raise ValidationError(f"{history} not found", field="history")
     if model not in ("exp", "hill", "log", "auto"):
         raise ValidationError(f"unknown model {model!r}; valid: exp, hill, log, auto",
                               field="model")
-    frame = pl.read_parquet(history) if history.suffix in (".parquet", ".pq") \
-        else pl.read_csv(history)
-    opt = BudgetOptimiser(breakpoints=breakpoints, model=model).fit(frame)  # type: ignore[arg-type]
-    result = opt.allocate(total, min_spend=_amounts(min_spend or [], "min_spend"),
+    skipped: list[str] = []
+    if history is None:
+        with open_dmp(home) as dmp:
+            frame: Any = Campaigns(dmp.engine).history(
+                model=attribution_model, lookback_days=lookback_days, period=period,
+                fittable=True)
+        skipped = [s for s in (frame.schema.metadata or {}).get(b"skipped", b"").decode()
+                   .split(",") if s]
+        if frame.num_rows == 0:
+            raise ValidationError("no channel has 3 different positive spends in the campaign "
+                                  "costs", field="history")
+    elif not history.exists():
+        raise ValidationError(f"{history} not found", field="history")
+    else:
+        frame = pl.read_parquet(history) if history.suffix in (".parquet", ".pq") \
+            else pl.read_csv(history)
+    opt = BudgetOptimiser(breakpoints=breakpoints, model=cast(CurveChoice, model)).fit(frame)
+    budget = total if total is not None else sum(opt.current_.values())
+    result = opt.allocate(budget, min_spend=_amounts(min_spend or [], "min_spend"),
                           max_spend=_amounts(max_spend or [], "max_spend"),
                           reach_caps=_amounts(reach_cap or [], "reach_cap"),
                           spend_all=spend_all)
     if plot:
         opt.plot(result, plot)
-    out = result.to_dict()
+    out = {**result.to_dict(), "skipped_channels": skipped}
     if json:
         emit_json(out)
         return
@@ -200,3 +240,5 @@ def optimise(
             c.binding or "") for c in result.channels])
     summary("expected return", {k: out[k] for k in (
         "expected_return", "current_return", "uplift", "uplift_pct", "budget_marginal_roi")})
+    if skipped:
+        console.print(f"not optimised (fewer than 3 different spends): {', '.join(skipped)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -57,6 +58,27 @@ def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool) -> dict[str, Any]:
             "rfm_segments": segments}
 
 
+def _campaigns(dmp: DMP, result: dict[str, Any]) -> dict[str, Any] | None:
+    """ROI by channel and the newsletter holdout test against the study's planted effect."""
+    import orjson
+
+    study = result.get("campaign_study")
+    if not study:
+        return None
+    truth = orjson.loads(Path(result["files"]["campaign_truth.json"]).read_bytes())
+    exp = dmp.campaigns.experiment(study["experiment_id"])
+    comp = exp["comparisons"].get("exposed", {}).get("conversion")
+    experiment: dict[str, Any] = {"holdout": exp["sizes"].get("holdout"),
+                                  "exposed": exp["sizes"].get("exposed"),
+                                  "planted uplift (true effect)":
+                                      truth["experiment"]["ate_conversion"]}
+    if comp:
+        experiment["measured uplift"] = round(comp["uplift"], 4)
+        experiment["95% CI"] = [round(x, 4) for x in comp["uplift_ci"]]
+    return {"experiment_id": study["experiment_id"], "roi": dmp.campaigns.roi("channel"),
+            "experiment": experiment}
+
+
 def demo_command(
     home: HomeOption = None, json: JsonOption = False,
     people: Annotated[int | None, typer.Option(min=10, help="People to simulate.")] = None,
@@ -80,6 +102,7 @@ def demo_command(
                                   server=server)
             stats = dmp.events.stats()
             result.update(_build_and_score(dmp, result["files"]["truth.csv"], json))
+            result["campaigns"] = _campaigns(dmp, result)
             admin = dmp.keys.create("admin", source="demo", name="demo admin")
             result["quarantine_waiting"] = dmp.quarantine.count()
             if json:
@@ -96,6 +119,15 @@ def demo_command(
                                      "identity recall (all ids)": result["identity"]["recall"]})
                 table("RFM segments", ["segment", "profiles"], result["rfm_segments"].items())
                 table("audiences", ["segment", "members"], result["segments"].items())
+                if result["campaigns"]:
+                    c = result["campaigns"]
+                    table("campaigns (last-touch, 30-day look-back)",
+                          ["channel", "conversions", "revenue", "cost", "ROAS"],
+                          [(r["channel"], f"{r['conversions']:.0f}", f"{r['revenue']:,.0f}",
+                            f"{r['cost']:,.0f}", "" if r["roas"] is None else
+                            f"{r['roas']:.2f}") for r in c["roi"]])
+                    summary(f"experiment {c['experiment_id']} (exposed vs holdout)",
+                            c["experiment"])
                 console.print(f"data files in [bold]{dmp.home / 'demo-data'}[/]")
             if serve:
                 console.print(f"\nAPI and collector on [bold]{server.url}[/] — docs at "

@@ -2,7 +2,9 @@
 
 Web/app events are POSTed as Segment batches to the real collector over HTTP (write key in HTTP
 Basic auth, exactly like the Segment SDKs); the CRM export and the catalog are written as CSV
-files and imported with the file importer.
+files and imported with the file importer. The campaign study (:mod:`aidmp.demo.campaigns`:
+paid clicks, orders they caused, a newsletter holdout test) goes through the collector too,
+under its own write key (source ``campaigns``), and its daily costs are imported.
 
 Example:
     >>> import tempfile
@@ -22,8 +24,10 @@ from typing import Any
 
 import httpx
 import orjson
+import pyarrow.csv as pacsv
 
 from aidmp.api.server import ServerThread
+from aidmp.demo.campaigns import CampaignStudy, StudyConfig
 from aidmp.demo.generator import DemoConfig, DemoGenerator
 from aidmp.dmp import DMP
 from aidmp.spec.imports import ImportMapping
@@ -69,8 +73,13 @@ def post_events(url: str, write_key: str, bodies: Iterator[bytes], *, workers: i
 def run_demo(
     dmp: DMP, *, people: int = 1000, seed: int = 42,
     progress: Callable[[int, int], None] | None = None, server: ServerThread | None = None,
+    campaigns: bool = True,
 ) -> dict[str, Any]:
-    """Generate the demo data, ingest it, and return what was built."""
+    """Generate the demo data, ingest it, and return what was built.
+
+    ``campaigns`` adds the campaign study with planted effects (its truth is written to
+    ``demo-data/campaign_truth.json``).
+    """
     started = time.perf_counter()
     gen = DemoGenerator(DemoConfig(people=people, seed=seed))
     files = gen.write(dmp.home / "demo-data")
@@ -86,8 +95,15 @@ def run_demo(
         if progress:
             progress(done, max(expected, done))
 
+    study = CampaignStudy(gen.people(), StudyConfig(seed=seed), end=gen.config.end).generate() \
+        if campaigns else None
     try:
         sent = post_events(srv.url, web.secret, _requests(gen), progress=tick)
+        if study is not None:
+            ads = dmp.keys.create("write", source="campaigns", name="demo campaign study")
+            bodies = (orjson.dumps({"batch": study.messages[i : i + BATCH]})
+                      for i in range(0, len(study.messages), BATCH))
+            study_sent = post_events(srv.url, ads.secret, bodies)
         srv.flush()
     finally:
         if own_server:
@@ -97,6 +113,17 @@ def run_demo(
     catalog = dmp.imports.file(files["catalog.csv"], ImportMapping(
         source="catalog", type="item", item_id_column="product_id", name_column="name",
         category_column="category", price_column="price"))
+    study_result: dict[str, Any] | None = None
+    if study is not None:
+        folder = dmp.home / "demo-data"
+        pacsv.write_csv(study.costs, folder / "campaign_costs.csv")
+        (folder / "campaign_truth.json").write_bytes(orjson.dumps(study.truth,
+                                                                  option=orjson.OPT_INDENT_2))
+        study_result = {"events_accepted": study_sent["accepted"],
+                        "cost_rows": dmp.campaigns.import_costs(study.costs),
+                        "experiment_id": study.truth["experiment"]["experiment_id"]}
+        files = {**files, "campaign_costs.csv": folder / "campaign_costs.csv",
+                 "campaign_truth.json": folder / "campaign_truth.json"}
     return {
         "people": people,
         "requests": sent["requests"],
@@ -107,6 +134,7 @@ def run_demo(
         "crm_rows_stored": crm.stored,
         "crm_duplicates": crm.duplicates,
         "catalog_items": catalog.stored,
+        "campaign_study": study_result,
         "files": {k: str(v) for k, v in files.items()},
         "seconds": round(time.perf_counter() - started, 2),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
@@ -67,11 +67,43 @@ def report(request: Request, model: RuleModel = "last_touch",
 @router.get("/v1/campaigns/attribution")
 def attribution(request: Request, lookback_days: float = Query(30.0, gt=0),
                 half_life_days: float = Query(7.0, gt=0), by_campaign: bool = False,
+                ci: float | None = Query(None, ge=0.5, lt=1.0),
                 _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
-    """First/last-touch, linear, time-decay, position-based and Markov, side by side."""
+    """First/last-touch, linear, time-decay, position-based and Markov, side by side.
+
+    ``ci`` (e.g. 0.95) adds bootstrap intervals (``<model>_ci``) to every credit.
+    """
     by = ("channel", "campaign") if by_campaign else ("channel",)
     return _campaigns(request).attribution(lookback_days=lookback_days,
-                                           half_life_days=half_life_days, by=by)
+                                           half_life_days=half_life_days, by=by, ci=ci)
+
+
+@router.get("/v1/campaigns/plots/{chart}", response_class=Response)
+def plot(request: Request, chart: Literal["roi", "attribution", "experiment"],
+         format: Literal["png", "html"] = "png", experiment_id: str | None = None,
+         lookback_days: float = Query(30.0, gt=0), ci: float | None = Query(None, ge=0.5, lt=1.0),
+         _: ApiKey = Depends(require("read"))) -> Response:
+    """A chart of a report as PNG or a self-contained HTML page."""
+    import tempfile
+    from pathlib import Path
+
+    from aidmp.campaigns import plots
+    from aidmp.errors import ValidationError
+
+    c = _campaigns(request)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{chart}.{format}"
+        if chart == "roi":
+            plots.plot_roi(c.roi("channel", lookback_days=lookback_days), path)
+        elif chart == "attribution":
+            plots.plot_attribution(c.attribution(lookback_days=lookback_days, ci=ci), path)
+        else:
+            if not experiment_id:
+                raise ValidationError("the experiment chart needs ?experiment_id=",
+                                      field="experiment_id")
+            plots.plot_experiment(c.experiment(experiment_id), path)
+        body = path.read_bytes()
+    return Response(body, media_type="image/png" if format == "png" else "text/html")
 
 
 @router.get("/v1/campaigns/experiments/{experiment_id}")
@@ -105,11 +137,19 @@ class HistoryRow(BaseModel):
 
 
 class OptimiseRequest(BaseModel):
-    """Fit response curves on ``history`` and allocate ``total``."""
+    """Fit response curves on ``history`` and allocate ``total``.
+
+    Without ``history`` the store's campaign costs and attributed revenue per ``period`` are
+    the history (channels with fewer than 3 different spends are left out and listed); without
+    ``total`` the current total spend per period is re-allocated.
+    """
 
     model_config = ConfigDict(extra="forbid")
-    history: list[HistoryRow] = Field(min_length=2)
-    total: float = Field(ge=0)
+    history: list[HistoryRow] | None = Field(default=None, min_length=2)
+    total: float | None = Field(default=None, ge=0)
+    period: Literal["day", "week"] = "day"
+    attribution_model: RuleModel = "last_touch"
+    lookback_days: float = Field(default=30.0, gt=0)
     breakpoints: int = Field(default=20, ge=2, le=500)
     model: Literal["exp", "hill", "log", "auto"] = "exp"
     min_spend: dict[str, float] | None = None
@@ -120,17 +160,31 @@ class OptimiseRequest(BaseModel):
 
 
 @router.post("/v1/campaigns/optimise", tags=["campaigns"])
-def optimise(body: OptimiseRequest, _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+def optimise(request: Request, body: OptimiseRequest,
+             _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """Allocate a budget across channels by LP over fitted diminishing-returns curves."""
     import pyarrow as pa
 
     from aidmp.campaigns.optimiser import BudgetOptimiser
+    from aidmp.errors import ValidationError
 
-    rows = [r.model_dump(by_alias=True, exclude_none=True) for r in body.history]
-    for r in rows:
-        r["period"] = str(r["period"])
-    opt = BudgetOptimiser(breakpoints=body.breakpoints, model=body.model).fit(
-        pa.Table.from_pylist(rows))
-    return opt.allocate(body.total, min_spend=body.min_spend, max_spend=body.max_spend,
-                        reach_caps=body.reach_caps, current=body.current,
-                        spend_all=body.spend_all).to_dict()
+    skipped: list[str] = []
+    if body.history is None:
+        history = _campaigns(request).history(model=body.attribution_model,
+                                              lookback_days=body.lookback_days,
+                                              period=body.period, fittable=True)
+        skipped = [s for s in (history.schema.metadata or {}).get(b"skipped", b"").decode()
+                   .split(",") if s]
+        if history.num_rows == 0:
+            raise ValidationError("no channel has 3 different positive spends in the campaign "
+                                  "costs", field="history")
+    else:
+        rows = [r.model_dump(by_alias=True, exclude_none=True) for r in body.history]
+        for r in rows:
+            r["period"] = str(r["period"])
+        history = pa.Table.from_pylist(rows)
+    opt = BudgetOptimiser(breakpoints=body.breakpoints, model=body.model).fit(history)
+    total = body.total if body.total is not None else sum(opt.current_.values())
+    return {**opt.allocate(total, min_spend=body.min_spend, max_spend=body.max_spend,
+                           reach_caps=body.reach_caps, current=body.current,
+                           spend_all=body.spend_all).to_dict(), "skipped_channels": skipped}
