@@ -19,10 +19,10 @@ Example:
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import ibis
 import ibis.expr.types as ir
@@ -72,18 +72,29 @@ def catalog_of(engine: Engine, segments: dict[str, bool] | None = None) -> Catal
                    segments=segments, model_traits=keys)
 
 
+# What ``isin`` accepts: a column (a sub-query) or a list of values / value expressions.
+ProfileIds: TypeAlias = ir.Column | Sequence[Any]
+
+
 class _Compiler:
-    def __init__(self, engine: Engine, catalog: Catalog, as_of: datetime,
-                 realtime_segments: dict[str, bool]) -> None:
+    def __init__(self, engine: Engine, catalog: Catalog, as_of: datetime | ir.TimestampValue,
+                 realtime_segments: dict[str, bool], profile_ids: ProfileIds | None) -> None:
         self.engine = engine
         self.catalog = catalog
         self.as_of = as_of
         self.realtime_segments = realtime_segments
+        self.profile_ids = profile_ids
         if not engine.has_table("profiles"):
             raise NotFoundError("there is no profiles table yet; build profiles first "
                                 "(dmp.profiles.build())")
-        self.p = engine.table("profiles")
+        self.p = self._only(engine.table("profiles"))
         self.blockers: list[str] = []
+
+    def _only(self, t: ir.Table) -> ir.Table:
+        """``t`` narrowed to the requested profiles (all rows when none were requested)."""
+        if self.profile_ids is None:
+            return t
+        return t.filter(t.profile_id.isin(self.profile_ids))
 
     # -- tree ----------------------------------------------------------------------------------
     def cond(self, c: Condition, loc: str) -> ir.BooleanValue:
@@ -102,7 +113,7 @@ class _Compiler:
         if isinstance(c, AggregateCondition):
             return self.aggregate(c, loc)
         if isinstance(c, ConsentCondition):
-            t = self.engine.table("consents")
+            t = self._only(self.engine.table("consents"))
             return self.p.profile_id.isin(
                 t.filter([t.purpose == c.purpose, t.granted]).profile_id)
         return self.in_segment(c, loc)
@@ -129,10 +140,15 @@ class _Compiler:
         e = self.engine.table("events")
         filters = [e.type == "track", e.event == event]
         if within is not None:
-            cutoff = self.as_of - timedelta(seconds=duration_seconds(within))
-            filters.append(e.timestamp >= ibis.literal(cutoff, type="timestamp('UTC')"))
+            seconds = duration_seconds(within)
+            if isinstance(self.as_of, datetime):
+                cutoff: ir.TimestampValue = ibis.literal(
+                    self.as_of - timedelta(seconds=seconds), type="timestamp('UTC')")
+            else:
+                cutoff = self.as_of - ibis.interval(seconds=seconds)
+            filters.append(e.timestamp >= cutoff)
         ev = e.filter(filters)
-        ep = self.engine.table("event_profiles")
+        ep = self._only(self.engine.table("event_profiles"))
         joined = ev.join(ep, ev.message_id == ep.message_id)
         cols: dict[str, ir.Value] = {"profile_id": ep.profile_id, "properties": ev.properties}
         needs_item = any(f.property.startswith("item.") for f in where)
@@ -212,7 +228,7 @@ class _Compiler:
         self.catalog.check_segment(c.segment, f"at {loc}")
         if not self.realtime_segments.get(c.segment, False):
             self.blockers.append(f"in_segment({c.segment!r}) reads a batch segment")
-        m = self.engine.table("segment_members")
+        m = self._only(self.engine.table("segment_members"))
         current = m.filter([m.segment_id == c.segment, m.exited_at.isnull()])
         return self.p.profile_id.isin(current.profile_id)
 
@@ -247,7 +263,8 @@ def _predicate(col: ir.Value, op: str, value: Any) -> ir.BooleanValue:
 
 def compile_spec(
     spec: SegmentSpec, engine: Engine, *, catalog: Catalog | None = None,
-    as_of: datetime | None = None, realtime_segments: dict[str, bool] | None = None,
+    as_of: datetime | ir.TimestampValue | None = None,
+    realtime_segments: dict[str, bool] | None = None, profile_ids: ProfileIds | None = None,
 ) -> CompiledSegment:
     """One ibis query (column ``profile_id``) of the profiles matching ``spec``.
 
@@ -255,15 +272,20 @@ def compile_spec(
         spec: the rule.
         engine: where it will run (its ``profiles`` schema is the catalog when none is given).
         catalog: names the rule may use; checked again here so JSON specs get the same errors.
-        as_of: the "now" that ``within=`` windows end at (default: the current time).
+        as_of: the "now" that ``within=`` windows end at (default: the current time); an ibis
+            timestamp expression (a bound parameter) keeps the SQL the same from run to run.
         realtime_segments: segment id -> real-time flag, for ``in_segment`` capability.
+        profile_ids: evaluate only these profiles (a column, or a list of values). Every
+            sub-query (profiles, event links, consents, memberships) is narrowed to them, so
+            the answer for them is unchanged and only their rows are read.
 
     Raises:
         aidmp.errors.ValidationError: unknown names or type errors (with the spec path).
         aidmp.errors.NotFoundError: ``profiles`` / ``event_profiles`` do not exist yet.
     """
     catalog = catalog or catalog_of(engine)
-    compiler = _Compiler(engine, catalog, as_of or datetime.now(UTC), realtime_segments or {})
+    compiler = _Compiler(engine, catalog, datetime.now(UTC) if as_of is None else as_of,
+                         realtime_segments or {}, profile_ids)
     pred = compiler.cond(spec.condition, "condition")
     expr = compiler.p.filter(pred).select("profile_id")
     if compiler.blockers:

@@ -40,21 +40,23 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
+import ibis.expr.types as ir
 import pyarrow as pa
 
 from aidmp.engine.base import arrow_schema
-from aidmp.errors import AidmpError
+from aidmp.errors import AidmpError, EngineError
 from aidmp.identity.resolve import EVENT_PROFILES
 from aidmp.segments.compiler import catalog_of, compile_spec
-from aidmp.segments.service import Segments, spec_from
+from aidmp.segments.service import Segments, _segment_refs, spec_from
 from aidmp.segments.webhooks import WebhookSender
 from aidmp.store.schema import TABLES
 
@@ -66,21 +68,71 @@ log = logging.getLogger("aidmp.realtime")
 
 _MEMBERS_SCHEMA = arrow_schema(TABLES["segment_members"])
 _LINK_SCHEMA = pa.schema([("message_id", pa.string()), ("profile_id", pa.string())])
-# Per-batch work tables: the queries read the batch from them, so their SQL stays the same
-# from batch to batch and is compiled once.
-_KEYS = "_realtime_keys"
-_KEYS_SCHEMA = pa.schema([("message_id", pa.string()), ("rank", pa.int64()),
-                          ("id_type", pa.string()), ("id_value", pa.string())])
-_TOUCHED = "_realtime_touched"
-_TOUCHED_SCHEMA = pa.schema([("profile_id", pa.string())])
+# Work tables of earlier versions (the batch was written to them before each query).
+_OLD_WORK_TABLES = ("_realtime_keys", "_realtime_touched")
+# The batch reaches the queries as bound parameters: each query is compiled once with marker
+# literals, ``IN ('<marker>')`` becomes ``IN (?, ?, ...)`` with one ``?`` per value and a lone
+# ``'<marker>'`` one ``?``. The SQL text stays the same per batch size and nothing is written
+# before the batch is read.
+_VALUES = "__aidmp_realtime_values__"
+_MESSAGES = "__aidmp_realtime_messages__"
+_PROFILES = "__aidmp_realtime_profiles__"
+_AT = "__aidmp_realtime_at__"
+_LISTS = frozenset({_VALUES, _MESSAGES, _PROFILES})
+_NAMES = "|".join(sorted(_LISTS | {_AT}))
+_MARKER = re.compile(rf"IN\s*\(\s*'({_NAMES})'\s*\)|'({_NAMES})'", re.IGNORECASE)
+# Values per IN list; a bigger batch (a flush of a busy collector) is taken in chunks.
+_CHUNK = 256
 
 
 @dataclass(frozen=True)
-class _Prepared:
-    segment_id: str
-    webhook_url: str | None
-    members_sql: str
-    spells_sql: str
+class _Bound:
+    """Engine SQL compiled once with marker literals, bound with a batch's values."""
+
+    parts: tuple[str, ...]
+    slots: tuple[tuple[str, bool], ...]  # (marker, is a list) between consecutive parts
+
+    @classmethod
+    def of(cls, sql: str) -> _Bound:
+        """Split compiled SQL at its markers.
+
+        Raises:
+            EngineError: a list marker outside ``IN (...)`` (it would bind one value only).
+        """
+        parts, slots, pos = [], [], 0
+        for m in _MARKER.finditer(sql):
+            parts.append(sql[pos:m.start()])
+            slot = (m.group(1), True) if m.group(1) else (m.group(2), False)
+            if slot[0] in _LISTS and not slot[1]:
+                raise EngineError("real-time query", f"{slot[0]} is not an IN list in:\n{sql}")
+            slots.append(slot)
+            pos = m.end()
+        parts.append(sql[pos:])
+        return cls(tuple(parts), tuple(slots))
+
+    def bind(self, values: dict[str, Sequence[object]]) -> tuple[str, list[object]]:
+        """The SQL and its parameters; ``values[marker]`` is a list for a list marker (never
+        empty) and a one-value list otherwise."""
+        out, params = [self.parts[0]], list[object]()
+        for (marker, is_list), part in zip(self.slots, self.parts[1:], strict=True):
+            given = values[marker]
+            if is_list:
+                out.append("IN (" + ", ".join("?" * len(given)) + ")")
+                params += given
+            else:
+                out.append("?")
+                params.append(given[0])
+            out.append(part)
+        return "".join(out), params
+
+
+@dataclass(frozen=True)
+class _Round:
+    """Segments evaluated together: none reads another's membership (``in_segment``), so one
+    query answers them all; a round starts once the rounds it reads are written."""
+
+    segments: tuple[tuple[str, str | None], ...]  # (segment id, webhook url), refresh order
+    query: _Bound
 
 
 @dataclass(frozen=True)
@@ -113,17 +165,28 @@ class RealtimeStats:
     last_ms: float = 0.0
 
 
+def _chunks(values: Sequence[str]) -> list[Sequence[str]]:
+    return [values[i:i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+
+
 class RealtimeEvaluator:
     """Keeps real-time segments' spells current as events arrive (see the module docstring).
+
+    Per batch it runs two queries and at most three writes, whatever the number of segments:
+    the attribution lookup, the ``event_profiles`` append, one query evaluating every
+    real-time segment for the touched profiles together with their open spells, and one
+    append (entries) and one upsert (exits) of ``segment_members``. The queries are compiled
+    once; the batch's identifiers, profile ids and "now" are bound as parameters.
 
     Args:
         dmp: the installation (engine, identity rules, home for the webhook secret).
         sender: where webhook deliveries go; ``"default"`` makes a :class:`WebhookSender`
             under ``dmp.home``, ``None`` records changes without pushing them.
         on_change: called with each batch of recorded changes (after they are written).
-        segments_ttl: seconds the real-time segments and their compiled queries are kept; a
-            segment created or deleted while serving is seen after at most this long, and a
-            ``within=`` window's start lags "now" by at most this long.
+        segments_ttl: how often (seconds) the stored real-time segments, the ``profiles``
+            columns and the model scores are looked at again; the queries are recompiled only
+            when one of them changed, so a segment created or deleted while serving is seen
+            after at most this long. ``within=`` windows always end at the batch's time.
     """
 
     def __init__(self, dmp: DMP, *, sender: WebhookSender | Literal["default"] | None = "default",
@@ -136,9 +199,10 @@ class RealtimeEvaluator:
         self.segments_ttl = segments_ttl
         self.stats = RealtimeStats()
         self._lock = threading.Lock()
-        self._prepared: list[_Prepared] = []
-        self._prepared_at = -float("inf")
-        self._links_sql = ""
+        self._rounds: list[_Round] = []
+        self._checked_at = -float("inf")
+        self._signature: object = None
+        self._links: _Bound | None = None
         self._refused: set[str] = set()
         # Identifier types found in an event column, strongest first: the live attribution
         # cannot read JSON paths (traits.email) without the build's extraction.
@@ -147,58 +211,118 @@ class RealtimeEvaluator:
                           for path in t.paths if "." not in path]
 
     # -- prepared queries ------------------------------------------------------------------------
-    def _prepare(self) -> list[_Prepared]:
-        """The real-time segments (those used by others first) with their SQL, compiled once per
-        ``segments_ttl``: compiling an ibis query costs more than running it here."""
-        if time.monotonic() - self._prepared_at <= self.segments_ttl:
-            return self._prepared
+    def warm(self) -> None:
+        """Compile the queries now instead of on the first event (``attach`` does this at
+        start). A failure (no profiles yet...) is left for the first event to report."""
+        with self._lock:
+            try:
+                self._prepare()
+            except AidmpError:
+                log.debug("real-time queries not compiled yet", exc_info=True)
+
+    def _current_signature(self) -> object:
+        """What the compiled queries depend on: the real-time segments' rows, the ``profiles``
+        columns and the model score keys (three small queries compiled once)."""
+        eng = self.engine
+        try:
+            s = eng.table("segments")
+            rows = eng.prepared("aidmp.realtime.segments",
+                                lambda: s.filter(s.realtime).order_by("id"), []).to_pylist()
+            if not rows:
+                return ()
+            profiles = eng.prepared("aidmp.realtime.profiles",
+                                    lambda: eng.table("profiles").limit(0), []).schema
+            p = eng.table("predictions")
+            keys = eng.prepared("aidmp.realtime.model_keys",
+                                lambda: p.select("key").distinct(), []).column("key")
+        except AidmpError:
+            return None  # e.g. no profiles yet: compile, which says what is missing
+        return rows, profiles, sorted(str(k) for k in keys.to_pylist())
+
+    def _prepare(self) -> list[_Round]:
+        """The evaluation rounds, recompiled when what they depend on changed (looked at once
+        per ``segments_ttl``): compiling an ibis query costs more than running it here."""
+        if time.monotonic() - self._checked_at <= self.segments_ttl:
+            return self._rounds
+        signature = self._current_signature()
+        if signature is not None and signature == self._signature:
+            self._checked_at = time.monotonic()
+            return self._rounds
         eng = self.engine
         s = eng.table("segments")
         rows = Segments(self.dmp)._refresh_order(eng.execute(s.filter(s.realtime)).to_pylist())
-        prepared: list[_Prepared] = []
+        rounds: list[_Round] = []
         if rows:
-            self._ensure_work_tables()
-            touched = eng.table(_TOUCHED).profile_id
+            self._ensure_tables()
             catalog = catalog_of(eng, {r["id"]: bool(r["realtime"]) for r in rows})
-            at = datetime.now(UTC)
+            at = ibis.literal(_AT).cast("timestamp('UTC')")
+            only = [ibis.literal(_PROFILES)]
+            level: dict[str, int] = {}
+            parts: dict[int, list[tuple[str, str | None, ir.Table]]] = {}
             for row in rows:
-                compiled = compile_spec(spec_from(row["spec"]), eng, catalog=catalog, as_of=at,
-                                        realtime_segments=catalog.segments)
+                spec = spec_from(row["spec"])
+                compiled = compile_spec(spec, eng, catalog=catalog, as_of=at,
+                                        realtime_segments=catalog.segments, profile_ids=only)
                 if not compiled.realtime_capable:
                     if row["id"] not in self._refused:
                         self._refused.add(row["id"])
                         log.warning("segment %r is marked real-time but %s; it is refreshed "
                                     "by builds only", row["id"], compiled.reason)
                     continue
-                e = compiled.expr
-                m = eng.table("segment_members")
-                prepared.append(_Prepared(
-                    row["id"], row.get("webhook_url"),
-                    eng.compile(e.filter(e.profile_id.isin(touched)).select("profile_id")
-                                .distinct()),
-                    eng.compile(m.filter([m.segment_id == row["id"], m.exited_at.isnull(),
-                                          m.profile_id.isin(touched)]))))
-            self._links_sql = self._links_query()
-        self._prepared, self._prepared_at = prepared, time.monotonic()
-        return prepared
+                # Rows come dependencies first, so a segment's level is known when read.
+                n = max((level[r] + 1 for r in _segment_refs(spec.condition) if r in level),
+                        default=0)
+                level[row["id"]] = n
+                parts.setdefault(n, []).append((row["id"], row.get("webhook_url"),
+                                                compiled.expr))
+            rounds = [self._round(parts[n]) for n in sorted(parts)]
+            self._links = _Bound.of(eng.compile(self._links_query()))
+        self._rounds, self._signature = rounds, signature
+        self._checked_at = time.monotonic()
+        return rounds
 
-    def _ensure_work_tables(self) -> None:
+    def _round(self, segments: list[tuple[str, str | None, ir.Table]]) -> _Round:
+        """One query: ``now`` rows (the segments' members among the touched profiles) and
+        ``spell`` rows (their open spells), told apart by the ``spell`` column."""
+        m = self.engine.table("segment_members")
+        names = _MEMBERS_SCHEMA.names
+        # Both sides nullable, as a set operation wants the same schema on each.
+        types = {n: m[n].type().copy(nullable=True) for n in names}
+        selects = []
+        for segment_id, _, expr in segments:
+            cols: dict[str, ir.Value] = {n: ibis.null().cast(types[n]) for n in names}
+            cols.update(segment_id=ibis.literal(segment_id).cast(types["segment_id"]),
+                        profile_id=expr.profile_id.cast(types["profile_id"]))
+            selects.append(expr.select(**cols, spell=ibis.literal(False)))
+        spells = m.filter([m.segment_id.isin([s for s, _, _ in segments]), m.exited_at.isnull(),
+                           m.profile_id.isin([ibis.literal(_PROFILES)])])
+        query = ibis.union(*selects, spells.select(**{n: m[n].cast(types[n]) for n in names},
+                                                   spell=ibis.literal(True)), distinct=False)
+        return _Round(tuple((s, url) for s, url, _ in segments),
+                      _Bound.of(self.engine.compile(query)))
+
+    def _ensure_tables(self) -> None:
         have = set(self.engine.tables())
-        if _KEYS not in have:
-            self.engine.write_table(_KEYS, _KEYS_SCHEMA.empty_table())
-        if _TOUCHED not in have:
-            self.engine.write_table(_TOUCHED, _TOUCHED_SCHEMA.empty_table())
         if EVENT_PROFILES not in have:
             self.engine.write_table(EVENT_PROFILES, _LINK_SCHEMA.empty_table())
+        for name in _OLD_WORK_TABLES:
+            if name in have:
+                self.engine.drop(name)
 
-    def _links_query(self) -> str:
+    def _links_query(self) -> ir.Table:
+        """Identities with one of the batch's identifier values (not blocked) and the stored
+        links of the batch's messages, in one result."""
         eng = self.engine
-        k, i, ep = eng.table(_KEYS), eng.table("identities"), eng.table(EVENT_PROFILES)
-        found = k.join(i, [k.id_type == i.id_type, k.id_value == i.id_value]).filter(
-            i.status != "blocked").select(k.message_id, i.profile_id, k.rank)
-        stored = ep.filter(ep.message_id.isin(k.message_id)).select(
-            "message_id", "profile_id", rank=ibis.literal(-1, type="int64"))
-        return eng.compile(found.union(stored, distinct=False))
+        i, ep = eng.table("identities"), eng.table(EVENT_PROFILES)
+        none = ibis.null().cast("string")
+        found = i.filter([i.status != "blocked", i.id_value.isin([ibis.literal(_VALUES)])]
+                         ).select(id_type=i.id_type.cast("string"),
+                                  id_value=i.id_value.cast("string"), message_id=none,
+                                  profile_id=i.profile_id.cast("string"))
+        stored = ep.filter(ep.message_id.isin([ibis.literal(_MESSAGES)])).select(
+            id_type=none, id_value=none, message_id=ep.message_id.cast("string"),
+            profile_id=ep.profile_id.cast("string"))
+        return found.union(stored, distinct=False)
 
     # -- attribution ---------------------------------------------------------------------------
     def attribute(self, rows: pa.Table) -> dict[str, str]:
@@ -207,10 +331,12 @@ class RealtimeEvaluator:
         New pairs are appended to ``event_profiles``; already linked messages (a replayed or
         duplicate event) keep their stored link.
         """
+        if self._links is None:
+            raise EngineError("real-time attribution", "no real-time segments are prepared")
         ids = rows.column("message_id").to_pylist()
         sources = rows.column("source").to_pylist() if "source" in rows.column_names else None
-        keys: dict[str, list[Any]] = {"message_id": [], "rank": [], "id_type": [],
-                                      "id_value": []}
+        # (message_id, rank, id_type, id_value), rank 0 the strongest identifier type.
+        keys: list[tuple[str, int, str, str]] = []
         for rank, (id_type, column, only, excluded) in enumerate(self._id_types):
             if column not in rows.column_names:
                 continue
@@ -218,15 +344,27 @@ class RealtimeEvaluator:
                 src = sources[i] if sources else None
                 if value is None or src in excluded or (only is not None and src not in only):
                     continue
-                for name, v in zip(keys, (ids[i], rank, id_type,
-                                          self.dmp.identity.normalise(id_type, str(value))),
-                                   strict=True):
-                    keys[name].append(v)
-        self.engine.write_table(_KEYS, pa.table(keys, schema=_KEYS_SCHEMA))
-        best: dict[str, tuple[int, str]] = {}
-        for r in self.engine.sql(self._links_sql).to_pylist():
-            if r["message_id"] not in best or r["rank"] < best[r["message_id"]][0]:
-                best[r["message_id"]] = (r["rank"], r["profile_id"])
+                keys.append((ids[i], rank, id_type,
+                             self.dmp.identity.normalise(id_type, str(value))))
+        known: dict[tuple[str, str], str] = {}
+        stored: dict[str, str] = {}
+        messages = list(dict.fromkeys(ids))
+        values = list(dict.fromkeys(k[3] for k in keys))
+        for n in range(max(len(_chunks(messages)), len(_chunks(values)))):
+            # An empty list binds NULL, which matches nothing.
+            chunk_m: Sequence[object] = messages[n * _CHUNK:(n + 1) * _CHUNK] or [None]
+            chunk_v: Sequence[object] = values[n * _CHUNK:(n + 1) * _CHUNK] or [None]
+            query, params = self._links.bind({_MESSAGES: chunk_m, _VALUES: chunk_v})
+            for r in self.engine.sql(query, params).to_pylist():
+                if r["message_id"] is not None:
+                    stored[r["message_id"]] = r["profile_id"]
+                else:
+                    known[(r["id_type"], r["id_value"])] = r["profile_id"]
+        best: dict[str, tuple[int, str]] = {m: (-1, p) for m, p in stored.items()}
+        for message_id, rank, id_type, value in keys:
+            profile = known.get((id_type, value))
+            if profile is not None and (message_id not in best or rank < best[message_id][0]):
+                best[message_id] = (rank, profile)
         new = {m: p for m, (rank, p) in best.items() if rank >= 0}
         if new:
             self.engine.write_table(EVENT_PROFILES, pa.table(
@@ -244,8 +382,8 @@ class RealtimeEvaluator:
         started = time.perf_counter()
         with self._lock:
             try:
-                prepared = self._prepare()
-                if not prepared:
+                rounds = self._prepare()
+                if not rounds:
                     return []
                 links = self.attribute(rows)
                 # The trigger of a profile is its latest event of the batch.
@@ -253,9 +391,10 @@ class RealtimeEvaluator:
                 for message_id in rows.column("message_id").to_pylist():
                     if message_id in links:
                         trigger[links[message_id]] = f"realtime:{message_id}"
-                changes = self._evaluate(trigger, prepared) if trigger else []
+                changes = self._evaluate(trigger, rounds) if trigger else []
             except AidmpError:
                 self.stats.errors += 1
+                self._checked_at = -float("inf")  # look again (a build may have changed tables)
                 log.exception("real-time evaluation failed; the next build catches up")
                 return []
             finally:
@@ -267,39 +406,57 @@ class RealtimeEvaluator:
         return changes
 
     def _evaluate(self, trigger: dict[str, str],
-                  prepared: list[_Prepared]) -> list[MembershipChange]:
-        self.engine.write_table(_TOUCHED, pa.table({"profile_id": sorted(trigger)},
-                                                   schema=_TOUCHED_SCHEMA))
+                  rounds: list[_Round]) -> list[MembershipChange]:
         at = datetime.now(UTC)
+        profiles = sorted(trigger)
         out: list[MembershipChange] = []
-        for seg in prepared:
-            changes = self._apply(seg, trigger, at)
-            if changes and seg.webhook_url and self.sender is not None:
-                self.sender.send(seg.webhook_url, [c.to_json() for c in changes])
-            out += changes
+        for rnd in rounds:
+            now: dict[str, set[str]] = {s: set() for s, _ in rnd.segments}
+            spells: dict[str, list[dict[str, Any]]] = {s: [] for s, _ in rnd.segments}
+            for chunk in _chunks(profiles):
+                query, params = rnd.query.bind({_PROFILES: chunk, _AT: [at.isoformat()]})
+                for r in self.engine.sql(query, params).to_pylist():
+                    if r.pop("spell"):
+                        spells[r["segment_id"]].append(r)
+                    else:
+                        now[r["segment_id"]].add(r["profile_id"])
+            out += self._apply(rnd, now, spells, trigger, at)
         return out
 
-    def _apply(self, seg: _Prepared, trigger: dict[str, str],
+    def _apply(self, rnd: _Round, now: dict[str, set[str]],
+               spells: dict[str, list[dict[str, Any]]], trigger: dict[str, str],
                at: datetime) -> list[MembershipChange]:
-        now = set(self.engine.sql(seg.members_sql).column("profile_id").to_pylist())
-        spells = self.engine.sql(seg.spells_sql).to_pylist()
-        members = {s["profile_id"] for s in spells}
-        entered = sorted(now - members)
-        closed = [{**s, "exited_at": at} for s in spells if s["profile_id"] not in now]
+        """Record the round's entries (one append) and exits (one upsert), then push each
+        segment's changes to its webhook."""
+        entered: list[dict[str, Any]] = []
+        closed: list[dict[str, Any]] = []
+        per_segment: list[tuple[str | None, list[MembershipChange]]] = []
+        for segment_id, url in rnd.segments:
+            members = {s["profile_id"] for s in spells[segment_id]}
+            came = sorted(now[segment_id] - members)
+            went = [{**s, "exited_at": at} for s in spells[segment_id]
+                    if s["profile_id"] not in now[segment_id]]
+            entered += [{"segment_id": segment_id, "profile_id": p, "entered_at": at,
+                         "exited_at": None, "trigger": trigger[p]} for p in came]
+            closed += went
+            per_segment.append((url, [MembershipChange(segment_id, p, "entered", at, trigger[p])
+                                      for p in came]
+                                + [MembershipChange(segment_id, s["profile_id"], "exited", at,
+                                                    trigger[s["profile_id"]]) for s in went]))
         if entered:
-            self.engine.append("segment_members", pa.Table.from_pylist(
-                [{"segment_id": seg.segment_id, "profile_id": p, "entered_at": at,
-                  "exited_at": None, "trigger": trigger[p]} for p in entered],
-                schema=_MEMBERS_SCHEMA))
+            self.engine.append("segment_members",
+                               pa.Table.from_pylist(entered, schema=_MEMBERS_SCHEMA))
         if closed:
             self.engine.upsert("segment_members",
                                pa.Table.from_pylist(closed, schema=_MEMBERS_SCHEMA))
         self.stats.entered += len(entered)
         self.stats.exited += len(closed)
-        return ([MembershipChange(seg.segment_id, p, "entered", at, trigger[p])
-                 for p in entered]
-                + [MembershipChange(seg.segment_id, s["profile_id"], "exited", at,
-                                    trigger[s["profile_id"]]) for s in closed])
+        out: list[MembershipChange] = []
+        for url, changes in per_segment:
+            if changes and url and self.sender is not None:
+                self.sender.send(url, [c.to_json() for c in changes])
+            out += changes
+        return out
 
     def close(self) -> None:
         """Deliver (or dead-letter) the queued webhooks and stop the sender."""
@@ -322,6 +479,7 @@ def attach(dmp: DMP, collector: Collector, *,
     if not has_realtime_segments(dmp):
         return None
     evaluator = RealtimeEvaluator(dmp, sender=sender)
+    evaluator.warm()
     collector.add_listener(evaluator.on_events)
     return evaluator
 
