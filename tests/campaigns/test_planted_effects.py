@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
@@ -22,6 +23,7 @@ from aidmp.api.app import create_app
 from aidmp.campaigns.optimiser import BudgetOptimiser
 from aidmp.demo.campaigns import CampaignStudy, StudyConfig
 from aidmp.demo.generator import DemoConfig, DemoGenerator
+from aidmp.errors import ValidationError
 from tests.cli.test_cli import aidmp as cli
 
 LOOKBACK = 3.0  # the study's orders follow their click within 2 days
@@ -112,6 +114,31 @@ def test_holdout_experiment_recovers_the_planted_uplift(
         assert rev[ci][0] <= exp["ate_revenue_per_person"] <= rev[ci][1]
 
 
+def test_uplift_model_finds_the_customers_the_newsletter_moves(
+        study: tuple[DMP, dict[str, Any]]) -> None:
+    dmp, truth = study
+    exp = truth["experiment"]
+    # the planted effect: under-35s respond about three times as much
+    assert exp["ate_conversion_under_35"] > 2.5 * exp["ate_conversion_35_plus"]
+    n = exp["arms"]["holdout"] + exp["arms"]["exposed"]
+    report = dmp.campaigns.uplift("newsletter_holdout", ["age"], top=int(0.4 * n))
+    assert report["people"] == n and report["treatment"] == "exposed"
+    assert report["qini"] > 0.1
+    deciles = report["deciles"]
+    observed = [d["observed_uplift"] for d in deciles]
+    assert np.mean(observed[:4]) > 2 * np.mean(observed[-4:])
+    # the top decile's predicted uplift is near the planted under-35 effect
+    assert abs(deciles[0]["predicted_uplift"] - exp["ate_conversion_under_35"]) < 0.025
+    p = dmp.engine.table("profiles")
+    age = {r["profile_id"]: r["age"] for r in dmp.engine.execute(
+        p.select("profile_id", "age")).to_pylist()}
+    young = np.mean([age[r["profile_id"]] < 35 for r in report["top"]])
+    share = np.mean([a < 35 for a in age.values() if a is not None])
+    assert share < 0.5 and young > 0.7
+    with pytest.raises(ValidationError, match="not numeric profile columns: \\['top_category'\\]"):
+        dmp.campaigns.uplift("newsletter_holdout", ["top_category"])
+
+
 def test_optimiser_moves_budget_to_the_channel_with_the_higher_marginal_return(
         study: tuple[DMP, dict[str, Any]]) -> None:
     dmp, truth = study
@@ -164,6 +191,13 @@ def test_cli_and_rest_over_the_study(study: tuple[DMP, dict[str, Any]], tmp_path
     assert page.status_code == 200 and page.text.startswith("<!doctype html>")
     bad = client.get("/v1/campaigns/plots/experiment", headers=auth)
     assert bad.status_code == 400 and bad.json()["field"] == "experiment_id"
+    up = client.get("/v1/campaigns/experiments/newsletter_holdout/uplift",
+                    params={"features": ["age"], "folds": 3, "top": 2}, headers=auth)
+    assert up.status_code == 200, up.text
+    assert up.json()["qini"] > 0 and len(up.json()["top"]) == 2
+    bad = client.get("/v1/campaigns/experiments/newsletter_holdout/uplift",
+                     params={"features": ["nope"]}, headers=auth)
+    assert bad.status_code == 400 and bad.json()["field"] == "features"
     ci = client.get("/v1/campaigns/attribution", params={"lookback_days": LOOKBACK, "ci": 0.9},
                     headers=auth).json()
     assert all(r["last_touch_ci"][0] <= r["last_touch"] <= r["last_touch_ci"][1]
@@ -177,6 +211,9 @@ def test_cli_and_rest_over_the_study(study: tuple[DMP, dict[str, Any]], tmp_path
     plan = json.loads(proc.stdout)
     assert plan["total"] == pytest.approx(
         sum(t["mean_daily_spend"] for t in truth["channels"].values()), rel=1e-6)
+    proc = cli(home, "campaigns", "uplift", "newsletter_holdout", "--feature", "age", "--folds",
+               "3")
+    assert "Qini coefficient" in proc.stdout and "deciles of predicted uplift" in proc.stdout
     proc = cli(home, "campaigns", "attribution", "--plot", str(tmp_path / "a.gif"), ok=False)
     assert proc.returncode != 0
     assert proc.stderr.startswith("error: plot: plot file must end in .png or .html")

@@ -12,12 +12,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
 
 from aidmp.campaigns import touchpoints as tp
@@ -49,6 +51,15 @@ def _week(ts: ir.TimestampValue | ir.DateValue) -> ir.Value:
     if isinstance(ts, ir.DateValue):
         ts = ts.cast("timestamp")
     return ts.truncate("W").cast("date")
+
+
+@dataclass(frozen=True)
+class _Participants:
+    people: list[str]
+    arm_of: list[str]
+    arms: list[str]  # control first
+    outcomes: dict[str, tuple[int, float]]  # profile_id -> (conversions, revenue)
+    source: str  # "recorded" or "assigned"
 
 
 class Campaigns:
@@ -232,6 +243,68 @@ class Campaigns:
         ``control`` or ``holdout`` when there is one, else the first. Outcomes are the
         conversions and revenue of each person until ``end``.
         """
+        part = self._participants(experiment_id, arms, start, end)
+        result = analyse(experiment_id, part.people, part.arm_of, part.outcomes, part.arms,
+                         alpha=alpha, seed=seed)
+        return {**result, "arms_from": part.source}
+
+    def uplift(self, experiment_id: str, features: Sequence[str], *,
+               arms: Mapping[str, float] | None = None, start: datetime | None = None,
+               end: datetime | None = None, folds: int = 5, top: int = 0,
+               seed: int = 0) -> dict[str, Any]:
+        """Who responds: a cross-fitted two-model uplift over profile ``features``.
+
+        The people, arms and outcomes (converted or not) are those of :meth:`experiment`;
+        the features are numeric ``profiles`` columns (missing values allowed), which should
+        describe people *before* the test (demographics, tenure), not its outcome.
+
+        Returns:
+            The :func:`~aidmp.campaigns.uplift.uplift_report` (Qini, deciles of predicted vs
+            observed uplift) and, with ``top``, the ``top`` profiles most likely to respond.
+        """
+        from aidmp.campaigns.uplift import uplift_report
+
+        if not features:
+            raise ValidationError("name at least one profile column", field="features")
+        part = self._participants(experiment_id, arms, start, end)
+        if len(part.arms) != 2:
+            raise ValidationError(f"uplift compares two arms, the experiment has {part.arms}",
+                                  field="experiment_id")
+        x = self._features(part.people, features)
+        treated = np.array([a != part.arms[0] for a in part.arm_of])
+        y = np.array([1 if part.outcomes.get(p, (0, 0.0))[0] else 0 for p in part.people])
+        report = uplift_report(x, treated, y, features, folds=folds, seed=seed)
+        predicted = report.pop("predicted")
+        order = np.argsort(-predicted, kind="stable")[:top]
+        report["top"] = [{"profile_id": part.people[i],
+                          "predicted_uplift": round(float(predicted[i]), 6)} for i in order]
+        return {"experiment_id": experiment_id, "control": part.arms[0],
+                "treatment": part.arms[1], "arms_from": part.source, **report}
+
+    def _features(self, people: Sequence[str], features: Sequence[str]) -> np.ndarray:
+        """The people's numeric profile columns, in ``people`` order (NaN when missing)."""
+        if not self.engine.has_table("profiles"):
+            raise ValidationError("no profiles yet: run the build first", field="features")
+        prof = self.engine.table("profiles")
+        numeric = sorted(c for c, t in prof.schema().items()
+                         if t.is_numeric() or t.is_boolean())
+        bad = [f for f in features if f not in numeric]
+        if bad:
+            raise ValidationError(f"not numeric profile columns: {bad}; valid: "
+                                  f"{', '.join(numeric)}", field="features")
+        data = self.engine.execute(prof.select("profile_id", *(prof[f].cast("float64")
+                                                               for f in features)))
+        index = {p: i for i, p in enumerate(data["profile_id"].to_pylist())}
+        cols = np.column_stack([data[f].to_numpy(zero_copy_only=False).astype(float)
+                                for f in features])
+        rows = np.array([index.get(p, -1) for p in people])
+        out = np.full((len(people), len(features)), np.nan)
+        out[rows >= 0] = cols[rows[rows >= 0]]
+        return out
+
+    def _participants(self, experiment_id: str, arms: Mapping[str, float] | None,
+                      start: datetime | None, end: datetime | None) -> _Participants:
+        """People, their arms (control first) and outcomes of an experiment."""
         if not self.engine.has_table("event_profiles"):
             raise ValidationError("no people yet: run the build first", field="experiment_id")
         conv = self.conversions()
@@ -270,8 +343,7 @@ class Campaigns:
         per = {r["profile_id"]: (r["n"], r["revenue"]) for r in self.engine.execute(
             conv.group_by("profile_id").aggregate(n=conv.count(), revenue=conv.revenue.sum())
         ).to_pylist()}
-        result = analyse(experiment_id, people, arm_of, per, names, alpha=alpha, seed=seed)
-        return {**result, "arms_from": source}
+        return _Participants(people, arm_of, names, per, source)
 
     def _recorded_arms(self, experiment_id: str) -> ir.Table:
         """profile_id, arm, first_seen of the ``Experiment Viewed`` calls of an experiment."""

@@ -1,4 +1,4 @@
-"""``aidmp campaigns costs|roi|report|attribution|experiment|sample-size``."""
+"""``aidmp campaigns costs|roi|report|attribution|experiment|uplift|sample-size|optimise``."""
 
 from __future__ import annotations
 
@@ -147,6 +147,38 @@ def experiment(
             "difference (bootstrap CI)": f"{r['difference']:+.2f} ({r['bootstrap_ci'][0]:+.2f}, "
                                          f"{r['bootstrap_ci'][1]:+.2f})",
             "p (Welch)": f"{r['p_value']:.4g}"})
+
+
+@app.command("uplift")
+def uplift(
+    experiment_id: Annotated[str, typer.Argument(help="Experiment id.")],
+    feature: Annotated[list[str], typer.Option(
+        help="Numeric profile column describing people before the test (repeat).")],
+    folds: Annotated[int, typer.Option(min=2, max=20, help="Cross-fitting folds.")] = 5,
+    top: Annotated[int, typer.Option(min=0, help="List the N likeliest responders.")] = 0,
+    holdout: Annotated[float | None, typer.Option(
+        min=0.001, max=0.999, help="Holdout share when the arms are assigned here.")] = None,
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """Who responds: cross-fitted two-model uplift, Qini and observed uplift by decile."""
+    arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
+    with open_dmp(home) as dmp:
+        data = Campaigns(dmp.engine).uplift(experiment_id, feature, arms=arms, folds=folds,
+                                            top=top)
+    if json:
+        emit_json(data)
+        return
+    summary(f"uplift model for {experiment_id} ({data['treatment']} vs {data['control']})",
+            {"people": data["people"], "features": ", ".join(data["features"]),
+             "Qini coefficient (> 0: better than random)": data["qini"]})
+    table("deciles of predicted uplift (highest first)",
+          ["decile", "people", "treated", "predicted", "observed"],
+          [(i + 1, d["people"], d["treated"], f"{d['predicted_uplift']:+.4f}",
+            "" if d["observed_uplift"] is None else f"{d['observed_uplift']:+.4f}")
+           for i, d in enumerate(data["deciles"])])
+    if data["top"]:
+        table("likeliest responders", ["profile", "predicted uplift"],
+              [(r["profile_id"], f"{r['predicted_uplift']:+.4f}") for r in data["top"]])
 
 
 @app.command("sample-size")

@@ -16,7 +16,8 @@ be checked against a known answer, for the generator's registered customers (the
   (Segment's spec event: ``experiment_id``, ``variation_name``), arms drawn with
   :func:`aidmp.campaigns.experiments.assign`; the exposed arm gets weekly newsletters (a click is
   a ``page`` with ``utm_medium=email``), and the newsletter causes an extra order for a planted
-  share of the exposed;
+  share of the exposed, larger for customers under 35 (an ``identify`` at the study's start
+  carries every customer's ``age``), so an uplift model has someone to find;
 * **costs** per day, channel and campaign (what an ad platform's export holds);
 * **truth**: per channel the spend, clicks, caused orders and revenue, the true response curve
   and its marginal return at the planned spend; for the experiment the sample average treatment
@@ -31,8 +32,8 @@ Example:
     ['cpc', 'display', 'paid_social']
     >>> data.costs.column_names
     ['date', 'channel', 'campaign', 'cost']
-    >>> {m["type"] for m in data.messages} == {"page", "track"}
-    True
+    >>> sorted({m["type"] for m in data.messages})
+    ['identify', 'page', 'track']
 """
 
 from __future__ import annotations
@@ -122,7 +123,9 @@ class StudyConfig:
         experiment_days: the test runs for the study's last ``experiment_days`` days.
         sends: newsletters sent to the exposed arm during the test (evenly spaced).
         email_click_rate: share of sends that get a click.
-        email_uplift: share of exposed customers the newsletter makes order (planted effect).
+        email_uplift_under_35: share of exposed customers under 35 the newsletter makes order
+            (the planted effect).
+        email_uplift_35_plus: the same for customers aged 35 and over.
         email_order_value: mean revenue of such an order.
         email_cost_per_send: cost of one newsletter to one person.
         order_delay_hours: mean time from a paid click to the order it causes.
@@ -139,7 +142,8 @@ class StudyConfig:
     experiment_days: int = 28
     sends: int = 4
     email_click_rate: float = 0.08
-    email_uplift: float = 0.03
+    email_uplift_under_35: float = 0.05
+    email_uplift_35_plus: float = 0.015
     email_order_value: float = 65.0
     email_cost_per_send: float = 0.002
     order_delay_hours: float = 8.0
@@ -179,8 +183,13 @@ class CampaignStudy:
     def __init__(self, people: pl.DataFrame, config: StudyConfig | None = None,
                  end: datetime | None = None) -> None:
         self.config = config or StudyConfig()
-        self.users = people.filter(pl.col("user_id").is_not_null())["user_id"].to_list()
+        customers = people.filter(pl.col("user_id").is_not_null())
+        self.users = customers["user_id"].to_list()
         self.end = self.config.end or end or datetime(2026, 11, 1, tzinfo=UTC)
+        born = customers["birth_date"].to_list()
+        today = self.end.date()
+        self.ages = np.array([today.year - b.year - ((today.month, today.day) < (b.month, b.day))
+                              for b in born], dtype=np.int64)
         if not self.users:
             raise ValueError("the population has no registered customers (user_id)")
         self._messages: list[tuple[float, dict[str, Any]]] = []
@@ -225,6 +234,11 @@ class CampaignStudy:
         def revenue(mean: float, size: int) -> np.ndarray:
             sigma = 0.5  # lognormal with the given mean
             return np.round(rng.lognormal(math.log(mean) - sigma**2 / 2, sigma, size), 2)
+
+        # ---- who the customers are (the CRM's sync at the study's start)
+        for i, user in enumerate(self.users):
+            self._emit(start + 60.0 * (i % 60), {"type": "identify", "userId": user,
+                                                 "traits": {"age": int(self.ages[i])}})
 
         # ---- paid channels: spend -> clicks -> caused orders
         channels: dict[str, Any] = {}
@@ -311,7 +325,8 @@ class CampaignStudy:
         # the newsletter's own effect, drawn for everyone (both potential outcomes)
         gap = cfg.experiment_days * DAY_S / cfg.sends
         send_times = t0 + 7200.0 + gap * np.arange(cfg.sends)
-        extra = rng.random(n) < cfg.email_uplift
+        effect = np.where(self.ages < 35, cfg.email_uplift_under_35, cfg.email_uplift_35_plus)
+        extra = rng.random(n) < effect
         extra_send = rng.integers(0, cfg.sends, n)
         extra_value = revenue(cfg.email_order_value, n)
         clicks = rng.random((n, cfg.sends)) < cfg.email_click_rate
@@ -337,7 +352,12 @@ class CampaignStudy:
         conv1 = conv0 | extra
         return {"experiment_id": cfg.experiment_id, "start": _iso(t0), "end": _iso(end),
                 "arms": {"holdout": int((~exposed).sum()), "exposed": int(exposed.sum())},
-                "planted_uplift": cfg.email_uplift,
+                "planted_uplift": {"under_35": cfg.email_uplift_under_35,
+                                   "35_plus": cfg.email_uplift_35_plus},
+                "ate_conversion_under_35": round(float(
+                    (conv1.astype(float) - conv0)[self.ages < 35].mean()), 6),
+                "ate_conversion_35_plus": round(float(
+                    (conv1.astype(float) - conv0)[self.ages >= 35].mean()), 6),
                 "ate_conversion": round(float((conv1.astype(float) - conv0).mean()), 6),
                 "ate_revenue_per_person": round(float(np.where(extra, extra_value, 0.0).mean()),
                                                 6),

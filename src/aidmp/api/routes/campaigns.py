@@ -117,6 +117,16 @@ def experiment(request: Request, experiment_id: str,
                                           seed=seed)
 
 
+@router.get("/v1/campaigns/experiments/{experiment_id}/uplift")
+def uplift(request: Request, experiment_id: str,
+           features: list[str] = Query(..., min_length=1), folds: int = Query(5, ge=2, le=20),
+           top: int = Query(0, ge=0, le=10_000), holdout: float | None = Query(None, gt=0, lt=1),
+           _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Who responds: cross-fitted two-model uplift over profile features, with the Qini."""
+    arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
+    return _campaigns(request).uplift(experiment_id, features, arms=arms, folds=folds, top=top)
+
+
 @router.get("/v1/campaigns/sample-size")
 def sample_size_route(baseline: float, mde: float, alpha: float = 0.05, power: float = 0.8,
                       relative: bool = False,
