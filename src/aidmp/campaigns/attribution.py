@@ -162,30 +162,38 @@ def transitions(touches: ir.Table, paths: ir.Table, per_journey: bool = False,
     busy channel's touches chained into one long journey inflate its removal effect). With
     ``per_journey`` the counts are per journey (a ``journey`` column), for resampling.
     """
-    conv = paths.select(journey=paths.conversion_id, ts=paths.touch_ts, tid=paths.touch_id,
-                        channel=paths.channel, end=ibis.literal(CONVERSION))
+    w = ibis.window(group_by=paths.conversion_id, order_by=[paths.touch_ts, paths.touch_id])
+    conv = paths.select(journey=paths.conversion_id, from_state=paths.channel,
+                        to_state=ibis.coalesce(paths.channel.lead().over(w),
+                                               ibis.literal(CONVERSION)),
+                        first=ibis.row_number().over(w) == 0)
     used = paths.select(used_id=paths.touch_id).distinct()
     rest = touches.anti_join(used, touches.message_id == used.used_id)
-    journey = rest.profile_id
-    if lookback_days is not None:
-        by_time = ibis.window(group_by=rest.profile_id, order_by=[rest.timestamp,
-                                                                  rest.message_id])
-        gap = rest.timestamp.epoch_seconds() - rest.timestamp.lag().over(by_time)\
-            .epoch_seconds()
-        rest = rest.mutate(_new=(gap.isnull() | (gap > lookback_days * 86400)).cast("int64"))
-        run = rest._new.cumsum().over(ibis.window(group_by=rest.profile_id,
-                                                  order_by=[rest.timestamp, rest.message_id],
-                                                  rows=(None, 0)))
-        rest = rest.mutate(_run=run)
-        journey = rest.profile_id.concat(ibis.literal("#"), rest._run.cast("string"))
-    lost = rest.select(journey=journey, ts=rest.timestamp, tid=rest.message_id,
-                       channel=rest.channel, end=ibis.literal(NULL))
-    # journey ids cannot clash: conversions are message ids, the others profile ids (+ #run)
-    j = conv.union(lost, distinct=False)
-    w = ibis.window(group_by=j.journey, order_by=[j.ts, j.tid])
-    steps = j.select(j.journey, from_state=j.channel,
-                     to_state=ibis.coalesce(j.channel.lead().over(w), j.end),
-                     first=ibis.row_number().over(w) == 0)
+    # Lost journeys in one pass over each person's touches: a step goes to the next touch
+    # unless that is more than the look-back away (then the journey ends in (null)), and a
+    # journey starts at a person's first touch or after such a gap.
+    by_time = ibis.window(group_by=rest.profile_id, order_by=[rest.timestamp, rest.message_id])
+    secs = rest.timestamp.epoch_seconds()
+    prev_gap = secs - rest.timestamp.lag().over(by_time).epoch_seconds()
+    next_gap = rest.timestamp.lead().over(by_time).epoch_seconds() - secs
+    nxt = rest.channel.lead().over(by_time)
+    if lookback_days is None:
+        to_state, first = nxt, prev_gap.isnull()
+    else:
+        limit = lookback_days * 86400
+        to_state = ibis.cases((next_gap <= limit, nxt), else_=ibis.null().cast("string"))
+        first = prev_gap.isnull() | (prev_gap > limit)
+    lost = rest.select(journey=rest.profile_id, ts=rest.timestamp, tid=rest.message_id,
+                       from_state=rest.channel,
+                       to_state=ibis.coalesce(to_state, ibis.literal(NULL)), first=first)
+    if per_journey:
+        # one key per lost journey: the person and the number of the run of touches
+        run = lost.first.cast("int64").cumsum().over(ibis.window(
+            group_by=lost.journey, order_by=[lost.ts, lost.tid], rows=(None, 0)))
+        lost = lost.mutate(journey=lost.journey.concat(ibis.literal("#"), run.cast("string")))
+    # journey ids cannot clash: conversions are message ids, the others profile ids
+    steps = conv.union(lost.select("journey", "from_state", "to_state", "first"),
+                       distinct=False)
     starts = steps.filter(steps.first).select("journey", from_state=ibis.literal(START),
                                               to_state=steps.from_state)
     moves = steps.select("journey", "from_state", "to_state").union(starts, distinct=False)
