@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from aidmp.activate.destinations import Destination, DestinationStore
 from aidmp.activate.sync import AudienceSync, SyncSummary
+from aidmp.campaigns.plans import CampaignPlans
+from aidmp.errors import ValidationError
 
 if TYPE_CHECKING:
     from aidmp.dmp import DMP
@@ -51,16 +53,28 @@ class Audiences:
         self.destinations.remove(name)
 
     def sync(self, segment_id: str, destination: str | Destination, *,
-             dry_run: bool = False) -> SyncSummary:
+             dry_run: bool = False, campaign: str | None = None) -> SyncSummary:
         """Send a segment to a destination (everyone first, then only the changes).
 
+        With ``campaign`` (a defined campaign targeting this segment), its holdout share of
+        the members is left out, drawn as its report draws them.
+
         Raises:
-            NotFoundError: unknown segment or destination.
-            ValidationError: audience below the destination's minimum size.
+            NotFoundError: unknown segment, destination or campaign.
+            ValidationError: audience below the destination's minimum size, or a campaign
+                that targets another segment.
         """
         dest = self.destinations.get(destination) if isinstance(destination, str) \
             else destination
-        return self._sync.sync(segment_id, dest, dry_run=dry_run)
+        holdout = None
+        if campaign is not None:
+            plan = CampaignPlans(self.dmp.engine).get(campaign)
+            if plan["audience"] != segment_id:
+                raise ValidationError(f"campaign {campaign!r} targets {plan['audience']!r}, not "
+                                      f"{segment_id!r}", field="campaign")
+            if plan["holdout_share"]:
+                holdout = (campaign, float(plan["holdout_share"]))
+        return self._sync.sync(segment_id, dest, dry_run=dry_run, holdout=holdout)
 
     def history(self, segment_id: str | None = None) -> list[dict[str, Any]]:
         """Past syncs, newest first."""

@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 from aidmp.activate.delivery import deliver
 from aidmp.activate.destinations import Destination
 from aidmp.activate.formats import format_rows, source_columns
+from aidmp.campaigns.experiments import assign
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
 from aidmp.segments.service import Segments
@@ -71,6 +72,7 @@ class SyncSummary:
     unchanged: int
     skipped_no_consent: int
     skipped_no_identifier: int
+    skipped_holdout: int = 0
     files: list[str] = field(default_factory=list)
     batches: int = 0
     failed_batches: int = 0
@@ -134,14 +136,27 @@ class AudienceSync:
         return self.engine.execute(hit).num_rows > 0
 
     # -- the sync ----------------------------------------------------------------------------
-    def sync(self, segment_id: str, dest: Destination, *, dry_run: bool = False) -> SyncSummary:
+    def sync(self, segment_id: str, dest: Destination, *, dry_run: bool = False,
+             holdout: tuple[str, float] | None = None) -> SyncSummary:
         """Send ``segment_id`` to ``dest``: everyone the first time, then adds and removes.
+
+        ``holdout`` = (experiment id, share) leaves out the members that
+        :func:`~aidmp.campaigns.experiments.assign` puts in the ``holdout`` arm (a campaign's
+        control group: the same draw its report uses).
 
         Raises:
             NotFoundError: no such segment.
             ValidationError: fewer eligible people than ``dest.min_audience``.
         """
         members = self._members(segment_id, dest)
+        held = 0
+        if holdout is not None:
+            experiment_id, share = holdout
+            arms = assign(experiment_id, members.column("profile_id").to_pylist(),
+                          {"holdout": share, "exposed": 1 - share})
+            exposed = pa.array([a == "exposed" for a in arms], pa.bool_())
+            held = members.num_rows - int(pc.sum(exposed).as_py() or 0)
+            members = members.filter(exposed)
         ids = members.column("profile_id").combine_chunks()
         allowed = self._consent_mask(ids, dest)
         consented = members if pc.all(allowed).as_py() else members.filter(allowed)
@@ -161,11 +176,11 @@ class AudienceSync:
         removed_ids = previous.filter(pc.invert(pc.is_in(previous, value_set=current)))
         summary = SyncSummary(
             segment_id=segment_id, destination=dest.name, dry_run=dry_run, first_sync=first,
-            members=members.num_rows, added=added.num_rows,
+            members=members.num_rows + held, added=added.num_rows,
             removed=0 if first else len(removed_ids),
             unchanged=0 if first else int(pc.sum(was_sent).as_py() or 0),
             skipped_no_consent=members.num_rows - consented.num_rows,
-            skipped_no_identifier=consented.num_rows - n,
+            skipped_no_identifier=consented.num_rows - n, skipped_holdout=held,
             sync_id=uuid.uuid4().hex[:12])
         if dry_run:
             return summary

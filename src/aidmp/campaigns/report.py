@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,10 @@ from aidmp.campaigns.attribution import (
     rule_weights,
 )
 from aidmp.campaigns.experiments import AB, assign, conversion_test, revenue_test
+from aidmp.campaigns.plans import CampaignPlans
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
+from aidmp.segments.service import Segments
 
 GROUPINGS = ("channel", "campaign", "week", "segment")
 EXPOSURE_EVENT = "Experiment Viewed"
@@ -67,6 +69,78 @@ class Campaigns:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    # -- definitions -----------------------------------------------------------------------------
+    @property
+    def plans(self) -> CampaignPlans:
+        """Campaign definitions (create / list / get / delete)."""
+        return CampaignPlans(self.engine)
+
+    def create(self, name: str, channel: str, start: date, end: date, *,
+               daily_cost: float | None = None, audience: str | None = None,
+               utm_campaign: str | None = None, holdout: float | None = None
+               ) -> dict[str, Any]:
+        """Define a campaign (see :meth:`CampaignPlans.create`)."""
+        return self.plans.create(name, channel, start, end, daily_cost=daily_cost,
+                                 audience=audience, utm_campaign=utm_campaign, holdout=holdout)
+
+    def performance(self, campaign_id: str, *, model: str = "last_touch",
+                    lookback_days: float = 30.0, alpha: float = 0.05,
+                    seed: int = 0) -> dict[str, Any]:
+        """One campaign from start to end: cost, touches, reach, credited conversions and
+        revenue, ROAS / ROI and, with an audience and a holdout, the holdout test.
+
+        Touches are the events carrying the campaign's channel and ``utm_campaign`` between
+        its first and last day; ``model`` credits conversions to them. The holdout test
+        draws the audience's current members exactly as the audience sync does (experiment
+        id = campaign id) and compares their conversions during the campaign.
+        """
+        if model not in RULE_MODELS:
+            raise ValidationError(f"model must be one of {', '.join(RULE_MODELS)}, got "
+                                  f"{model!r}", field="model")
+        plan = self.plans.get(campaign_id)
+        t0 = datetime.combine(plan["start_date"], time(), tzinfo=UTC)
+        t1 = datetime.combine(plan["end_date"] + timedelta(days=1), time(), tzinfo=UTC)
+        touches = self.touchpoints()
+        mine = touches.filter([touches.channel == plan["channel"],
+                               touches.campaign == plan["utm_campaign"],
+                               touches.timestamp >= ibis.literal(t0),
+                               touches.timestamp < ibis.literal(t1)])
+        reach = self.engine.execute(mine.aggregate(
+            touches=mine.count(), people=mine.profile_id.nunique())).to_pylist()[0]
+        w = rule_weights(conversion_paths(touches, self.conversions(), lookback_days), 7.0)
+        w = w.filter([w.channel == plan["channel"], w.campaign == plan["utm_campaign"],
+                      w.touch_ts >= ibis.literal(t0), w.touch_ts < ibis.literal(t1)])
+        credit = self.engine.execute(w.aggregate(conversions=w[model].sum(),
+                                                 revenue=(w[model] * w.revenue).sum())
+                                     ).to_pylist()[0]
+        cost = 0.0
+        all_costs = tp.costs(self.engine)
+        if all_costs is not None:
+            c = all_costs.filter([all_costs.channel == plan["channel"],
+                                  all_costs.campaign == plan["utm_campaign"],
+                                  all_costs.date >= ibis.literal(plan["start_date"]),
+                                  all_costs.date <= ibis.literal(plan["end_date"])])
+            cost = float(self.engine.execute(c.aggregate(s=c.cost.sum())).column("s")[0]
+                         .as_py() or 0.0)
+        revenue = float(credit["revenue"] or 0.0)
+        out: dict[str, Any] = {
+            "campaign": plan, "model": model, "lookback_days": lookback_days,
+            "touches": int(reach["touches"] or 0), "people_reached": int(reach["people"] or 0),
+            "conversions": round(float(credit["conversions"] or 0.0), 6),
+            "revenue": round(revenue, 6), "cost": round(cost, 6), **ratios(revenue, cost),
+            "audience_size": None, "holdout_test": None}
+        if plan["audience"] is not None:
+            members = Segments(self.engine).member_ids(plan["audience"])
+            out["audience_size"] = len(members)
+            if plan["holdout_share"]:
+                h = float(plan["holdout_share"])
+                part = self._participants(campaign_id, {"holdout": h, "exposed": 1 - h}, t0,
+                                          t1, people=sorted(members))
+                out["holdout_test"] = analyse(campaign_id, part.people, part.arm_of,
+                                              part.outcomes, part.arms, alpha=alpha,
+                                              seed=seed)
+        return out
 
     # -- inputs ----------------------------------------------------------------------------------
     def import_costs(self, source: str | Path | pa.Table, *, mode: str = "replace") -> int:
@@ -303,8 +377,13 @@ class Campaigns:
         return out
 
     def _participants(self, experiment_id: str, arms: Mapping[str, float] | None,
-                      start: datetime | None, end: datetime | None) -> _Participants:
-        """People, their arms (control first) and outcomes of an experiment."""
+                      start: datetime | None, end: datetime | None,
+                      people: Sequence[str] | None = None) -> _Participants:
+        """People, their arms (control first) and outcomes of an experiment.
+
+        ``people`` fixes who takes part (a campaign's audience) and assigns them; otherwise
+        the recorded arms, else every known person.
+        """
         if not self.engine.has_table("event_profiles"):
             raise ValidationError("no people yet: run the build first", field="experiment_id")
         conv = self.conversions()
@@ -313,7 +392,8 @@ class Campaigns:
         if end is not None:
             conv = conv.filter(conv.timestamp < ibis.literal(end))
         recorded = self._recorded_arms(experiment_id)
-        if self.engine.execute(recorded.aggregate(n=recorded.count())).column("n")[0].as_py():
+        if people is None and self.engine.execute(
+                recorded.aggregate(n=recorded.count())).column("n")[0].as_py():
             rows = self.engine.execute(recorded.order_by("profile_id")).to_pylist()
             people = [r["profile_id"] for r in rows]
             arm_of = [r["arm"] for r in rows]
@@ -331,9 +411,10 @@ class Campaigns:
             arms = dict(arms or AB)
             if len(arms) < 2:
                 raise ValidationError("an experiment needs at least 2 arms", field="arms")
-            ep = self.engine.table("event_profiles")
-            people = [r["profile_id"] for r in self.engine.execute(
-                ep.select("profile_id").distinct().order_by("profile_id")).to_pylist()]
+            if people is None:
+                ep = self.engine.table("event_profiles")
+                people = [r["profile_id"] for r in self.engine.execute(
+                    ep.select("profile_id").distinct().order_by("profile_id")).to_pylist()]
             arm_of = assign(experiment_id, people, arms)
             names = list(arms)
             source = "assigned"
@@ -343,7 +424,7 @@ class Campaigns:
         per = {r["profile_id"]: (r["n"], r["revenue"]) for r in self.engine.execute(
             conv.group_by("profile_id").aggregate(n=conv.count(), revenue=conv.revenue.sum())
         ).to_pylist()}
-        return _Participants(people, arm_of, names, per, source)
+        return _Participants(list(people), arm_of, names, per, source)
 
     def _recorded_arms(self, experiment_id: str) -> ir.Table:
         """profile_id, arm, first_seen of the ``Experiment Viewed`` calls of an experiment."""

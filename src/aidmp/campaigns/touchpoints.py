@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from aidmp.campaigns.plans import planned_costs
 from aidmp.engine.base import Engine
 from aidmp.errors import NotFoundError, ValidationError
 
@@ -124,5 +125,15 @@ def import_costs(engine: Engine, source: str | Path | pa.Table, *,
 
 
 def costs(engine: Engine) -> ir.Table | None:
-    """The ``campaign_costs`` table, or None when no costs were imported."""
-    return engine.table(COSTS_TABLE) if engine.has_table(COSTS_TABLE) else None
+    """Imported ``campaign_costs`` plus the planned daily costs of defined campaigns for the
+    days, channels and campaigns without an imported cost; None when there are neither."""
+    imported = engine.table(COSTS_TABLE) if engine.has_table(COSTS_TABLE) else None
+    planned = planned_costs(engine)
+    if planned is None:
+        return imported
+    if imported is None:
+        return planned
+    extra = planned.anti_join(imported, [planned.date == imported.date,
+                                         planned.channel == imported.channel,
+                                         planned.campaign == imported.campaign])
+    return imported.select(*COST_COLUMNS).union(extra.select(*COST_COLUMNS), distinct=False)

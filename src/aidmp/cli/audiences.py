@@ -100,11 +100,14 @@ def sync(
     segment_id: Annotated[str, typer.Argument(help="Segment id.")],
     to: Annotated[str, typer.Option("--to", help="Destination id.")],
     dry_run: Annotated[bool, typer.Option(help="Compute the summary; send nothing.")] = False,
+    campaign: Annotated[str | None, typer.Option(
+        help="Campaign targeting this segment: leave out its holdout group.")] = None,
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """Send a segment to a destination: everyone the first time, then adds and removes."""
     with open_dmp(home) as dmp:
-        result = Audiences(dmp).sync(segment_id, to, dry_run=dry_run).to_dict()
+        result = Audiences(dmp).sync(segment_id, to, dry_run=dry_run,
+                                     campaign=campaign).to_dict()
         if not dry_run:
             dmp.audit.record("cli", "audiences.sync", segment_id,
                              {"destination": to, "added": result["added"],

@@ -33,6 +33,76 @@ def _roi_table(title: str, rows: list[dict[str, Any]]) -> None:
     table(title, cols, [[_fmt(r[c]) for c in cols] for r in rows])
 
 
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Campaign name (its id is a slug of it).")],
+    channel: Annotated[str, typer.Option(help="Channel = the UTM medium, e.g. cpc.")],
+    start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First day.")],
+    end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day.")],
+    daily_cost: Annotated[float | None, typer.Option(min=0, help="Planned cost per day.")] = None,
+    audience: Annotated[str | None, typer.Option(help="Segment it targets.")] = None,
+    utm_campaign: Annotated[str | None, typer.Option(
+        help="utm_campaign of its links (default: the id).")] = None,
+    holdout: Annotated[float | None, typer.Option(
+        min=0.001, max=0.5, help="Share of the audience held out.")] = None,
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """Define a campaign: channel, dates, planned daily cost, audience, holdout."""
+    with open_dmp(home) as dmp:
+        row = Campaigns(dmp.engine).create(name, channel, start.date(), end.date(),
+                                           daily_cost=daily_cost, audience=audience,
+                                           utm_campaign=utm_campaign, holdout=holdout)
+    emit_json(row) if json else summary(f"campaign {row['id']}", row)
+
+
+@app.command("list")
+def list_command(home: HomeOption = None, json: JsonOption = False) -> None:
+    """Every campaign definition."""
+    with open_dmp(home) as dmp:
+        rows = Campaigns(dmp.engine).plans.list()
+    if json:
+        emit_json(rows)
+        return
+    table("campaigns", ["id", "channel", "utm_campaign", "start", "end", "planned cost",
+                        "audience", "holdout"],
+          [(r["id"], r["channel"], r["utm_campaign"], r["start_date"], r["end_date"],
+            _fmt(r["planned_cost"]), r["audience"] or "", r["holdout_share"] or "")
+           for r in rows])
+
+
+@app.command("show")
+def show(campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+         model: Model = "last_touch", lookback_days: Lookback = 30.0,
+         home: HomeOption = None, json: JsonOption = False) -> None:
+    """A campaign's cost, reach, credited conversions, ROAS and holdout test."""
+    with open_dmp(home) as dmp:
+        data = Campaigns(dmp.engine).performance(campaign_id, model=model,
+                                                 lookback_days=lookback_days)
+    if json:
+        emit_json(data)
+        return
+    summary(f"campaign {campaign_id}", {k: v for k, v in data.items()
+                                        if k not in ("campaign", "holdout_test")})
+    test = data["holdout_test"]
+    if test and test["comparisons"]["exposed"].get("conversion"):
+        c = test["comparisons"]["exposed"]["conversion"]
+        summary("holdout test", {"exposed / holdout": f"{test['sizes']['exposed']} / "
+                                                      f"{test['sizes']['holdout']}",
+                                 "uplift (CI)": f"{c['uplift']:+.4f} ({c['uplift_ci'][0]:+.4f}, "
+                                                f"{c['uplift_ci'][1]:+.4f})",
+                                 "p (z-test)": f"{c['p_value']:.4g}"})
+
+
+@app.command("delete")
+def delete(campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+           home: HomeOption = None, json: JsonOption = False) -> None:
+    """Delete a campaign definition (its events and imported costs stay)."""
+    with open_dmp(home) as dmp:
+        Campaigns(dmp.engine).plans.delete(campaign_id)
+    emit_json({"id": campaign_id, "deleted": True}) if json else \
+        console.print(f"deleted campaign {campaign_id}")
+
+
 @app.command("costs")
 def costs(path: Annotated[Path, typer.Argument(help="CSV: date,channel,campaign,cost")],
           append: Annotated[bool, typer.Option(help="Add to the costs already there.")] = False,

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import re
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -225,6 +226,19 @@ class Engine(ABC):
     @abstractmethod
     def replace_from(self, table: str, expr: ibis.Table) -> None:
         """Replace every row of the declared ``table`` by the rows of ``expr`` (by name)."""
+
+    def keep_only(self, table: str, kept: ibis.Table) -> None:
+        """Keep only the rows of the declared ``table`` that ``kept`` (a filter of it) selects.
+
+        ``replace_from`` empties the table before it inserts, so the kept rows are staged in a
+        derived table first.
+        """
+        stage = f"_keep_stage_{uuid.uuid4().hex[:8]}"
+        self.materialize(stage, kept)
+        try:
+            self.replace_from(table, self.table(stage))
+        finally:
+            self.drop(stage)
 
     @abstractmethod
     def _stored_arrow_schema(self, name: str) -> pa.Schema:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -188,18 +187,9 @@ class Segments:
             raise ValidationError(f"segment {segment_id!r} is used by {', '.join(users)}; "
                                   "delete those first", field="id")
         s = self.engine.table("segments")
-        self._keep_only("segments", s.filter(s.id != segment_id))
+        self.engine.keep_only("segments", s.filter(s.id != segment_id))
         m = self.engine.table("segment_members")
-        self._keep_only("segment_members", m.filter(m.segment_id != segment_id))
-
-    def _keep_only(self, table: str, kept: ir.Table) -> None:
-        # replace_from empties the table before it inserts, so the kept rows are staged first.
-        stage = f"_segments_stage_{uuid.uuid4().hex[:8]}"
-        self.engine.materialize(stage, kept)
-        try:
-            self.engine.replace_from(table, self.engine.table(stage))
-        finally:
-            self.engine.drop(stage)
+        self.engine.keep_only("segment_members", m.filter(m.segment_id != segment_id))
 
     # -- sizes and members ---------------------------------------------------------------------
     def _count(self, expr: ir.Table) -> int:

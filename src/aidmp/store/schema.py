@@ -316,10 +316,28 @@ CONSENTS = TableSpec(
     ),
 )
 
+CAMPAIGNS = TableSpec(
+    name="campaigns",
+    doc="Campaign definitions: channel, UTM name, planned daily cost, audience, dates, holdout.",
+    key=("id",),
+    columns=(
+        _c("id", _S, "campaign id (a slug of the name)", null=False),
+        _c("name", _S, "display name", null=False),
+        _c("channel", _S, "channel (the UTM medium, lower case)", null=False),
+        _c("utm_campaign", _S, "the utm_campaign value its links carry", null=False),
+        _c("daily_cost", dt.Float64(nullable=True), "planned cost per day (imported costs win)"),
+        _c("audience", _S, "segment id it targets"),
+        _c("start_date", dt.Date(nullable=False), "first day", null=False),
+        _c("end_date", dt.Date(nullable=False), "last day (inclusive)", null=False),
+        _c("holdout_share", dt.Float64(nullable=True), "share of the audience held out"),
+        _c("created_at", _TS, "when", null=False),
+    ),
+)
+
 TABLES: dict[str, TableSpec] = {
     t.name: t for t in (EVENTS, QUARANTINE, API_KEYS, ITEMS, AUDIT_LOG, IDENTITIES, MERGES,
                         IDENTITY_LINKS, TRAITS, BUILDS, SEGMENTS, SEGMENT_MEMBERS, MODELS,
-                        PREDICTIONS, CONSENTS)
+                        PREDICTIONS, CONSENTS, CAMPAIGNS)
 }
 
 
@@ -340,4 +358,5 @@ MIGRATIONS: tuple[Migration, ...] = (
                  "builds", create=(IDENTITIES, MERGES, IDENTITY_LINKS, TRAITS, BUILDS)),
     Migration(3, "audiences and models: segments, segment_members, models, predictions, "
                  "consents", create=(SEGMENTS, SEGMENT_MEMBERS, MODELS, PREDICTIONS, CONSENTS)),
+    Migration(4, "campaign definitions", create=(CAMPAIGNS,)),
 )

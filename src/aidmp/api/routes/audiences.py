@@ -30,6 +30,7 @@ class SyncRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     destination: str = Field(min_length=1, max_length=64)
     dry_run: bool = False
+    campaign: str | None = Field(default=None, description="leave out this campaign's holdout")
 
 
 @router.post("/v1/destinations", status_code=201)
@@ -62,8 +63,8 @@ def remove_destination(request: Request, name: str,
 def sync(request: Request, segment_id: str, body: SyncRequest,
          key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
     """Send a segment to a destination (everyone first, then only adds and removes)."""
-    result = _audiences(request).sync(segment_id, body.destination,
-                                      dry_run=body.dry_run).to_dict()
+    result = _audiences(request).sync(segment_id, body.destination, dry_run=body.dry_run,
+                                      campaign=body.campaign).to_dict()
     if not body.dry_run:
         request.app.state.dmp.audit.record(
             key.key_id, "audiences.sync", segment_id,

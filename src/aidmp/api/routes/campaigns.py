@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -198,3 +198,55 @@ def optimise(request: Request, body: OptimiseRequest,
     return {**opt.allocate(total, min_spend=body.min_spend, max_spend=body.max_spend,
                            reach_caps=body.reach_caps, current=body.current,
                            spend_all=body.spend_all).to_dict(), "skipped_channels": skipped}
+
+
+class CampaignRequest(BaseModel):
+    """A campaign definition."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    channel: str = Field(min_length=1, max_length=64)
+    start: date
+    end: date
+    daily_cost: float | None = Field(default=None, ge=0)
+    audience: str | None = None
+    utm_campaign: str | None = Field(default=None, min_length=1)
+    holdout: float | None = Field(default=None, gt=0, le=0.5)
+
+
+# Definitions come after the report routes: /v1/campaigns/roi is a report, not a campaign id
+# (report names are reserved ids).
+@router.post("/v1/campaigns", status_code=201)
+def create_campaign(request: Request, body: CampaignRequest,
+                    key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Define a campaign: channel, dates, planned daily cost, audience, holdout."""
+    row = _campaigns(request).create(body.name, body.channel, body.start, body.end,
+                                     daily_cost=body.daily_cost, audience=body.audience,
+                                     utm_campaign=body.utm_campaign, holdout=body.holdout)
+    request.app.state.dmp.audit.record(key.key_id, "campaigns.create", row["id"], {})
+    return row
+
+
+@router.get("/v1/campaigns")
+def list_campaigns(request: Request,
+                   _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+    """Every campaign definition."""
+    return _campaigns(request).plans.list()
+
+
+@router.get("/v1/campaigns/{campaign_id}")
+def campaign_performance(request: Request, campaign_id: str, model: RuleModel = "last_touch",
+                         lookback_days: float = Query(30.0, gt=0),
+                         _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """The campaign's cost, reach, credited conversions, ROAS / ROI and holdout test."""
+    return _campaigns(request).performance(campaign_id, model=model,
+                                           lookback_days=lookback_days)
+
+
+@router.delete("/v1/campaigns/{campaign_id}")
+def delete_campaign(request: Request, campaign_id: str,
+                    key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Delete a campaign definition (events and imported costs stay)."""
+    _campaigns(request).plans.delete(campaign_id)
+    request.app.state.dmp.audit.record(key.key_id, "campaigns.delete", campaign_id, {})
+    return {"id": campaign_id, "deleted": True}
