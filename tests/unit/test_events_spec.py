@@ -86,3 +86,61 @@ def test_invalid_messages_name_the_field_and_the_problem(msg, field, problem):
     assert info.value.field == field
     assert problem in info.value.message
     assert info.value.http_status == 400
+
+
+def test_fast_path_stores_what_the_per_message_path_stores() -> None:
+    """msgspec's whole-batch decode and pydantic's per-message judgement give equal rows."""
+    from aidmp.collect.collector import CollectorLimits, process_body, process_document
+
+    received = datetime(2026, 11, 1, 12, 0, 5, tzinfo=UTC)
+    doc = {
+        "sentAt": "2026-11-01T12:00:01Z",
+        "context": {"library": {"name": "analytics-python", "version": "2.3"}},
+        "batch": [
+            {"type": "track", "event": "Order Completed", "userId": 42, "messageId": 7,
+             "timestamp": "2026-11-01T11:59:59.5+01:00", "properties": {"revenue": 9.5,
+                                                                         "ok": True}},
+            {"type": "identify", "anonymousId": "a1", "messageId": "m2", "userId": "",
+             "context": {"traits": {"email": "Ann@X.com"}, "ip": "1.2.3.4"}},
+            {"type": "page", "name": "Home", "anonymousId": "a1", "messageId": "m3",
+             "originalTimestamp": "2026-11-01T10:00:00", "integrations": {"All": False}},
+            {"type": "alias", "previousId": "a1", "userId": 3.5, "messageId": "m4"},
+            {"type": "group", "groupId": "g1", "userId": "u1", "messageId": "m5",
+             "traits": {"name": "ACME"}, "sentAt": "2026-11-01T12:00:02Z"},
+        ],
+    }
+    limits = CollectorLimits()
+
+    def both(d: dict[str, object]) -> tuple[object, object]:
+        fast = process_body(orjson.dumps(d), path_type="batch", source="web",
+                            received_at=received, limits=limits)
+        slow = process_document(d, path_type="batch", source="web", received_at=received,
+                                limits=limits)
+        return fast, slow
+
+    fast, slow = both(doc)
+    assert fast == slow and fast[1] == []
+    rows = fast[0]
+    assert [r["user_id"] for r in rows] == ["42", None, None, "3.5", "u1"]
+    assert rows[0]["message_id"] == "7" and rows[1]["traits"] == '{"email":"Ann@X.com"}'
+    # messages the structs leave to pydantic, alone or next to valid ones: same outcome
+    for odd in ({"type": "track", "event": "E", "userId": True, "messageId": "x"},
+                {"type": "track", "event": "E", "userId": "u"},  # no messageId
+                {"type": "track", "userId": "u", "messageId": "x"},  # no event
+                {"type": "track", "event": "E", "userId": "u" * 600, "messageId": "x"},
+                {"type": "track", "event": "E", "userId": "u", "messageId": "x",
+                 "timestamp": 1767225600},
+                {"type": "track", "event": "E", "userId": "u", "messageId": "x",
+                 "properties": ["not", "an", "object"]},
+                {"type": "track", "event": "E", "userId": "u", "messageId": "x",
+                 "properties": {"blob": "z" * 40_000}}):
+        fast, slow = both({"batch": [doc["batch"][0], odd]})
+        assert fast == slow, odd
+        assert len(fast[0]) + len(fast[1]) == 2
+
+
+def test_event_values_follow_the_events_table_columns() -> None:
+    from aidmp.collect.rows import ColumnBuffer
+    from aidmp.spec.events import EVENT_COLUMNS
+
+    assert ColumnBuffer("events").schema.names == list(EVENT_COLUMNS)

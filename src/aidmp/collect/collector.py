@@ -38,13 +38,13 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-from pydantic import ValidationError as PydanticValidationError
 
+from aidmp.collect.fastpath import batch_rows, batch_values
 from aidmp.collect.rows import ColumnBuffer, quarantine_row
 from aidmp.collect.wal import WriteAheadLog, read_frames
 from aidmp.engine.base import Engine
 from aidmp.errors import PayloadTooLarge, ValidationError
-from aidmp.spec.events import MESSAGE_TYPES, SegmentBatch, message_row, normalize_message
+from aidmp.spec.events import MESSAGE_TYPES, normalize_message
 
 log = logging.getLogger("aidmp.collector")
 
@@ -121,28 +121,17 @@ def process_body(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Validate a request body; return (event rows, quarantine rows).
 
-    Batches take a fast path: pydantic parses and validates the whole body in one call from
-    the JSON bytes. Only when that fails (some message is invalid) is the body decoded with
-    orjson and each message judged on its own, so the valid ones are kept and the invalid ones
-    quarantined with their reason. Both paths give the same rows.
+    Batches go through :mod:`aidmp.collect.fastpath`: msgspec decodes and validates the
+    whole body in one call from the JSON bytes and keeps nested objects as their JSON text;
+    a message it cannot take is judged on its own by pydantic, so the valid ones are kept
+    and the invalid ones quarantined with their reason.
     """
     if path_type == "batch":
-        try:
-            parsed = SegmentBatch.model_validate_json(body)
-        except PydanticValidationError:
-            parsed = None  # some message is invalid: judge each one below
-        if parsed is not None:
-            rows = []
-            for msg in parsed.batch:
-                if msg.sentAt is None:
-                    msg.sentAt = parsed.sentAt
-                if msg.context is None:
-                    msg.context = parsed.context
-                if msg.integrations is None:
-                    msg.integrations = parsed.integrations
-                rows.append(message_row(msg, source=source, received_at=received_at))
-            if all(r["_size"] <= limits.max_event_bytes for r in rows):
-                return rows, []
+        rows, rejected = batch_rows(body, source=source, received_at=received_at,
+                                    max_event_bytes=limits.max_event_bytes)
+        return rows, [quarantine_row(source=source, kind="collector", payload=message,
+                                     reason=reason, field=field, received_at=received_at)
+                      for message, field, reason in rejected]
     return process_document(parse_json(body) if doc is None else doc, path_type=path_type,
                             source=source, received_at=received_at, limits=limits)
 
@@ -244,24 +233,36 @@ class Collector:
         ``doc`` is the decoded body when the caller already decoded it. The caller
         acknowledges only after ``wal.wait(seq)`` / ``wal.wait_async(seq)``.
         """
-        rows, quarantined = process_body(
-            body, path_type=path_type, source=source, received_at=received_at,
-            limits=self.settings.limits, doc=doc,
-        )
+        values = batch_values(body, source=source, received_at=received_at,
+                              max_event_bytes=self.settings.limits.max_event_bytes) \
+            if path_type == "batch" else None
+        if values is not None:  # every message valid: no row dicts on the request path
+            rows: list[dict[str, Any]] = []
+            quarantined: list[dict[str, Any]] = []
+            accepted = len(values)
+        else:
+            rows, quarantined = process_body(
+                body, path_type=path_type, source=source, received_at=received_at,
+                limits=self.settings.limits, doc=doc,
+            )
+            accepted = len(rows)
         header = orjson.dumps({"r": received_at.isoformat(), "s": source, "t": path_type})
         with self._lock:
             seq = self.wal.append(header + b"\n" + body)
-            self._events.extend(rows)
-            self._quarantine.extend(quarantined)
+            if values is not None:
+                self._events.extend_values([v for v, _ in values])
+            else:
+                self._events.extend(rows)
+                self._quarantine.extend(quarantined)
             pending = len(self._events)
         self.stats.requests += 1
-        self.stats.accepted += len(rows)
+        self.stats.accepted += accepted
         self.stats.quarantined += len(quarantined)
         # A listener (the real-time evaluator) wants each event within milliseconds, so the
         # flusher is woken at once instead of after flush_interval.
-        if pending >= self.settings.flush_rows or (rows and self._listeners):
+        if pending >= self.settings.flush_rows or (accepted and self._listeners):
             self._wake.set()
-        return len(rows), quarantined, seq
+        return accepted, quarantined, seq
 
     def add_listener(self, fn: Callable[[pa.Table], object]) -> None:
         """Call ``fn(rows)`` with the ``events`` rows of every flush, after they are stored.

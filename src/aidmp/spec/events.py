@@ -155,15 +155,65 @@ def normalize_message(
 
 
 def message_row(
-    msg: SegmentMessage, *, source: str, received_at: datetime, raw: dict[str, Any] | None = None
+    msg: SegmentMessage, *, source: str, received_at: datetime,
+    raw: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``events`` row of an already validated message (the collector's fast path).
+    """The ``events`` row of a validated message."""
+    traits = msg.traits
+    if traits is None and msg.type == "identify" and msg.context:
+        ctx_traits = msg.context.get("traits")  # RudderStack puts identify traits here
+        traits = ctx_traits if isinstance(ctx_traits, dict) else None
+    if msg.messageId is None and raw is None:
+        raw = msg.model_dump(mode="json", exclude_none=True)
+    return event_row(
+        message_id=msg.messageId or message_id_for(raw or {}, source), type_=msg.type,
+        event=msg.event if msg.type == "track" else msg.name, user_id=msg.userId,
+        anonymous_id=msg.anonymousId, group_id=msg.groupId, previous_id=msg.previousId,
+        original=msg.timestamp or msg.originalTimestamp, sent_at=msg.sentAt,
+        received_at=received_at, properties=_dumps(msg.properties), traits=_dumps(traits),
+        context=_dumps(msg.context), integrations=_dumps(msg.integrations), source=source)
 
-    Its ``_size`` entry approximates the message's JSON size (for the 32 KB rule) from the
-    serialised objects, so no second serialisation of the whole message is needed.
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "message_id", "type", "event", "user_id", "anonymous_id", "group_id", "previous_id",
+    "timestamp", "original_timestamp", "sent_at", "received_at", "properties", "traits",
+    "context", "integrations", "source", "event_date")
+
+
+def event_row(
+    *, message_id: str, type_: str, event: str | None, user_id: str | None,
+    anonymous_id: str | None, group_id: str | None, previous_id: str | None,
+    original: datetime | None, sent_at: datetime | None, received_at: datetime,
+    properties: str | None, traits: str | None, context: str | None,
+    integrations: str | None, source: str,
+) -> dict[str, Any]:
+    """An ``events`` row from a message's parts (JSON objects already as text).
+
+    The ``_size`` entry approximates the message's JSON size (for the 32 KB rule) from the
+    JSON texts, so no second serialisation of the whole message is needed.
     """
-    original = _utc(msg.timestamp or msg.originalTimestamp)
-    sent_at = _utc(msg.sentAt)
+    values, size = event_values(message_id, type_, event, user_id, anonymous_id, group_id,
+                                previous_id, original, sent_at, received_at, properties,
+                                traits, context, integrations, source)
+    row = dict(zip(EVENT_COLUMNS, values, strict=True))
+    row["_size"] = size
+    return row
+
+
+def event_values(
+    message_id: str, type_: str, event: str | None, user_id: str | None,
+    anonymous_id: str | None, group_id: str | None, previous_id: str | None,
+    original: datetime | None, sent_at: datetime | None, received_at: datetime,
+    properties: str | None, traits: str | None, context: str | None,
+    integrations: str | None, source: str,
+) -> tuple[tuple[Any, ...], int]:
+    """The values of an ``events`` row in :data:`EVENT_COLUMNS` order, and its JSON size.
+
+    The event time applies Segment's clock-skew rule. Positional and tuple-valued because
+    the collector calls it for every message it receives.
+    """
+    original = _utc(original)
+    sent_at = _utc(sent_at)
     if original is None:
         timestamp = received_at
     elif sent_at is not None:
@@ -172,45 +222,8 @@ def message_row(
         timestamp = received_at - (sent_at - original)
     else:
         timestamp = original
-    traits = msg.traits
-    if traits is None and msg.type == "identify" and msg.context:
-        ctx_traits = msg.context.get("traits")  # RudderStack puts identify traits here
-        traits = ctx_traits if isinstance(ctx_traits, dict) else None
-    event = msg.event if msg.type == "track" else msg.name
-    properties, traits_json = _dumps(msg.properties), _dumps(traits)
-    context, integrations = _dumps(msg.context), _dumps(msg.integrations)
-    size = 200 + sum(len(s) for s in (properties, traits_json, context, integrations) if s)
-    if msg.messageId is None:
-        raw = raw if raw is not None else msg.model_dump(mode="json", exclude_none=True)
-    return {
-        "message_id": msg.messageId or message_id_for(raw or {}, source),
-        "type": msg.type,
-        "event": event,
-        "user_id": msg.userId,
-        "anonymous_id": msg.anonymousId,
-        "group_id": msg.groupId,
-        "previous_id": msg.previousId,
-        "timestamp": timestamp,
-        "original_timestamp": original,
-        "sent_at": sent_at,
-        "received_at": received_at,
-        "properties": properties,
-        "traits": traits_json,
-        "context": context,
-        "integrations": integrations,
-        "source": source,
-        "event_date": timestamp.date(),
-        "_size": size,
-    }
-
-
-class SegmentBatch(BaseModel):
-    """A ``/v1/batch`` body: messages plus fields that apply to all of them."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    batch: list[SegmentMessage] = Field(min_length=1)
-    context: dict[str, Any] | None = None
-    integrations: dict[str, Any] | None = None
-    sentAt: datetime | None = None
-    writeKey: str | None = None
+    size = 200 + len(properties or "") + len(traits or "") + len(context or "") \
+        + len(integrations or "")
+    return (message_id, type_, event, user_id, anonymous_id, group_id, previous_id, timestamp,
+            original, sent_at, received_at, properties, traits, context, integrations, source,
+            timestamp.date()), size
