@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -176,7 +176,12 @@ class Engine(ABC):
             order = [int(m.group(1)) for m in re.finditer(r"'__aidmp_param_(\d+)__'", query)]
             cache[key] = (re.sub(r"'__aidmp_param_\d+__'", "?", query), order)
         query, order = cache[key]
-        return self.sql(query, [params[i] for i in order])
+        return self._run_prepared(query, [params[i] for i in order])
+
+    def _run_prepared(self, query: str, params: Sequence[object]) -> pa.Table:
+        """Run the cached SQL of :meth:`prepared` (engines may take a shorter path than
+        :meth:`sql`)."""
+        return self.sql(query, params)
 
     @abstractmethod
     def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
@@ -218,6 +223,15 @@ class Engine(ABC):
         """Ask for an index on ``columns`` for point lookups (profile by id). Engines without
         secondary indexes (Spark) answer such lookups by scanning and ignore this."""
         del table, columns  # nothing to do on engines without indexes
+
+    def data_version(self) -> Hashable | None:
+        """A token that changes whenever committed data may have changed, or ``None`` when the
+        engine cannot tell (then nothing read earlier may be reused).
+
+        Point lookups use it to reuse what they read last time (the newest build record, "no
+        event arrived since the build") while nothing was written in between.
+        """
+        return None
 
     @abstractmethod
     def drop(self, name: str) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +52,9 @@ StageProgress = Callable[[str, int, int], None]
 STAGES = ("identities", "traits", "computed traits", "scores", "interests", "profiles")
 _RESERVED = {"profile_id", "user_id", "email", "identifiers", "events", "first_seen",
              "last_seen"}
+# work columns of the since-build query: every event past the build watermark (a count, not a
+# counter of the person), and which of them are the person's / the person's orders
+_FRESH, _MINE, _ORDER = "__aidmp_fresh", "__aidmp_mine", "__aidmp_order"
 
 
 @dataclass
@@ -85,6 +88,12 @@ class ProfileBuilder:
         self.engine = engine
         self.cfg = cfg
         self.identity = identity
+        # lookups reuse (see by_id): the newest build record, until the engine's data version
+        # moves; the ``profiles`` table's expression, until the build changes; and the (data
+        # version, build watermark) at which no event had been received since the build
+        self._build_cache: tuple[Hashable, dict[str, Any] | None] | None = None
+        self._profiles_cache: tuple[str | None, ir.Table | None] | None = None
+        self._quiet_since: tuple[Hashable, Any] | None = None
 
     # -- build ---------------------------------------------------------------------------------
     def build(self, progress: StageProgress | None = None) -> BuildSummary:
@@ -192,10 +201,36 @@ class ProfileBuilder:
     # -- lookups -------------------------------------------------------------------------------
     def last_build(self) -> dict[str, Any] | None:
         """The newest build record."""
-        b = self.engine.table("builds")
-        rows = self.engine.prepared("builds.last", lambda: b.order_by(
-            ibis.desc("started_at")).limit(1), []).to_pylist()
-        return rows[0] if rows else None
+        return self._last_build(self.engine.data_version())
+
+    def _last_build(self, version: Hashable | None) -> dict[str, Any] | None:
+        """The newest build record, read again only when the data version moved; and then only
+        its start time at first (build records are appended once and never changed, so the
+        same newest start is the same record: ~0.3 ms instead of ~1.2 ms for the top-1 query
+        while events stream in)."""
+        eng = self.engine
+        cached = self._build_cache
+        if version is not None and cached is not None and cached[0] == version:
+            return None if cached[1] is None else dict(cached[1])
+        if cached is not None and cached[1] is not None:
+
+            def newest_start() -> ir.Table:
+                b = eng.table("builds")
+                return b.aggregate(started_at=b.started_at.max())
+
+            start = eng.prepared("builds.newest_start", newest_start, []).column(0)[0].as_py()
+            if start == cached[1]["started_at"]:
+                self._build_cache = (version, cached[1])
+                return dict(cached[1])
+
+        def newest() -> ir.Table:
+            b = eng.table("builds")
+            return b.order_by(ibis.desc("started_at")).limit(1)
+
+        rows = eng.prepared("builds.last", newest, []).to_pylist()
+        build = rows[0] if rows else None
+        self._build_cache = (version, build)
+        return None if build is None else dict(build)
 
     def get(self, id_type: str, id_value: str) -> dict[str, Any]:
         """A profile by any identifier: its row, traits with provenance, identities, and
@@ -210,11 +245,11 @@ class ProfileBuilder:
     def _profiles_table(self, build_id: str | None) -> ir.Table | None:
         """The ``profiles`` table's expression, looked up once per build (its columns only
         change when a build replaces it)."""
-        cached = self.__dict__.get("_profiles_cache")
+        cached = self._profiles_cache
         if cached is None or cached[0] != build_id:
             table = self.engine.table("profiles") if self.engine.has_table("profiles") else None
             cached = (build_id, table)
-            self.__dict__["_profiles_cache"] = cached
+            self._profiles_cache = cached
         return cached[1]
 
     def by_id(self, profile_id: str) -> dict[str, Any]:
@@ -222,22 +257,31 @@ class ProfileBuilder:
         from aidmp.errors import NotFoundError
 
         eng = self.engine
-        build = self.last_build()
+        version = eng.data_version()  # read before any query: a later write moves it
+        build = self._last_build(version)
         p = self._profiles_table(None if build is None else build["build_id"])
         if p is None:
             raise NotFoundError("no profiles yet: run `aidmp build` first")
-        # keyed by the column list: a rebuild may change the profile table's columns
+        # Three short statements, each an index probe on profile_id: with DuckDB one statement
+        # with the identities and traits as list sub-queries costs more (its longer SQL takes
+        # longer to parse and plan than the three together). Keyed by the column list: a
+        # rebuild may change the profile table's columns.
         rows = eng.prepared(f"profiles.by_id:{','.join(p.columns)}",
                             lambda pid: p.filter(p.profile_id == pid), [profile_id]).to_pylist()
         if not rows:
             raise NotFoundError(f"profile {profile_id!r} is not built yet: run `aidmp build`")
         row = rows[0]
-        t = eng.table("traits")
-        traits = eng.prepared(
-            "profiles.traits", lambda pid: t.filter(t.profile_id == pid).drop("profile_id")
-            .order_by("key"), [profile_id]).to_pylist()
+
+        def traits_of(pid: ibis.Value) -> ir.Table:
+            t = eng.table("traits")
+            return t.filter(t.profile_id == pid).drop("profile_id")
+
+        # sorted here rather than by the database: a sort adds an operator to every lookup,
+        # and keys are unique per profile (text order is code-point order on both sides)
+        traits = sorted(eng.prepared("profiles.traits", traits_of, [profile_id]).to_pylist(),
+                        key=lambda r: str(r["key"]))
         identities = self.identity.identities_of(profile_id)
-        realtime = self._since_build(build, identities)
+        realtime = self._since_build(build, identities, version)
         for key in ("events", "orders_total"):
             if key in row and row[key] is not None:
                 row[key] += realtime.get(key, 0)
@@ -253,10 +297,15 @@ class ProfileBuilder:
                     interests.items(), key=lambda kv: -float(kv[1]))),
                 "since_build": realtime}
 
-    def _since_build(self, build: dict[str, Any] | None, identities: list[dict[str, Any]]
-                     ) -> dict[str, Any]:
+    def _since_build(self, build: dict[str, Any] | None, identities: list[dict[str, Any]],
+                     version: Hashable | None) -> dict[str, Any]:
         """Counters of events stored after the last build for this person (the real-time part):
-        matched by the person's user ids and anonymous ids."""
+        matched by the person's user ids and anonymous ids.
+
+        The events are read past the build's watermark only (``received_at``: DuckDB skips
+        every row group older than it). The same scan counts all events past the watermark;
+        when there are none, nothing is read again until the engine's data version moves.
+        """
         if build is None:
             return {}
         users = [i["id_value"] for i in identities if i["id_type"] in ("user_id", "crm_id")]
@@ -264,10 +313,12 @@ class ProfileBuilder:
         if not users and not anons:
             return {}
         until = build["events_until"]
-        ev = self.engine.table("events")
+        if version is not None and self._quiet_since == (version, until):
+            return {}
         cfg = self.cfg
 
         def query(*marks: ibis.Value) -> ibis.Table:
+            ev = self.engine.table("events")
             fresh = ev
             if until is not None:
                 fresh = fresh.filter(fresh.received_at > marks[0].cast(ev.received_at.type()))
@@ -277,18 +328,24 @@ class ProfileBuilder:
                 who = who | fresh.user_id.isin(list(ids[: len(users)]))
             if anons:
                 who = who | fresh.anonymous_id.isin(list(ids[len(users):]))
-            fresh = fresh.filter(who)
-            order = fresh.event == cfg.order_event
-            revenue = self.engine.json_text(fresh.properties, "$." + cfg.revenue_property) \
+            # every fresh event is counted (is anything new at all?), the person's ones summed
+            marked = fresh.select("event", "timestamp", "properties", **{
+                _MINE: who, _ORDER: who & (fresh.event == cfg.order_event)})
+            mine, order = marked[_MINE], marked[_ORDER]
+            revenue = self.engine.json_text(marked.properties, "$." + cfg.revenue_property) \
                 .try_cast("float64")
-            return fresh.aggregate(
-                events=fresh.count(), orders_total=fresh.count(where=order),
-                revenue_total=revenue.sum(where=order), last_seen=fresh.timestamp.max(),
-                last_order_at=fresh.timestamp.max(where=order))
+            return marked.aggregate(**{
+                _FRESH: marked.count(),
+                "events": marked.count(where=mine), "orders_total": marked.count(where=order),
+                "revenue_total": revenue.sum(where=order),
+                "last_seen": marked.timestamp.max(where=mine),
+                "last_order_at": marked.timestamp.max(where=order)})
 
         params = [until.isoformat() if until is not None else "", *users, *anons]
         key = f"profiles.since_build:{until is None}:{len(users)}:{len(anons)}"
         got = self.engine.prepared(key, query, params).to_pylist()[0]
+        if not got.pop(_FRESH) and version is not None:
+            self._quiet_since = (version, until)
         return {k: v for k, v in got.items() if v}
 
     def events(self, profile_id: str, *, page: int = 1, size: int = 50) -> dict[str, Any]:

@@ -16,11 +16,12 @@ Example:
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 import duckdb
 import ibis
@@ -30,6 +31,8 @@ from ibis.backends.sql.datatypes import DuckDBType
 from aidmp.engine.base import SCHEMA_TABLE, Engine, one_row_per_key
 from aidmp.errors import EngineError, NotFoundError
 from aidmp.store.schema import TABLES, Column, Migration, TableSpec
+
+_ARROW_BATCH = 131072  # rows per Arrow batch, DuckDB's default
 
 
 def _quote(name: str) -> str:
@@ -57,6 +60,8 @@ class DuckDBEngine(Engine):
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
+        memory = not self.path or self.path.startswith(":memory:")
+        self._file = None if memory else os.path.abspath(self.path)
         try:
             self._con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.IOException as exc:
@@ -89,6 +94,21 @@ class DuckDBEngine(Engine):
         try:
             rel = self._cursor().sql(query, params=list(params) if params else None)
             return rel.to_arrow_table() if rel is not None else pa.table({})
+        except duckdb.Error as exc:
+            raise EngineError("sql", f"{exc}\n-- query:\n{query}") from exc
+
+    def _run_prepared(self, query: str, params: Sequence[object]) -> pa.Table:
+        # ``sql()`` builds a lazy relation: it parses and binds the statement to describe it,
+        # then parses, binds and runs it again to fetch. A point lookup's statement is run
+        # once, straight to Arrow, through the call that ``to_arrow_table()`` ends in (one
+        # parse and bind, ~0.3-2 ms less per statement). Builds without it take ``sql()``.
+        cur = self._cursor()
+        submit = getattr(cur, "_submit", None)
+        if submit is None:
+            return self.sql(query, params)
+        try:
+            result = submit(query, list(params) if params else None, "arrow", _ARROW_BATCH)
+            return cast(pa.Table, result.arrow_table())
         except duckdb.Error as exc:
             raise EngineError("sql", f"{exc}\n-- query:\n{query}") from exc
 
@@ -173,6 +193,26 @@ class DuckDBEngine(Engine):
         with self._write_lock:
             self._cursor().execute(
                 f"CREATE INDEX IF NOT EXISTS {_quote(name)} ON {_quote(table)} ({cols})")
+
+    def data_version(self) -> Hashable | None:
+        """Size, time and inode of the database file and of its write-ahead log: every commit
+        appends to the log, and a checkpoint rewrites the file and removes the log; this holds
+        for every connection to the file in this process (they share one database)."""
+        if self._file is None:
+            return None
+        stamps: list[tuple[int, int, int] | None] = []
+        for name in (self._file, self._file + ".wal"):
+            try:
+                st = os.stat(name)
+            except FileNotFoundError:
+                if name == self._file:
+                    return None
+                stamps.append(None)
+            except OSError:
+                return None
+            else:
+                stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(stamps)
 
     def drop(self, name: str) -> None:
         self._check_derived(name)
