@@ -179,6 +179,8 @@ class IdentityGraph:
         best = best_node.join(a.select("node", "profile_id"), "node").select(
             "message_id", "profile_id")
         eng.materialize(EVENT_PROFILES, best)
+        # a person's events by profile: timelines, real-time segments
+        eng.index(EVENT_PROFILES, ["profile_id"])
         return eng.count(EVENT_PROFILES)
 
     # -- reading ---------------------------------------------------------------------------------

@@ -72,14 +72,17 @@ def catalog_of(engine: Engine, segments: dict[str, bool] | None = None) -> Catal
                    segments=segments, model_traits=keys)
 
 
+_KEY_LOOKUP_LIMIT = 1 << 40
 # What ``isin`` accepts: a column (a sub-query) or a list of values / value expressions.
 ProfileIds: TypeAlias = ir.Column | Sequence[Any]
 
 
 class _Compiler:
     def __init__(self, engine: Engine, catalog: Catalog, as_of: datetime | ir.TimestampValue,
-                 realtime_segments: dict[str, bool], profile_ids: ProfileIds | None) -> None:
+                 realtime_segments: dict[str, bool], profile_ids: ProfileIds | None,
+                 message_ids: ProfileIds | None = None) -> None:
         self.engine = engine
+        self.message_ids = message_ids
         self.catalog = catalog
         self.as_of = as_of
         self.realtime_segments = realtime_segments
@@ -138,6 +141,11 @@ class _Compiler:
             raise NotFoundError("events are not linked to profiles yet; run identity "
                                 "resolution first (dmp.identity.resolve())")
         e = self.engine.table("events")
+        if self.message_ids is not None:
+            # The events of the requested profiles, by key. The LIMIT (never reached: keys are
+            # unique and listed) keeps the other filters out of this scan, where DuckDB would
+            # otherwise trade its key lookup for a filtered scan of the whole table.
+            e = e.filter(e.message_id.isin(self.message_ids)).limit(_KEY_LOOKUP_LIMIT)
         filters = [e.type == "track", e.event == event]
         if within is not None:
             seconds = duration_seconds(within)
@@ -265,6 +273,7 @@ def compile_spec(
     spec: SegmentSpec, engine: Engine, *, catalog: Catalog | None = None,
     as_of: datetime | ir.TimestampValue | None = None,
     realtime_segments: dict[str, bool] | None = None, profile_ids: ProfileIds | None = None,
+    message_ids: ProfileIds | None = None,
 ) -> CompiledSegment:
     """One ibis query (column ``profile_id``) of the profiles matching ``spec``.
 
@@ -278,6 +287,8 @@ def compile_spec(
         profile_ids: evaluate only these profiles (a column, or a list of values). Every
             sub-query (profiles, event links, consents, memberships) is narrowed to them, so
             the answer for them is unchanged and only their rows are read.
+        message_ids: with ``profile_ids``, every event of those profiles (the real-time path
+            lists them from ``event_profiles``): event predicates then read ``events`` by key.
 
     Raises:
         aidmp.errors.ValidationError: unknown names or type errors (with the spec path).
@@ -285,7 +296,7 @@ def compile_spec(
     """
     catalog = catalog or catalog_of(engine)
     compiler = _Compiler(engine, catalog, datetime.now(UTC) if as_of is None else as_of,
-                         realtime_segments or {}, profile_ids)
+                         realtime_segments or {}, profile_ids, message_ids)
     pred = compiler.cond(spec.condition, "condition")
     expr = compiler.p.filter(pred).select("profile_id")
     if compiler.blockers:

@@ -78,7 +78,8 @@ _VALUES = "__aidmp_realtime_values__"
 _MESSAGES = "__aidmp_realtime_messages__"
 _PROFILES = "__aidmp_realtime_profiles__"
 _AT = "__aidmp_realtime_at__"
-_LISTS = frozenset({_VALUES, _MESSAGES, _PROFILES})
+_HISTORY = "__aidmp_realtime_history__"  # every event of the touched profiles
+_LISTS = frozenset({_VALUES, _MESSAGES, _PROFILES, _HISTORY})
 _NAMES = "|".join(sorted(_LISTS | {_AT}))
 _MARKER = re.compile(rf"IN\s*\(\s*'({_NAMES})'\s*\)|'({_NAMES})'", re.IGNORECASE)
 # Values per IN list; a bigger batch (a flush of a busy collector) is taken in chunks.
@@ -203,6 +204,7 @@ class RealtimeEvaluator:
         self._checked_at = -float("inf")
         self._signature: object = None
         self._links: _Bound | None = None
+        self._history: _Bound | None = None
         self._refused: set[str] = set()
         # Identifier types found in an event column, strongest first: the live attribution
         # cannot read JSON paths (traits.email) without the build's extraction.
@@ -262,7 +264,8 @@ class RealtimeEvaluator:
             for row in rows:
                 spec = spec_from(row["spec"])
                 compiled = compile_spec(spec, eng, catalog=catalog, as_of=at,
-                                        realtime_segments=catalog.segments, profile_ids=only)
+                                        realtime_segments=catalog.segments, profile_ids=only,
+                                        message_ids=[ibis.literal(_HISTORY)])
                 if not compiled.realtime_capable:
                     if row["id"] not in self._refused:
                         self._refused.add(row["id"])
@@ -277,6 +280,9 @@ class RealtimeEvaluator:
                                                 compiled.expr))
             rounds = [self._round(parts[n]) for n in sorted(parts)]
             self._links = _Bound.of(eng.compile(self._links_query()))
+            ep = eng.table(EVENT_PROFILES)
+            self._history = _Bound.of(eng.compile(ep.filter(
+                ep.profile_id.isin([ibis.literal(_PROFILES)])).select("message_id")))
         self._rounds, self._signature = rounds, signature
         self._checked_at = time.monotonic()
         return rounds
@@ -414,7 +420,8 @@ class RealtimeEvaluator:
             now: dict[str, set[str]] = {s: set() for s, _ in rnd.segments}
             spells: dict[str, list[dict[str, Any]]] = {s: [] for s, _ in rnd.segments}
             for chunk in _chunks(profiles):
-                query, params = rnd.query.bind({_PROFILES: chunk, _AT: [at.isoformat()]})
+                query, params = rnd.query.bind({_PROFILES: chunk, _AT: [at.isoformat()],
+                                                _HISTORY: self._events_of(chunk)})
                 for r in self.engine.sql(query, params).to_pylist():
                     if r.pop("spell"):
                         spells[r["segment_id"]].append(r)
@@ -422,6 +429,14 @@ class RealtimeEvaluator:
                         now[r["segment_id"]].add(r["profile_id"])
             out += self._apply(rnd, now, spells, trigger, at)
         return out
+
+    def _events_of(self, profiles: Sequence[str]) -> list[object]:
+        """Message ids of every event of ``profiles`` (an index probe of ``event_profiles``),
+        so that event predicates read ``events`` by key instead of scanning it."""
+        assert self._history is not None
+        query, params = self._history.bind({_PROFILES: profiles})
+        ids: list[object] = list(self.engine.sql(query, params).column(0).to_pylist())
+        return ids or [None]  # an empty list binds NULL, which matches nothing
 
     def _apply(self, rnd: _Round, now: dict[str, set[str]],
                spells: dict[str, list[dict[str, Any]]], trigger: dict[str, str],
