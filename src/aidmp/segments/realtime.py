@@ -311,6 +311,9 @@ class RealtimeEvaluator:
         have = set(self.engine.tables())
         if EVENT_PROFILES not in have:
             self.engine.write_table(EVENT_PROFILES, _LINK_SCHEMA.empty_table())
+        # the touched people's events are read by profile (builds create it too; a store
+        # built before they did gets it here, once)
+        self.engine.index(EVENT_PROFILES, ["profile_id"])
         for name in _OLD_WORK_TABLES:
             if name in have:
                 self.engine.drop(name)
