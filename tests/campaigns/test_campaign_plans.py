@@ -101,8 +101,8 @@ def test_sync_leaves_the_holdout_out(world: tuple[DMP, dict[str, Any]]) -> None:
     assert synced.members == N and synced.skipped_holdout == len(held)
     assert 0.17 * N < len(held) < 0.23 * N
     assert {r["profile_id"] for r in truth["sent"]} == set(members) - held
+    dmp.segments.create("other", "events >= 2")
     with pytest.raises(ValidationError, match="targets 'customers', not 'other'"):
-        dmp.segments.create("other", "events >= 2")
         Audiences(dmp).sync("other", "esp", campaign="spring_mail")
 
 

@@ -225,13 +225,13 @@ def test_history_needs_costs_and_valid_options(tmp_path: Path) -> None:
         dmp.events.ingest([{"type": "track", "event": "Order Completed", "userId": "u1",
                             "messageId": "m1", "properties": {"revenue": 5}}], source="w")
         dmp.build()
-        with pytest.raises(Exception, match="no campaign costs"):
+        with pytest.raises(ValidationError, match="no campaign costs"):
             dmp.campaigns.history()
         dmp.campaigns.import_costs(pa.table({"date": ["2026-01-01"], "channel": ["cpc"],
                                              "campaign": ["x"], "cost": [1.0]}))
-        with pytest.raises(Exception, match="period must be day or week"):
+        with pytest.raises(ValidationError, match="period must be day or week"):
             dmp.campaigns.history(period="month")
-        with pytest.raises(Exception, match="model must be one of"):
+        with pytest.raises(ValidationError, match="model must be one of"):
             dmp.campaigns.history(model="markov")
         weekly = dmp.campaigns.history(period="week").to_pylist()
         assert weekly == [{"channel": "cpc", "period": "2025-12-29", "spend": 1.0,

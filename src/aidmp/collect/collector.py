@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from aidmp.collect.fastpath import batch_rows, batch_values
+from aidmp.collect.fastpath import batch_rows, batch_values, rows_one_by_one
 from aidmp.collect.rows import ColumnBuffer, quarantine_row
 from aidmp.collect.wal import WriteAheadLog, read_frames
 from aidmp.engine.base import Engine
@@ -129,11 +129,16 @@ def process_body(
     if path_type == "batch":
         rows, rejected = batch_rows(body, source=source, received_at=received_at,
                                     max_event_bytes=limits.max_event_bytes)
-        return rows, [quarantine_row(source=source, kind="collector", payload=message,
-                                     reason=reason, field=field, received_at=received_at)
-                      for message, field, reason in rejected]
+        return rows, _quarantine_rows(rejected, source, received_at)
     return process_document(parse_json(body) if doc is None else doc, path_type=path_type,
                             source=source, received_at=received_at, limits=limits)
+
+
+def _quarantine_rows(rejected: list[tuple[Any, str, str]], source: str,
+                     received_at: datetime) -> list[dict[str, Any]]:
+    return [quarantine_row(source=source, kind="collector", payload=message, reason=reason,
+                           field=field, received_at=received_at)
+            for message, field, reason in rejected]
 
 
 def process_document(
@@ -236,15 +241,20 @@ class Collector:
         values = batch_values(body, source=source, received_at=received_at,
                               max_event_bytes=self.settings.limits.max_event_bytes) \
             if path_type == "batch" else None
+        rows: list[dict[str, Any]] = []
+        quarantined: list[dict[str, Any]] = []
         if values is not None:  # every message valid: no row dicts on the request path
-            rows: list[dict[str, Any]] = []
-            quarantined: list[dict[str, Any]] = []
             accepted = len(values)
         else:
-            rows, quarantined = process_body(
-                body, path_type=path_type, source=source, received_at=received_at,
-                limits=self.settings.limits, doc=doc,
-            )
+            if path_type == "batch":  # the whole-batch decode declined: message by message
+                rows, rejected = rows_one_by_one(
+                    body, source=source, received_at=received_at,
+                    max_event_bytes=self.settings.limits.max_event_bytes)
+                quarantined = _quarantine_rows(rejected, source, received_at)
+            else:
+                rows, quarantined = process_body(
+                    body, path_type=path_type, source=source, received_at=received_at,
+                    limits=self.settings.limits, doc=doc)
             accepted = len(rows)
         header = orjson.dumps({"r": received_at.isoformat(), "s": source, "t": path_type})
         with self._lock:

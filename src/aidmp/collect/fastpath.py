@@ -109,7 +109,6 @@ class FastBatch(msgspec.Struct):
     context: msgspec.Raw = _ABSENT
     integrations: msgspec.Raw = _ABSENT
     sentAt: datetime | None = None
-    writeKey: str | None = None
 
 
 class SplitBatch(msgspec.Struct):
@@ -172,14 +171,18 @@ def batch_rows(body: bytes, *, source: str, received_at: datetime, max_event_byt
     values = batch_values(body, source=source, received_at=received_at,
                           max_event_bytes=max_event_bytes)
     if values is not None:
-        return [{**dict(zip(EVENT_COLUMNS, v, strict=True)), "_size": size}
-                for v, size in values], []
-    return _one_by_one(body, source=source, received_at=received_at,
+        return [_as_row(v, size) for v, size in values], []
+    return rows_one_by_one(body, source=source, received_at=received_at,
                        max_event_bytes=max_event_bytes)
 
 
-def _one_by_one(body: bytes, *, source: str, received_at: datetime, max_event_bytes: int
-                ) -> tuple[list[dict[str, Any]], list[tuple[Any, str, str]]]:
+def _as_row(values: tuple[Any, ...], size: int) -> dict[str, Any]:
+    return {**dict(zip(EVENT_COLUMNS, values, strict=True)), "_size": size}
+
+
+def rows_one_by_one(body: bytes, *, source: str, received_at: datetime, max_event_bytes: int
+                    ) -> tuple[list[dict[str, Any]], list[tuple[Any, str, str]]]:
+    """:func:`batch_rows` for a body :func:`batch_values` declined: message by message."""
     try:
         split = _SPLIT.decode(body)
     except msgspec.DecodeError as exc:
@@ -191,13 +194,14 @@ def _one_by_one(body: bytes, *, source: str, received_at: datetime, max_event_by
         raise ValidationError("required: a list of messages", field="batch") from None
     if not split.batch:
         raise ValidationError("must contain at least one message", field="batch")
-    shared_doc = {k: v for k, v in (
+    # batch-level fields, decoded once, for the messages pydantic judges
+    shared_doc = {k: orjson.loads(bytes(v)) for k, v in (
         ("context", split.context), ("integrations", split.integrations),
         ("sentAt", split.sentAt)) if v and bytes(v) != b"null"}
     shared: _Shared | None
     try:
         shared = (_text(split.context), _text(split.integrations),
-                  msgspec.json.decode(shared_doc["sentAt"], type=datetime)
+                  msgspec.json.decode(split.sentAt, type=datetime)
                   if "sentAt" in shared_doc else None)
     except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
         shared = None  # a bad batch-level field: pydantic names it for every message
@@ -208,16 +212,14 @@ def _one_by_one(body: bytes, *, source: str, received_at: datetime, max_event_by
         row = None
         if shared is not None:
             try:
-                values, size = _values(_ONE.decode(raw), shared, source, received_at)
-                row = {**dict(zip(EVENT_COLUMNS, values, strict=True)), "_size": size}
+                row = _as_row(*_values(_ONE.decode(raw), shared, source, received_at))
             except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
                 row = None
         message = None
         if row is None:
             message = orjson.loads(bytes(raw))
             if isinstance(message, dict) and shared_doc:
-                message = {**{k: orjson.loads(bytes(v)) for k, v in shared_doc.items()},
-                           **message}
+                message = {**shared_doc, **message}
             try:
                 row = normalize_message(message, source=source, received_at=received_at)
             except ValidationError as exc:

@@ -42,18 +42,6 @@ class ColumnBuffer:
     def extend(self, rows: Iterable[dict[str, Any]]) -> None:
         """Append many rows."""
         rows = rows if isinstance(rows, list) else list(rows)
-        if not rows:
-            return
-        keys = list(rows[0])
-        if all(list(r) == keys for r in rows):
-            # rows made by one function share their keys: transpose in C (the collector's
-            # request path appends 100-row batches thousands of times a second)
-            columns = dict(zip(keys, zip(*(r.values() for r in rows), strict=True),
-                               strict=True))
-            for name, values in self._cols.items():
-                got = columns.get(name)
-                values.extend(got if got is not None else [None] * len(rows))
-            return
         for name, values in self._cols.items():
             values.extend([row.get(name) for row in rows])
 

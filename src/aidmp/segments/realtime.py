@@ -419,12 +419,14 @@ class RealtimeEvaluator:
         at = datetime.now(UTC)
         profiles = sorted(trigger)
         out: list[MembershipChange] = []
+        # the touched people's events, listed once for every round
+        chunks = [(chunk, self._events_of(chunk)) for chunk in _chunks(profiles)]
         for rnd in rounds:
             now: dict[str, set[str]] = {s: set() for s, _ in rnd.segments}
             spells: dict[str, list[dict[str, Any]]] = {s: [] for s, _ in rnd.segments}
-            for chunk in _chunks(profiles):
+            for chunk, history in chunks:
                 query, params = rnd.query.bind({_PROFILES: chunk, _AT: [at.isoformat()],
-                                                _HISTORY: self._events_of(chunk)})
+                                                _HISTORY: history})
                 for r in self.engine.sql(query, params).to_pylist():
                     if r.pop("spell"):
                         spells[r["segment_id"]].append(r)
