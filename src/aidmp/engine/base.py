@@ -209,6 +209,13 @@ class Engine(ABC):
         Declared tables cannot be replaced this way.
         """
 
+    def scratch(self, name: str, expr: ibis.Table) -> None:
+        """Like :meth:`materialize`, for a work table that only this thread reads before
+        dropping it (the stages of a build). Engines that can keep such a table out of the
+        database file do (DuckDB: a temporary table); the others store it like any other.
+        """
+        self.materialize(name, expr)
+
     @abstractmethod
     def write_table(self, name: str, data: pa.Table, *, mode: Literal["replace", "append"]
                     = "replace") -> None:

@@ -28,12 +28,14 @@ from aidmp.engine.base import Engine
 from aidmp.spec.identity import IdentityRules
 
 UNLIMITED = 1 << 40
+# message_id -> the event's strongest identifier that is not shared by too many (blocked)
+ANCHORS = "_identity_anchor"
 MAX_ITERATIONS = 100
 Progress = Callable[[str], None]
 
 
 def _mat(engine: Engine, name: str, expr: ir.Table) -> ir.Table:
-    engine.materialize(name, expr)
+    engine.scratch(name, expr)
     return engine.table(name)
 
 
@@ -55,13 +57,11 @@ def _types_table(engine: Engine, rules: IdentityRules) -> ir.Table:
 def build_nodes(engine: Engine, rules: IdentityRules, obs: ir.Table) -> ir.Table:
     """One row per identifier: type, value, priority, limit, first/last seen, events, sources."""
     types = _types_table(engine, rules)
-    per_source = obs.group_by(["node", "source"]).aggregate(n=obs.count())
-    sources = per_source.group_by("node").aggregate(
-        sources=per_source.source.collect(distinct=True).sort().join(","))
     agg = obs.group_by(["node", "id_type", "id_value"]).aggregate(
         # obs holds one row per (event, identifier): a plain count is the number of events
-        first_seen=obs.ts.min(), last_seen=obs.ts.max(), events=obs.count())
-    joined = agg.join(types, "id_type").join(sources, "node")
+        first_seen=obs.ts.min(), last_seen=obs.ts.max(), events=obs.count(),
+        sources=obs.source.collect(distinct=True).sort().join(","))
+    joined = agg.join(types, "id_type")
     return _mat(engine, "_identity_nodes", joined.select(
         "node", "id_type", "id_value", "priority", "lim", "first_seen", "last_seen", "events",
         "sources"))
@@ -94,7 +94,9 @@ def build_edges(engine: Engine, obs: ir.Table, nodes: ir.Table, shared: ir.Table
     sits next to that user id, not behind a shared device.
     """
     kept = obs.anti_join(shared, "node").join(nodes.select("node", "priority"), "node")
-    anchor = kept.group_by("message_id").aggregate(anchor=_strongest(kept))
+    # kept as a work table: it is also each event's way to its profile (see ANCHORS)
+    anchor = _mat(engine, ANCHORS, kept.group_by("message_id").aggregate(
+        anchor=_strongest(kept)))
     star = kept.join(anchor, "message_id").filter(ibis._.node != ibis._.anchor)
     edges = star.group_by(["anchor", "node"]).aggregate(message_id=star.message_id.min())
     edges = edges.select(a=edges.anchor, b=edges.node, message_id=edges.message_id)

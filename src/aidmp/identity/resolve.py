@@ -42,7 +42,7 @@ EVENT_PROFILES = "event_profiles"
 WORK_TABLES = ("_identity_types", "_identity_nodes", "_identity_shared", "_identity_edges",
                "_identity_cc0", "_identity_cc1", "_identity_seeds", "_identity_conflicted",
                "_identity_bfs0", "_identity_bfs1", "_identity_clusters", "_identity_assign",
-               "_identity_obs")
+               "_identity_obs", graph.ANCHORS)
 
 
 @dataclass
@@ -91,7 +91,7 @@ class IdentityGraph:
         assigned = graph.assign(eng, nodes, clusters, shared)
         merges = self._record_merges(assigned, edges, build_id)
         self._store(assigned, build_id)
-        mapped = self._map_events(obs, assigned)
+        mapped = self._map_events(assigned)
         stats = eng.execute(assigned.aggregate(
             identifiers=assigned.count(), profiles=assigned.profile_id.nunique(),
             detached=(assigned.status == "detached").sum(),
@@ -170,14 +170,13 @@ class IdentityGraph:
         self.engine.index("identities", ["id_value"])
         self.engine.index("identities", ["profile_id"])
 
-    def _map_events(self, obs: ir.Table, assigned: ir.Table) -> int:
-        """event_profiles: each event's profile = its strongest linked identifier's profile."""
+    def _map_events(self, assigned: ir.Table) -> int:
+        """event_profiles: each event's profile = the profile of its strongest identifier
+        that is not blocked (the graph's anchor of the event's edges)."""
         eng = self.engine
-        a = assigned.filter(assigned.status != "blocked")
-        j = obs.join(a.select("node", "profile_id", "priority"), "node")
-        best_node = j.group_by("message_id").aggregate(node=graph._strongest(j))
-        best = best_node.join(a.select("node", "profile_id"), "node").select(
-            "message_id", "profile_id")
+        anchors = eng.table(graph.ANCHORS)
+        best = anchors.join(assigned.select("node", "profile_id"),
+                            anchors.anchor == assigned.node).select("message_id", "profile_id")
         eng.materialize(EVENT_PROFILES, best)
         # a person's events by profile: timelines, real-time segments
         eng.index(EVENT_PROFILES, ["profile_id"])

@@ -76,6 +76,10 @@ class BuildSummary:
         return asdict(self)
 
 
+# the event columns the aggregate stages read (properties only to extract their paths)
+_STAGE_COLUMNS = ("message_id", "type", "event", "timestamp", "properties", "profile_id")
+
+
 def _left(a: ir.Table, b: ir.Table) -> ir.Table:
     joined = a.left_join(b, "profile_id")
     return joined.drop("profile_id_right") if "profile_id_right" in joined.columns else joined
@@ -119,17 +123,20 @@ class ProfileBuilder:
         done("identities")
         summary.traits = build_traits(eng, cfg)
         done("traits")
-        eng.materialize("_profile_events", with_properties(
-            eng, with_reference_time(person_events(eng)), self._property_paths()))
+        # only what the stages read: copying the wide JSON columns (context, traits) of every
+        # event into the work table took 70 % of this stage
+        attributed = person_events(eng).select(*_STAGE_COLUMNS)
+        eng.scratch("_profile_events", with_properties(
+            eng, with_reference_time(attributed), self._property_paths()).drop("properties"))
         ev = eng.table("_profile_events")
-        eng.materialize("_profile_computed", computed_traits(eng, ev, cfg.computed))
+        eng.scratch("_profile_computed", computed_traits(eng, ev, cfg.computed))
         done("computed traits")
-        eng.materialize("_profile_rfm", rfm(eng, ev, cfg.order_event, cfg.revenue_property))
-        eng.materialize("_profile_engagement", engagement(ev))
-        eng.materialize("_profile_power", purchasing_power(
+        eng.scratch("_profile_rfm", rfm(eng, ev, cfg.order_event, cfg.revenue_property))
+        eng.scratch("_profile_engagement", engagement(ev))
+        eng.scratch("_profile_power", purchasing_power(
             eng, ev, cfg.order_event, cfg.revenue_property, cfg.price_property))
         done("scores")
-        eng.materialize("_profile_interests", interest_scores(eng, ev, cfg.interests))
+        eng.scratch("_profile_interests", interest_scores(eng, ev, cfg.interests))
         summary.interests = eng.count("_profile_interests")
         done("interests")
         eng.materialize("profiles", self._assemble())
@@ -188,8 +195,10 @@ class ProfileBuilder:
             interests.select("category").distinct().order_by("category")).to_pylist()]
         if cats:
             names = [f"interest_{column_name(c)}" for c in cats]
-            wide = pivot(interests, cats, "category", "score", names)
-            out = _left(out, wide.mutate(**{n: ibis.coalesce(wide[n], 0.0) for n in names}))
+            # 0, not NULL, for a category a person shows no interest in, also when they show
+            # none at all (a rule ``interest_x < 0.2`` must include them)
+            out = _left(out, pivot(interests, cats, "category", "score", names))
+            out = out.mutate(**{n: ibis.coalesce(out[n], 0.0) for n in names})
         preds = eng.table("predictions")
         pkeys = [r["key"] for r in eng.execute(
             preds.select("key").distinct().order_by("key")).to_pylist()]

@@ -143,11 +143,20 @@ class DuckDBEngine(Engine):
 
     # -- derived tables ----------------------------------------------------------------------------
     def materialize(self, name: str, expr: ibis.Table) -> None:
+        self._create_as(name, expr, "")
+
+    def scratch(self, name: str, expr: ibis.Table) -> None:
+        # A temporary table lives in memory (spilling to the temp directory), not in the
+        # database file: a 10M-row work table is built in half the time, with no checkpoint
+        # to write it back. It is visible to this thread's connection only.
+        self._create_as(name, expr, "TEMP ")
+
+    def _create_as(self, name: str, expr: ibis.Table, kind: str) -> None:
         self._check_derived(name)
         query = self.compile(expr)
         with self._write_lock:
             try:
-                self._cursor().execute(f"CREATE OR REPLACE TABLE {_quote(name)} AS {query}")
+                self._cursor().execute(f"CREATE OR REPLACE {kind}TABLE {_quote(name)} AS {query}")
             except duckdb.Error as exc:
                 raise EngineError(f"materialize {name}", f"{exc}\n-- query:\n{query}") from exc
 
@@ -179,8 +188,14 @@ class DuckDBEngine(Engine):
                 cur.execute("BEGIN TRANSACTION")
                 # drop + create + bulk insert: far cheaper than deleting millions of keyed rows
                 cur.execute(f"DROP TABLE {_quote(table)}")
-                self._create_table(TABLES[table])
+                spec = TABLES[table]
+                self._create_table(spec, keyed=False)
                 cur.execute(f"INSERT INTO {_quote(table)} BY NAME {query}")
+                # the key's index built in one pass over the loaded rows: 2.6M identities take
+                # 3.3 s in all instead of 5.7 s inserted into a keyed table (it still refuses
+                # duplicates, and the transaction then leaves the old rows in place)
+                keys = ", ".join(_quote(k) for k in spec.key)
+                cur.execute(f"ALTER TABLE {_quote(table)} ADD PRIMARY KEY ({keys})")
                 cur.execute("COMMIT")
             except duckdb.Error as exc:
                 cur.execute("ROLLBACK")
@@ -230,12 +245,11 @@ class DuckDBEngine(Engine):
         ).fetchall()
         return [r[0] for r in rows]
 
-    def _create_table(self, spec: TableSpec) -> None:
+    def _create_table(self, spec: TableSpec, *, keyed: bool = True) -> None:
         cols = ", ".join(_column_ddl(c) for c in spec.columns)
         key = ", ".join(_quote(k) for k in spec.key)
-        self._cursor().execute(
-            f"CREATE TABLE IF NOT EXISTS {_quote(spec.name)} ({cols}, PRIMARY KEY ({key}))"
-        )
+        primary = f", PRIMARY KEY ({key})" if keyed else ""
+        self._cursor().execute(f"CREATE TABLE IF NOT EXISTS {_quote(spec.name)} ({cols}{primary})")
 
     def _add_column(self, table: str, name: str, column: Column) -> None:
         self._cursor().execute(
