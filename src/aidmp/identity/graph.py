@@ -57,10 +57,14 @@ def _types_table(engine: Engine, rules: IdentityRules) -> ir.Table:
 def build_nodes(engine: Engine, rules: IdentityRules, obs: ir.Table) -> ir.Table:
     """One row per identifier: type, value, priority, limit, first/last seen, events, sources."""
     types = _types_table(engine, rules)
-    agg = obs.group_by(["node", "id_type", "id_value"]).aggregate(
-        # obs holds one row per (event, identifier): a plain count is the number of events
-        first_seen=obs.ts.min(), last_seen=obs.ts.max(), events=obs.count(),
-        sources=obs.source.collect(distinct=True).sort().join(","))
+    # one pass over the observations (one row per event and identifier, so a count is the
+    # number of events) per (identifier, source), then the few sources of each identifier
+    per_source = obs.group_by(["node", "id_type", "id_value", "source"]).aggregate(
+        first_seen=obs.ts.min(), last_seen=obs.ts.max(), events=obs.count())
+    agg = per_source.group_by(["node", "id_type", "id_value"]).aggregate(
+        first_seen=per_source.first_seen.min(), last_seen=per_source.last_seen.max(),
+        events=per_source.events.sum(),
+        sources=per_source.source.collect(distinct=True).sort().join(","))
     joined = agg.join(types, "id_type")
     return _mat(engine, "_identity_nodes", joined.select(
         "node", "id_type", "id_value", "priority", "lim", "first_seen", "last_seen", "events",

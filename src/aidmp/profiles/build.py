@@ -44,7 +44,7 @@ from aidmp.profiles.common import (
 )
 from aidmp.profiles.computed import computed_traits
 from aidmp.profiles.interests import interest_scores
-from aidmp.profiles.scores import engagement, purchasing_power, rfm
+from aidmp.profiles.scores import engagement, purchasing_power, rfm, score_aggregates
 from aidmp.profiles.traits import build_traits, trait_columns
 from aidmp.spec.profiles import ProfileConfig
 
@@ -126,17 +126,23 @@ class ProfileBuilder:
         # only what the stages read: copying the wide JSON columns (context, traits) of every
         # event into the work table took 70 % of this stage
         attributed = person_events(eng).select(*_STAGE_COLUMNS)
+        catalog = eng.count("items") > 0  # item ids are read only to join the catalog
         eng.scratch("_profile_events", with_properties(
-            eng, with_reference_time(attributed), self._property_paths()).drop("properties"))
+            eng, with_reference_time(attributed), self._property_paths(catalog=catalog)
+        ).drop("properties"))
         ev = eng.table("_profile_events")
-        eng.scratch("_profile_computed", computed_traits(eng, ev, cfg.computed))
+        # one pass over the events for the computed traits and the scores' inputs
+        extra = score_aggregates(eng, ev, cfg.order_event, cfg.revenue_property,
+                                 cfg.price_property)
+        eng.scratch("_profile_computed", computed_traits(eng, ev, cfg.computed, extra))
         done("computed traits")
+        per = eng.table("_profile_computed")
         eng.scratch("_profile_rfm", rfm(eng, ev, cfg.order_event, cfg.revenue_property))
-        eng.scratch("_profile_engagement", engagement(ev))
-        eng.scratch("_profile_power", purchasing_power(
-            eng, ev, cfg.order_event, cfg.revenue_property, cfg.price_property))
+        eng.scratch("_profile_engagement", engagement(per))
+        eng.scratch("_profile_power", purchasing_power(per))
         done("scores")
-        eng.scratch("_profile_interests", interest_scores(eng, ev, cfg.interests))
+        eng.scratch("_profile_interests", interest_scores(eng, ev, cfg.interests,
+                                                          catalog=catalog))
         summary.interests = eng.count("_profile_interests")
         done("interests")
         eng.materialize("profiles", self._assemble())
@@ -153,12 +159,13 @@ class ProfileBuilder:
         eng.checkpoint()
         return summary
 
-    def _property_paths(self) -> list[str]:
+    def _property_paths(self, *, catalog: bool) -> list[str]:
         """Every event property the stages read, extracted once into the work table."""
         cfg = self.cfg
         paths = [c.property for c in cfg.computed if c.property]
-        paths += [cfg.revenue_property, cfg.price_property, "item_id", "product_id",
-                  *cfg.interests.category_paths]
+        paths += [cfg.revenue_property, cfg.price_property, *cfg.interests.category_paths]
+        if catalog:
+            paths += ["item_id", "product_id"]
         if cfg.interests.rating_property:
             paths.append(cfg.interests.rating_property)
         return paths
@@ -166,6 +173,7 @@ class ProfileBuilder:
     def _assemble(self) -> ir.Table:
         eng = self.engine
         base = eng.table("_profile_computed")
+        base = base.drop(*[c for c in base.columns if c.startswith("_score_")])
         ids = eng.table("identities")
         linked = ids.filter(ids.status == "linked")
         idsum = linked.group_by("profile_id").aggregate(

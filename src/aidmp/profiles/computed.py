@@ -58,11 +58,14 @@ def _top(engine: Engine, ev: ir.Table, c: ComputedTrait) -> ir.Table:
     return best.select("profile_id", **{c.name: best.value})
 
 
-def computed_traits(engine: Engine, ev: ir.Table, traits: list[ComputedTrait]) -> ir.Table:
-    """One row per profile with a column per computed trait (``ev`` carries ``now``)."""
+def computed_traits(engine: Engine, ev: ir.Table, traits: list[ComputedTrait],
+                    extra: dict[str, ir.Value] | None = None) -> ir.Table:
+    """One row per profile with a column per computed trait (``ev`` carries ``now``), plus
+    the ``extra`` aggregates of other stages computed in the same pass over the events."""
     plain = {c.name: _aggregate(engine, ev, c) for c in traits if c.agg != "top"}
     out = ev.group_by("profile_id").aggregate(events=ev.count(), first_seen=ev.timestamp.min(),
-                                              last_seen=ev.timestamp.max(), **plain)
+                                              last_seen=ev.timestamp.max(), **plain,
+                                              **(extra or {}))
     for c in traits:
         if c.agg == "top":
             out = out.left_join(_top(engine, ev, c), "profile_id").drop("profile_id_right")

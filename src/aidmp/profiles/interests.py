@@ -20,8 +20,10 @@ from aidmp.profiles.common import property_text
 from aidmp.spec.profiles import InterestConfig
 
 
-def interest_scores(engine: Engine, ev: ir.Table, cfg: InterestConfig) -> ir.Table:
-    """Long form: profile_id, category, score (0-1)."""
+def interest_scores(engine: Engine, ev: ir.Table, cfg: InterestConfig, *,
+                    catalog: bool = True) -> ir.Table:
+    """Long form: profile_id, category, score (0-1); ``catalog=False`` (no items stored)
+    leaves out the join to the catalog."""
     weights = {k: v for k, v in cfg.weights.items() if v > 0}
     ev = ev.filter(ev.event.isin(list(weights)))
     weight = ibis.cases(*[(ev.event == k, v) for k, v in weights.items()], else_=0.0)
@@ -32,18 +34,19 @@ def interest_scores(engine: Engine, ev: ir.Table, cfg: InterestConfig) -> ir.Tab
     seconds = (_secs(ev.now) - _secs(ev.timestamp)).cast("float64")
     rate = ibis.literal(-math.log(2) / cfg.half_life_days / 86400.0, "float64")
     decay = (seconds * rate).exp()
-    item_id = ibis.coalesce(property_text(engine, ev, "item_id"),
-                            property_text(engine, ev, "product_id"))
     cats = {f"c{i}": property_text(engine, ev, p) for i, p in enumerate(cfg.category_paths)}
-    base = ev.select("message_id", "profile_id", w=weight * decay, item_id=item_id, **cats)
+    item = {"item_id": ibis.coalesce(property_text(engine, ev, "item_id"),
+                                     property_text(engine, ev, "product_id"))} if catalog else {}
+    base = ev.select("message_id", "profile_id", w=weight * decay, **item, **cats)
     parts = [base.select("message_id", "profile_id", "w", category=base[c]) for c in cats]
-    items = engine.table("items")
-    with_items = base.join(items, base.item_id == items.item_id)
-    parts.append(with_items.select("message_id", "profile_id", "w",
-                                   category=with_items.category))
-    genres = with_items.select("message_id", "profile_id", "w", category=engine.json_texts(
-        with_items.attributes, "$.genres")).unnest("category")
-    parts.append(genres)
+    if catalog:
+        items = engine.table("items")
+        with_items = base.join(items, base.item_id == items.item_id)
+        parts.append(with_items.select("message_id", "profile_id", "w",
+                                       category=with_items.category))
+        genres = with_items.select("message_id", "profile_id", "w", category=engine.json_texts(
+            with_items.attributes, "$.genres")).unnest("category")
+        parts.append(genres)
     # one contribution per (event, category): a genre equal to the item's category counts once
     allrows = ibis.union(*parts, distinct=True)
     allrows = allrows.filter(allrows.category.notnull() & (allrows.category != ""))

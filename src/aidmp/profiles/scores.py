@@ -70,29 +70,38 @@ def rfm(engine: Engine, ev: ir.Table, order_event: str, revenue_property: str) -
         rfm_segment=segment)
 
 
-def engagement(ev: ir.Table) -> ir.Table:
-    """profile_id, engagement_score 0-100: half activity in the last 30 days (quantile of event
-    count), half recency of the last event (quantile), so it reads as a percentile."""
+def score_aggregates(engine: Engine, ev: ir.Table, order_event: str, revenue_property: str,
+                     price_property: str) -> dict[str, ir.Value]:
+    """The per-person aggregates engagement and purchasing power start from, to compute in the
+    same pass over the events as the computed traits (``_score_*`` columns)."""
     recent = ev.timestamp > ev.now - ibis.interval(days=30)
-    per = ev.group_by("profile_id").aggregate(n30=ev.count(where=recent),
-                                              last=ev.timestamp.max())
-    activity = ibis.percent_rank().over(order_by=per.n30)
-    recency = ibis.percent_rank().over(order_by=per["last"])
+    price = property_text(engine, ev, price_property).try_cast("float64")
+    revenue = property_text(engine, ev, revenue_property).try_cast("float64")
+    # the price of what a person looks at and buys (order value when there are no prices)
+    value = ibis.coalesce(price, ibis.ifelse(ev.event == order_event, revenue,
+                                             ibis.null("float64")))
+    return {"_score_n30": ev.count(where=recent), "_score_last": ev.timestamp.max(),
+            "_score_price": value.mean()}
+
+
+def engagement(per: ir.Table) -> ir.Table:
+    """profile_id, engagement_score 0-100: half activity in the last 30 days (quantile of event
+    count), half recency of the last event (quantile), so it reads as a percentile.
+
+    ``per`` has one row per person with the :func:`score_aggregates` columns."""
+    activity = ibis.percent_rank().over(order_by=per._score_n30)
+    recency = ibis.percent_rank().over(order_by=per._score_last)
     score = (activity.cast("float64") + recency.cast("float64")) * 50
     return per.select("profile_id", engagement_score=score.round(1))
 
 
-def purchasing_power(engine: Engine, ev: ir.Table, order_event: str, revenue_property: str,
-                     price_property: str) -> ir.Table:
-    """profile_id, purchasing_power low | medium | high: terciles of the average price of the
-    products a person looks at and buys (order value when there are no prices)."""
-    price = property_text(engine, ev, price_property).try_cast("float64")
-    revenue = property_text(engine, ev, revenue_property).try_cast("float64")
-    value = ibis.coalesce(price, ibis.ifelse(ev.event == order_event, revenue,
-                                             ibis.null("float64")))
-    per = ev.mutate(value=value).filter(ibis._.value.notnull())
-    per = per.group_by("profile_id").aggregate(avg_price=per.value.mean())
-    pr = ibis.percent_rank().over(order_by=per.avg_price)
+def purchasing_power(per: ir.Table) -> ir.Table:
+    """profile_id, avg_price, purchasing_power low | medium | high: terciles of the average
+    price of the products a person looks at and buys, among the people who have one.
+
+    ``per`` has one row per person with the :func:`score_aggregates` columns."""
+    per = per.filter(per._score_price.notnull())
+    pr = ibis.percent_rank().over(order_by=per._score_price)
     pr = pr.cast("float64")
     tier = ibis.cases((pr < 1 / 3, "low"), (pr < 2 / 3, "medium"), else_="high")
-    return per.select("profile_id", "avg_price", purchasing_power=tier)
+    return per.select("profile_id", avg_price=per._score_price, purchasing_power=tier)
