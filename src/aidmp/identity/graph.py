@@ -30,6 +30,7 @@ from aidmp.spec.identity import IdentityRules
 UNLIMITED = 1 << 40
 # message_id -> the event's strongest identifier that is not shared by too many (blocked)
 ANCHORS = "_identity_anchor"
+TYPES = "_identity_types"
 MAX_ITERATIONS = 100
 Progress = Callable[[str], None]
 
@@ -46,12 +47,12 @@ def profile_id_of(node: ir.StringValue) -> ir.StringValue:
 
 def _types_table(engine: Engine, rules: IdentityRules) -> ir.Table:
     kinds = rules.ordered_types()
-    engine.write_table("_identity_types", pa.table({
+    engine.write_table(TYPES, pa.table({
         "id_type": [k.name for k in kinds],
         "priority": pa.array([k.priority for k in kinds], pa.int64()),
         "lim": pa.array([k.limit or UNLIMITED for k in kinds], pa.int64()),
     }))
-    return engine.table("_identity_types")
+    return engine.table(TYPES)
 
 
 def build_nodes(engine: Engine, rules: IdentityRules, obs: ir.Table) -> ir.Table:
@@ -90,18 +91,22 @@ def shared_nodes(engine: Engine, rules: IdentityRules, obs: ir.Table, nodes: ir.
     return _mat(engine, "_identity_shared", hubs.select("node", "degree"))
 
 
-def build_edges(engine: Engine, obs: ir.Table, nodes: ir.Table, shared: ir.Table,
-                links: ir.Table | None) -> ir.Table:
+def build_edges(engine: Engine, obs: ir.Table, shared: ir.Table, links: ir.Table | None
+                ) -> ir.Table:
     """Undirected edges (a, b, message_id): each event's star, plus active links.
 
     The star's centre is the event's strongest identifier, so an e-mail sent with a user id
     sits next to that user id, not behind a shared device.
     """
-    kept = obs.anti_join(shared, "node").join(nodes.select("node", "priority"), "node")
+    # the priority comes with the type (a join to a handful of rows, not to every identifier)
+    types = engine.table(TYPES)
+    kept = obs.anti_join(shared, "node").join(types.select("id_type", "priority"), "id_type")
     # kept as a work table: it is also each event's way to its profile (see ANCHORS)
     anchor = _mat(engine, ANCHORS, kept.group_by("message_id").aggregate(
-        anchor=_strongest(kept)))
-    star = kept.join(anchor, "message_id").filter(ibis._.node != ibis._.anchor)
+        anchor=_strongest(kept), n=kept.count()))
+    # only events with two identifiers or more draw edges (most carry just a device id)
+    several = anchor.filter(anchor.n > 1).select("message_id", "anchor")
+    star = kept.join(several, "message_id").filter(ibis._.node != ibis._.anchor)
     edges = star.group_by(["anchor", "node"]).aggregate(message_id=star.message_id.min())
     edges = edges.select(a=edges.anchor, b=edges.node, message_id=edges.message_id)
     if links is not None:

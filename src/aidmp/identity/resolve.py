@@ -85,7 +85,7 @@ class IdentityGraph:
         obs = graph._mat(eng, "_identity_obs", observations(eng, rules))
         nodes = graph.build_nodes(eng, rules, obs)
         shared = graph.shared_nodes(eng, rules, obs, nodes)
-        edges = graph.build_edges(eng, obs, nodes, shared, self._links("link"))
+        edges = graph.build_edges(eng, obs, shared, self._links("link"))
         labels = graph.components(eng, nodes, shared, edges, progress)
         clusters = graph.split_conflicts(eng, nodes, labels, edges, self._links("split"))
         assigned = graph.assign(eng, nodes, clusters, shared)

@@ -159,15 +159,31 @@ class ProfileBuilder:
         eng.checkpoint()
         return summary
 
-    def _property_paths(self, *, catalog: bool) -> list[str]:
-        """Every event property the stages read, extracted once into the work table."""
+    def _property_paths(self, *, catalog: bool) -> dict[str, set[str] | None]:
+        """Every event property the stages read, extracted once into the work table: path ->
+        the event names whose stages read it (None: every event)."""
         cfg = self.cfg
-        paths = [c.property for c in cfg.computed if c.property]
-        paths += [cfg.revenue_property, cfg.price_property, *cfg.interests.category_paths]
+        paths: dict[str, set[str] | None] = {}
+
+        def need(path: str, events: set[str] | None) -> None:
+            if events is None or (path in paths and paths[path] is None):
+                paths[path] = None
+            else:
+                paths[path] = (paths.get(path) or set()) | events
+
+        for c in cfg.computed:
+            if c.property:
+                need(c.property, {c.event} if c.event else None)
+        need(cfg.revenue_property, {cfg.order_event})  # RFM, purchasing power: orders
+        need(cfg.price_property, None)  # purchasing power: what a person looks at
+        weighted = {k for k, v in cfg.interests.weights.items() if v > 0}  # interests
+        interest_paths = list(cfg.interests.category_paths)
         if catalog:
-            paths += ["item_id", "product_id"]
+            interest_paths += ["item_id", "product_id"]
         if cfg.interests.rating_property:
-            paths.append(cfg.interests.rating_property)
+            interest_paths.append(cfg.interests.rating_property)
+        for path in interest_paths:
+            need(path, weighted)
         return paths
 
     def _assemble(self) -> ir.Table:

@@ -8,7 +8,8 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 import ibis
 import ibis.expr.types as ir
@@ -69,10 +70,19 @@ def property_text(engine: Engine, t: ir.Table, path: str) -> ir.StringValue:
     return engine.json_text(t.properties, json_path(path))
 
 
-def with_properties(engine: Engine, events: ir.Table, paths: Sequence[str]) -> ir.Table:
-    """The events with one text column per property path the build reads."""
-    wanted = {prop_column(p): engine.json_text(events.properties, json_path(p))
-              for p in dict.fromkeys(paths)}
+def with_properties(engine: Engine, events: ir.Table,
+                    paths: Mapping[str, AbstractSet[str] | None]) -> ir.Table:
+    """The events with one text column per property path the build reads.
+
+    ``paths`` maps each path to the event names whose stages read it (None: every event);
+    other events get NULL without their JSON being parsed (page views carry properties that
+    most paths never need)."""
+    wanted = {}
+    for path, names in paths.items():
+        text = engine.json_text(events.properties, json_path(path))
+        if names is not None:
+            text = ibis.ifelse(events.event.isin(sorted(names)), text, ibis.null("string"))
+        wanted[prop_column(path)] = text
     return events.mutate(**wanted)
 
 
