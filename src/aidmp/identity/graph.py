@@ -60,12 +60,14 @@ def build_nodes(engine: Engine, rules: IdentityRules, obs: ir.Table) -> ir.Table
     types = _types_table(engine, rules)
     # one pass over the observations (one row per event and identifier, so a count is the
     # number of events) per (identifier, source), then the few sources of each identifier
-    per_source = obs.group_by(["node", "id_type", "id_value", "source"]).aggregate(
+    # (grouped by type and value, not by the longer node text: 4.6 -> 3.2 s at 11M rows)
+    per_source = obs.group_by(["id_type", "id_value", "source"]).aggregate(
         first_seen=obs.ts.min(), last_seen=obs.ts.max(), events=obs.count())
-    agg = per_source.group_by(["node", "id_type", "id_value"]).aggregate(
+    agg = per_source.group_by(["id_type", "id_value"]).aggregate(
         first_seen=per_source.first_seen.min(), last_seen=per_source.last_seen.max(),
         events=per_source.events.sum(),
         sources=per_source.source.collect(distinct=True).sort().join(","))
+    agg = agg.mutate(node=agg.id_type + ibis.literal(":") + agg.id_value)
     joined = agg.join(types, "id_type")
     return _mat(engine, "_identity_nodes", joined.select(
         "node", "id_type", "id_value", "priority", "lim", "first_seen", "last_seen", "events",
