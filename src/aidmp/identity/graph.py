@@ -195,9 +195,22 @@ def split_conflicts(engine: Engine, nodes: ir.Table, labels: ir.Table, edges: ir
     return _mat(engine, "_identity_clusters", ibis.union(plain, split, distinct=False))
 
 
-def assign(engine: Engine, nodes: ir.Table, clusters: ir.Table, shared: ir.Table) -> ir.Table:
-    """Apply per-type limits and name every cluster; one row per node with its profile id."""
+SPLIT_REASON = "split from a conflicting profile"
+
+
+def assign(engine: Engine, nodes: ir.Table, clusters: ir.Table, shared: ir.Table,
+           conflicted: ir.Table | None = None) -> ir.Table:
+    """Apply per-type limits and name every cluster; one row per node with its profile id.
+
+    Nodes of a component that was split (``conflicted``) keep the reason :data:`SPLIT_REASON`:
+    their profile is not a whole connected component (incremental resolution leaves them to
+    a full one)."""
     n = nodes.join(clusters, "node")
+    if conflicted is not None:
+        mark = conflicted.select(split_node="node", was_split=ibis.literal(True))
+        n = n.left_join(mark, n.node == mark.split_node).drop("split_node")
+    else:
+        n = n.mutate(was_split=ibis.null("boolean"))
     order = ibis.row_number().over(group_by=[n.cluster, n.id_type],
                                    order_by=[n.first_seen, n.node])
     ranked = n.mutate(rk=order + 1)
@@ -207,7 +220,8 @@ def assign(engine: Engine, nodes: ir.Table, clusters: ir.Table, shared: ir.Table
         status=ibis.ifelse(over, ibis.literal("detached"), ibis.literal("linked")),
         reason=ibis.ifelse(over, ibis.literal("limit of ") + ranked.lim.cast("string")
                            + ibis.literal(" ") + ranked.id_type + ibis.literal(" per profile"),
-                           ibis.null("string")))
+                           ibis.ifelse(ranked.was_split.notnull(), ibis.literal(SPLIT_REASON),
+                                       ibis.null("string")))).drop("was_split")
     hubs = nodes.join(shared, "node").select(
         *[nodes[c] for c in nodes.columns], cluster=nodes.node, rk=ibis.literal(1, "int64"),
         status=ibis.literal("blocked"),

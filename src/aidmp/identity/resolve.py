@@ -42,7 +42,28 @@ EVENT_PROFILES = "event_profiles"
 WORK_TABLES = ("_identity_types", "_identity_nodes", "_identity_shared", "_identity_edges",
                "_identity_cc0", "_identity_cc1", "_identity_seeds", "_identity_conflicted",
                "_identity_bfs0", "_identity_bfs1", "_identity_clusters", "_identity_assign",
-               "_identity_obs", graph.ANCHORS)
+               "_identity_obs", graph.ANCHORS, "_identity_touched", "_identity_events",
+               "_identity_obs_new", "_identity_shared_all", "_identity_assign_new",
+               "_identity_ep_next")
+
+
+STATE = "_identity_state"
+_STATE_SCHEMA = pa.schema([("until", pa.timestamp("us", tz="UTC")), ("events", pa.int64()),
+                          ("rules", pa.string()), ("links", pa.string())])
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """What a resolution has seen: events received until ``until`` (``events`` of them), the
+    rules and the identity links, so the next run knows whether it may be incremental."""
+
+    until: datetime | None
+    events: int
+    rules: str
+    links: str
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -57,6 +78,7 @@ class ResolveSummary:
     events_mapped: int = 0
     build_id: str = ""
     refused: dict[str, int] = field(default_factory=dict)
+    incremental: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for JSON output)."""
@@ -77,32 +99,162 @@ class IdentityGraph:
         n = self.engine.execute(sel.aggregate(n=sel.count())).column("n")[0].as_py()
         return sel if n else None
 
-    def resolve(self, build_id: str | None = None,
-                progress: graph.Progress | None = None) -> ResolveSummary:
-        """Recompute the identity graph from all events; record merges against the last run."""
-        eng, rules = self.engine, self.rules
+    def resolve(self, build_id: str | None = None, progress: graph.Progress | None = None,
+                *, full: bool = False) -> ResolveSummary:
+        """Bring the identity graph up to date with the events; record merges against the last
+        run.
+
+        Incremental by default: only the events received since the last resolution are read,
+        with every event of the profiles their identifiers already belong to, and only those
+        profiles are recomputed. The whole graph is recomputed when that could give another
+        answer than a full run (``full=True``, the first run, changed rules or links, events
+        removed or received late, a touched profile that was split, limited or blocked, or
+        events that reach beyond the touched profiles); both give the same identities.
+        """
         build_id = build_id or uuid.uuid4().hex[:12]
+        mark = self._mark()
+        summary = None if full else self._incremental(mark, build_id, progress)
+        if summary is None:
+            summary = self._full(build_id, progress)
+        for name in WORK_TABLES:
+            self.engine.drop(name)
+        self.engine.write_table(STATE, pa.Table.from_pylist([mark.as_row()], schema=_STATE_SCHEMA))
+        return summary
+
+    def _full(self, build_id: str, progress: graph.Progress | None) -> ResolveSummary:
+        eng, rules = self.engine, self.rules
         obs = graph._mat(eng, "_identity_obs", observations(eng, rules))
         nodes = graph.build_nodes(eng, rules, obs)
         shared = graph.shared_nodes(eng, rules, obs, nodes)
         edges = graph.build_edges(eng, obs, shared, self._links("link"))
         labels = graph.components(eng, nodes, shared, edges, progress)
         clusters = graph.split_conflicts(eng, nodes, labels, edges, self._links("split"))
-        assigned = graph.assign(eng, nodes, clusters, shared)
+        assigned = graph.assign(eng, nodes, clusters, shared, eng.table("_identity_conflicted"))
         merges = self._record_merges(assigned, edges, build_id)
         self._store(assigned, build_id)
         mapped = self._map_events(assigned)
-        stats = eng.execute(assigned.aggregate(
-            identifiers=assigned.count(), profiles=assigned.profile_id.nunique(),
-            detached=(assigned.status == "detached").sum(),
-            blocked=(assigned.status == "blocked").sum())).to_pylist()[0]
-        for name in WORK_TABLES:
-            eng.drop(name)
+        return self._summary(merges, mapped, build_id, incremental=False)
+
+    def _summary(self, merges: int, mapped: int, build_id: str, *, incremental: bool
+                 ) -> ResolveSummary:
+        eng = self.engine
+        t = eng.table("identities")
+        stats = eng.execute(t.aggregate(
+            identifiers=t.count(), profiles=t.profile_id.nunique(),
+            detached=(t.status == "detached").sum(),
+            blocked=(t.status == "blocked").sum())).to_pylist()[0]
         return ResolveSummary(
-            identifiers=int(stats["identifiers"]), profiles=int(stats["profiles"]),
+            identifiers=int(stats["identifiers"]), profiles=int(stats["profiles"] or 0),
             merges=merges, detached=int(stats["detached"] or 0),
             blocked=int(stats["blocked"] or 0), events_mapped=mapped, build_id=build_id,
-            refused=refused(eng))
+            refused=refused(eng), incremental=incremental)
+
+    # -- incremental -----------------------------------------------------------------------------
+    def _mark(self) -> _Mark:
+        """Where the events, rules and links stand now."""
+        eng = self.engine
+        ev = eng.table("events")
+        until = eng.execute(ev.aggregate(t=ev.received_at.max())).column("t")[0].as_py()
+        seen = ev.filter(ev.received_at <= until) if until is not None else ev.limit(0)
+        n = int(eng.execute(seen.aggregate(n=seen.count())).column("n")[0].as_py())
+        links = eng.table("identity_links")
+        lk = eng.execute(links.aggregate(n=links.count(), last=links.created_at.max(),
+                                         active=(links.status == "active").sum())).to_pylist()[0]
+        return _Mark(until=until, events=n, rules=self.rules.model_dump_json(),
+                     links=f"{lk['n']}|{lk['last']}|{lk['active']}")
+
+    def _incremental(self, mark: _Mark, build_id: str, progress: graph.Progress | None
+                     ) -> ResolveSummary | None:
+        """Recompute only the profiles the new events touch; None when a full run is needed."""
+        eng, rules = self.engine, self.rules
+        if not eng.has_table(STATE) or eng.count("identities") == 0:
+            return None
+        last = eng.to_arrow(STATE).to_pylist()
+        if len(last) != 1:
+            return None
+        prev = last[0]
+        if prev["rules"] != mark.rules or prev["links"] != mark.links or prev["until"] is None:
+            return None
+        ev = eng.table("events")
+        before = ev.filter(ev.received_at <= prev["until"])
+        if int(eng.execute(before.aggregate(n=before.count())).column("n")[0].as_py()) \
+                != prev["events"]:
+            return None  # events erased, or received late with an earlier receive time
+        is_fresh = ev.received_at > prev["until"]
+        if mark.until is not None:
+            is_fresh = is_fresh & (ev.received_at <= mark.until)
+        fresh = ev.filter(is_fresh)
+        new_obs = graph._mat(eng, "_identity_obs_new", observations(eng, rules, fresh))
+        if eng.count("_identity_obs_new") == 0:
+            return self._summary(0, 0, build_id, incremental=True)
+        ids = eng.table("identities")
+        known = ids.select(node=ids.id_type + ibis.literal(":") + ids.id_value,
+                           profile_id=ids.profile_id, status=ids.status, reason=ids.reason)
+        touched = new_obs.select("node").distinct().join(known, "node")
+        if self._any(touched.filter(touched.status == "blocked")):
+            return None  # a shared value's statistics and degree change: full run
+        profiles = graph._mat(eng, "_identity_touched", touched.select("profile_id").distinct())
+        members = known.join(profiles, "profile_id")
+        if self._any(members.filter((members.status != "linked") | members.reason.notnull())):
+            return None  # a split or limited profile is not a whole component
+        # every event of the touched profiles, and the new ones
+        ep = eng.table(EVENT_PROFILES)
+        theirs = ep.join(profiles, "profile_id")
+        events = graph._mat(eng, "_identity_events", ev.filter(
+            is_fresh | ev.message_id.isin(theirs.message_id)))
+        obs = graph._mat(eng, "_identity_obs", observations(eng, rules, events))
+        inside = obs.select("node").distinct().join(known, "node")
+        outside = inside.anti_join(profiles, "profile_id")
+        if self._any(outside.filter(outside.status != "blocked")):
+            return None  # these events reach profiles beyond the touched ones
+        links = self._links("link")
+        if links is not None:
+            ends = ibis.union(links.select(node=links.id_type + ibis.literal(":") + links.id_value),
+                              links.select(node=links.other_type + ibis.literal(":")
+                                           + links.other_value), distinct=True)
+            here = obs.select("node").distinct()
+            if self._any(ends.semi_join(here, "node")):
+                return None  # a probabilistic link touches them: full run
+        if self._links("split") is not None:
+            splits = self._links("split")
+            assert splits is not None
+            forced = splits.select(node=splits.id_type + ibis.literal(":") + splits.id_value)
+            if self._any(forced.semi_join(obs.select("node"), "node")):
+                return None
+        hubs = known.filter(known.status == "blocked").select("node")
+        nodes = graph.build_nodes(eng, rules, obs)
+        found = graph.shared_nodes(eng, rules, obs, nodes)
+        # shared values stay shared: their degree only grows as events arrive
+        old_hubs = nodes.semi_join(hubs, "node").select(
+            "node", degree=ibis.literal(rules.max_shared + 1, "int64"))
+        shared = graph._mat(eng, "_identity_shared_all", ibis.union(found, old_hubs,
+                                                                    distinct=True))
+        edges = graph.build_edges(eng, obs, shared, None)
+        labels = graph.components(eng, nodes, shared, edges, progress)
+        clusters = graph.split_conflicts(eng, nodes, labels, edges, None)
+        assigned = graph.assign(eng, nodes, clusters, shared, eng.table("_identity_conflicted"))
+        # an old shared value's row stays as it was (these events are not all of its events)
+        assigned = graph._mat(eng, "_identity_assign_new", assigned.anti_join(hubs, "node"))
+        merges = self._record_merges(assigned, edges, build_id)
+        eng.upsert("identities", eng.execute(self._rows(assigned, build_id)))
+        anchors = eng.table(graph.ANCHORS)
+        mapped = anchors.join(assigned.select("node", "profile_id"),
+                              anchors.anchor == assigned.node).select("message_id", "profile_id")
+        kept = ep.anti_join(events.select("message_id"), "message_id")
+        text = ibis.dtype("string")  # both sides nullable, as the union needs equal schemas
+        eng.scratch("_identity_ep_next", ibis.union(
+            kept.select(message_id=kept.message_id.cast(text),
+                        profile_id=kept.profile_id.cast(text)),
+            mapped.select(message_id=mapped.message_id.cast(text),
+                          profile_id=mapped.profile_id.cast(text)), distinct=False))
+        nxt = eng.table("_identity_ep_next")
+        eng.materialize(EVENT_PROFILES, nxt.order_by("profile_id"))
+        eng.index(EVENT_PROFILES, ["profile_id"])
+        n_mapped = int(eng.execute(mapped.aggregate(n=mapped.count())).column("n")[0].as_py())
+        return self._summary(merges, n_mapped, build_id, incremental=True)
+
+    def _any(self, t: ir.Table) -> bool:
+        return bool(self.engine.execute(t.limit(1)).num_rows)
 
     def _record_merges(self, assigned: ir.Table, edges: ir.Table, build_id: str) -> int:
         """Profiles of the previous run that now share a profile become merge records."""
@@ -161,13 +313,17 @@ class IdentityGraph:
             eng.append("merges", pa.Table.from_pylist(out))
         return len(out)
 
+    @staticmethod
+    def _rows(assigned: ir.Table, build_id: str) -> ir.Table:
+        return assigned.select(
+            "id_type", "id_value", "profile_id", "status", "reason", "first_seen", "last_seen",
+            "events", "sources", build_id=ibis.literal(build_id))
+
     def _store(self, assigned: ir.Table, build_id: str) -> None:
         # a full rebuild: identifiers no longer seen (erased events) disappear with it
         # sorted by value: the key and value indexes below are built from sorted keys
-        self.engine.replace_from("identities", assigned.select(
-            "id_type", "id_value", "profile_id", "status", "reason", "first_seen", "last_seen",
-            "events", "sources", build_id=ibis.literal(build_id)).order_by(["id_value",
-                                                                            "id_type"]))
+        self.engine.replace_from("identities", self._rows(assigned, build_id).order_by(
+            ["id_value", "id_type"]))
         # point lookups by identifier and by profile (DuckDB scans only single-column indexes)
         self.engine.index("identities", ["id_value"])
         self.engine.index("identities", ["profile_id"])
