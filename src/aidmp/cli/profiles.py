@@ -95,10 +95,16 @@ def events(
 
 
 @identity_app.command("resolve")
-def resolve(home: HomeOption = None, json: JsonOption = False) -> None:
-    """Recompute the identity graph (``aidmp build`` does this too)."""
+def resolve(
+    home: HomeOption = None, json: JsonOption = False,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Recompute the whole graph instead of the profiles new events touch."
+    )] = False,
+) -> None:
+    """Bring the identity graph up to date with the events (``aidmp build`` does this too):
+    incremental unless a full run could give another answer, or ``--full``."""
     with open_dmp(home) as dmp:
-        result = dmp.identity.resolve().to_dict()
+        result = dmp.identity.resolve(full=full).to_dict()
     if json:
         emit_json(result)
         return
