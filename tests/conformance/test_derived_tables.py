@@ -36,3 +36,20 @@ def test_materialize_write_read_drop(engine: Engine, events_batch: pa.Table) -> 
         engine.table("work_top")
     with pytest.raises(NotFoundError, match="declared table"):
         engine.drop("events")
+
+
+def test_replace_rows_of_a_derived_table(engine: Engine) -> None:
+    engine.write_table("work_map", pa.table({"message_id": ["m1", "m2", "m3"],
+                                             "profile_id": ["p1", "p1", "p2"]}))
+    engine.write_table("work_fresh", pa.table({"message_id": ["m2", "m4"],
+                                               "profile_id": ["p3", "p3"]}))
+    fresh = engine.table("work_fresh")
+    # m2 moves to p3, m4 arrives, m1 and m3 stay; the table is kept in profile order
+    engine.replace_rows("work_map", "message_id", fresh, fresh, order_by="profile_id")
+    got = engine.execute(engine.table("work_map")).to_pylist()
+    assert sorted((r["message_id"], r["profile_id"]) for r in got) == [
+        ("m1", "p1"), ("m2", "p3"), ("m3", "p2"), ("m4", "p3")]
+    with pytest.raises(NotFoundError, match="declared table"):
+        engine.replace_rows("events", "message_id", fresh, fresh)
+    engine.drop("work_map")
+    engine.drop("work_fresh")

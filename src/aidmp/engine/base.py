@@ -261,6 +261,29 @@ class Engine(ABC):
         finally:
             self.drop(stage)
 
+    def replace_rows(self, name: str, key: str, keys: ibis.Table, rows: ibis.Table, *,
+                     order_by: str | None = None) -> None:
+        """In the derived table ``name``, replace the rows whose ``key`` is among ``keys``'s
+        by ``rows`` (same columns). Here the table is written again (sorted by ``order_by``),
+        which drops its indexes; engines that can delete in place (DuckDB) keep them.
+        """
+        self._check_derived(name)
+        current = self.table(name)
+        schema = current.schema()
+
+        def shaped(t: ibis.Table) -> ibis.Table:  # one schema, every column nullable
+            return t.select(*[t[c].cast(schema[c].copy(nullable=True)).name(c)
+                              for c in schema.names])
+
+        kept = current.anti_join(keys.select(key).distinct(), key)
+        stage = f"_replace_stage_{uuid.uuid4().hex[:8]}"
+        self.scratch(stage, ibis.union(shaped(kept), shaped(rows), distinct=False))
+        try:
+            staged = self.table(stage)
+            self.materialize(name, staged.order_by(order_by) if order_by else staged)
+        finally:
+            self.drop(stage)
+
     @abstractmethod
     def _stored_arrow_schema(self, name: str) -> pa.Schema:
         """The Arrow schema of a stored table."""

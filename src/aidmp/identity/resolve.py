@@ -43,8 +43,7 @@ WORK_TABLES = ("_identity_types", "_identity_nodes", "_identity_shared", "_ident
                "_identity_cc0", "_identity_cc1", "_identity_seeds", "_identity_conflicted",
                "_identity_bfs0", "_identity_bfs1", "_identity_clusters", "_identity_assign",
                "_identity_obs", graph.ANCHORS, "_identity_touched", "_identity_events",
-               "_identity_obs_new", "_identity_shared_all", "_identity_assign_new",
-               "_identity_ep_next")
+               "_identity_obs_new", "_identity_shared_all", "_identity_assign_new")
 
 
 STATE = "_identity_state"
@@ -240,15 +239,7 @@ class IdentityGraph:
         anchors = eng.table(graph.ANCHORS)
         mapped = anchors.join(assigned.select("node", "profile_id"),
                               anchors.anchor == assigned.node).select("message_id", "profile_id")
-        kept = ep.anti_join(events.select("message_id"), "message_id")
-        text = ibis.dtype("string")  # both sides nullable, as the union needs equal schemas
-        eng.scratch("_identity_ep_next", ibis.union(
-            kept.select(message_id=kept.message_id.cast(text),
-                        profile_id=kept.profile_id.cast(text)),
-            mapped.select(message_id=mapped.message_id.cast(text),
-                          profile_id=mapped.profile_id.cast(text)), distinct=False))
-        nxt = eng.table("_identity_ep_next")
-        eng.materialize(EVENT_PROFILES, nxt.order_by("profile_id"))
+        eng.replace_rows(EVENT_PROFILES, "message_id", events, mapped, order_by="profile_id")
         eng.index(EVENT_PROFILES, ["profile_id"])
         n_mapped = int(eng.execute(mapped.aggregate(n=mapped.count())).column("n")[0].as_py())
         return self._summary(merges, n_mapped, build_id, incremental=True)
