@@ -100,10 +100,11 @@ class DMP:
         """Build profiles (``build()``), look them up by any identifier, page timelines."""
         return ProfileBuilder(self.engine, self.settings.profiles, self.identity)
 
-    def build(self, progress: StageProgress | None = None) -> BuildSummary:
-        """The batch pipeline: resolve identities, rebuild profiles, refresh segment membership
-        (entries and exits recorded against this build)."""
-        summary = self.profiles.build(progress)
+    def build(self, progress: StageProgress | None = None, *, full: bool = False
+              ) -> BuildSummary:
+        """The batch pipeline: resolve identities (incremental unless ``full``), rebuild
+        profiles, refresh segment membership (entries and exits recorded against this build)."""
+        summary = self.profiles.build(progress, full=full)
         if self.engine.count("segments"):
             reports = self.segments.refresh(build_id=summary.build_id)
             summary.segments = len(reports)

@@ -23,6 +23,10 @@ def test_build_lookup_merges_quality_and_models(tmp_path):
           "--anonymous-id-column", "anon", "--event-column", "event", "--timestamp-column", "ts")
     built = js(home, "build")
     assert built["profiles"] == 2 and built["identifiers"] == 5
+    assert not built["identities_incremental"]  # the first resolution is a full one
+    again = js(home, "build")
+    assert again["identities_incremental"] and again["identifiers"] == 5
+    assert not js(home, "build", "--full")["identities_incremental"]
     got = js(home, "profiles", "get", "anonymous_id:d2")
     assert got["profile"]["user_id"] == "u1"
     assert got["profile"]["orders_total"] == 2 and got["profile"]["revenue_total"] == 35.5

@@ -21,7 +21,12 @@ quality_app = typer.Typer(help="Data-quality reports.", no_args_is_help=True)
 IdArg = Annotated[str, typer.Argument(help="TYPE:VALUE, e.g. email:ann@x.com or user_id:42")]
 
 
-def build_command(home: HomeOption = None, json: JsonOption = False) -> None:
+def build_command(
+    home: HomeOption = None, json: JsonOption = False,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Resolve the whole identity graph again, not only what new events touch."
+    )] = False,
+) -> None:
     """Resolve identities and rebuild every profile (progress per stage, summary at the end)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -36,9 +41,9 @@ def build_command(home: HomeOption = None, json: JsonOption = False) -> None:
                 def tick(stage: str, i: int, n: int) -> None:
                     bar.update(task, completed=i, total=n, description=f"build: {stage}")
 
-                result = dmp.build(progress=tick)
+                result = dmp.build(progress=tick, full=full)
         else:
-            result = dmp.build()
+            result = dmp.build(full=full)
     data = result.to_dict()
     if json:
         emit_json(data)

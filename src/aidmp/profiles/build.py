@@ -69,6 +69,8 @@ class BuildSummary:
     interests: int = 0
     columns: int = 0
     segments: int = 0
+    identities_incremental: bool = False
+    """Identities were brought up to date from the new events only (see IdentityGraph)."""
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,8 +102,10 @@ class ProfileBuilder:
         self._quiet_since: tuple[Hashable, Any] | None = None
 
     # -- build ---------------------------------------------------------------------------------
-    def build(self, progress: StageProgress | None = None) -> BuildSummary:
-        """Run every stage over all events and replace ``profiles``; record the build."""
+    def build(self, progress: StageProgress | None = None, *, full: bool = False
+              ) -> BuildSummary:
+        """Bring identities up to date (incrementally unless ``full``), run every profile
+        stage over all events and replace ``profiles``; record the build."""
         eng, cfg = self.engine, self.cfg
         build_id = f"b_{uuid.uuid4().hex[:12]}"
         started = datetime.now(UTC)
@@ -118,8 +122,9 @@ class ProfileBuilder:
             if progress:
                 progress(stage, STAGES.index(stage) + 1, len(STAGES))
 
-        resolved = self.identity.resolve(build_id=build_id)
+        resolved = self.identity.resolve(build_id=build_id, full=full)
         summary.identifiers, summary.merges = resolved.identifiers, resolved.merges
+        summary.identities_incremental = resolved.incremental
         done("identities")
         summary.traits = build_traits(eng, cfg)
         done("traits")

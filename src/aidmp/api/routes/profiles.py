@@ -44,10 +44,12 @@ def profile_events(request: Request, ident: str, page: int = Query(1, ge=1),
 
 
 @router.post("/v1/build", tags=["profiles"])
-def build(request: Request, _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
-    """Resolve identities and rebuild profiles now."""
+def build(request: Request, full: bool = False,
+          _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Resolve identities (only what new events touch, unless ``full``) and rebuild profiles
+    now."""
     _fresh(request)
-    return request.app.state.dmp.build().to_dict()  # type: ignore[no-any-return]
+    return request.app.state.dmp.build(full=full).to_dict()  # type: ignore[no-any-return]
 
 
 @router.get("/v1/identity/merges", tags=["identity"])
