@@ -93,3 +93,22 @@ def test_events_received_late_or_erased_take_a_full_run(dmp: DMP) -> None:
     dmp.engine.sql("DELETE FROM events WHERE message_id = 'e2'")
     summary = dmp.identity.resolve()
     assert not summary.incremental and summary.identifiers == 1
+
+
+def test_a_new_event_on_a_shared_value_takes_a_full_run(dmp: DMP) -> None:
+    # one tablet used by 60 account holders: a shared value, blocked, linking nobody
+    dmp.events.ingest([msg("identify", "01", anonymousId="family-tablet", userId=f"u{i}",
+                           messageId=f"s{i}") for i in range(60)], source="web")
+    first = dmp.identity.resolve()
+    assert first.blocked == 1 and first.profiles == 61
+    dmp.events.ingest([msg("page", "02", anonymousId="family-tablet", messageId="s-new"),
+                       msg("page", "02", anonymousId="elsewhere", messageId="e-new")],
+                      source="web")
+    again = dmp.identity.resolve()
+    assert not again.incremental and again.blocked == 1 and again.profiles == 62
+    # new events away from it stay incremental, and the tablet stays blocked
+    dmp.events.ingest([msg("page", "03", anonymousId="elsewhere", userId="u1",
+                           messageId="e-2")], source="web")
+    last = dmp.identity.resolve()
+    assert last.incremental and last.blocked == 1 and last.merges == 1
+    assert one(dmp, "anonymous_id", "elsewhere") == one(dmp, "user_id", "u1")

@@ -164,7 +164,42 @@ class IdentityGraph:
 
     def _incremental(self, mark: _Mark, build_id: str, progress: graph.Progress | None
                      ) -> ResolveSummary | None:
-        """Recompute only the profiles the new events touch; None when a full run is needed."""
+        """Recompute only the profiles the new events touch; None when a full run is needed
+        (docs/adr/0004-incremental-identity-resolution.md says why the result is the same)."""
+        eng, rules = self.engine, self.rules
+        region = self._region(mark)
+        if region is None:
+            return None
+        if isinstance(region, int):  # nothing new with an identifier
+            return self._summary(0, 0, build_id, incremental=True)
+        events, obs, hubs = region
+        nodes = graph.build_nodes(eng, rules, obs)
+        found = graph.shared_nodes(eng, rules, obs, nodes)
+        # shared values stay shared: their degree only grows as events arrive
+        old_hubs = nodes.semi_join(hubs, "node").anti_join(found, "node").select(
+            "node", degree=ibis.literal(rules.max_shared + 1, "int64"))
+        shared = graph._mat(eng, "_identity_shared_all", ibis.union(found, old_hubs,
+                                                                    distinct=False))
+        edges = graph.build_edges(eng, obs, shared, None)
+        labels = graph.components(eng, nodes, shared, edges, progress)
+        clusters = graph.split_conflicts(eng, nodes, labels, edges, None)
+        assigned = graph.assign(eng, nodes, clusters, shared, eng.table("_identity_conflicted"))
+        # an old shared value's row stays as it was (these events are not all of its events)
+        assigned = graph._mat(eng, "_identity_assign_new", assigned.anti_join(hubs, "node"))
+        merges = self._record_merges(assigned, edges, build_id)
+        eng.upsert("identities", eng.execute(self._rows(assigned, build_id)))
+        anchors = eng.table(graph.ANCHORS)
+        mapped = anchors.join(assigned.select("node", "profile_id"),
+                              anchors.anchor == assigned.node).select("message_id", "profile_id")
+        eng.replace_rows(EVENT_PROFILES, "message_id", events, mapped, order_by="profile_id")
+        eng.index(EVENT_PROFILES, ["profile_id"])
+        n_mapped = int(eng.execute(mapped.aggregate(n=mapped.count())).column("n")[0].as_py())
+        return self._summary(merges, n_mapped, build_id, incremental=True)
+
+    def _region(self, mark: _Mark) -> tuple[ir.Table, ir.Table, ir.Table] | int | None:
+        """(events, their observations, the old shared values) an incremental run recomputes:
+        the new events and every event of the profiles they touch; 0 when the new events carry
+        no identifier; None when only a full run is sure to give the right answer."""
         eng, rules = self.engine, self.rules
         if not eng.has_table(STATE) or eng.count("identities") == 0:
             return None
@@ -182,67 +217,40 @@ class IdentityGraph:
         is_fresh = ev.received_at > prev["until"]
         if mark.until is not None:
             is_fresh = is_fresh & (ev.received_at <= mark.until)
-        fresh = ev.filter(is_fresh)
-        new_obs = graph._mat(eng, "_identity_obs_new", observations(eng, rules, fresh))
+        new_obs = graph._mat(eng, "_identity_obs_new", observations(eng, rules,
+                                                                    ev.filter(is_fresh)))
         if eng.count("_identity_obs_new") == 0:
-            return self._summary(0, 0, build_id, incremental=True)
+            return 0
         ids = eng.table("identities")
         known = ids.select(node=ids.id_type + ibis.literal(":") + ids.id_value,
                            profile_id=ids.profile_id, status=ids.status, reason=ids.reason)
         touched = new_obs.select("node").distinct().join(known, "node")
         if self._any(touched.filter(touched.status == "blocked")):
-            return None  # a shared value's statistics and degree change: full run
+            return None  # a shared value's statistics and degree change
         profiles = graph._mat(eng, "_identity_touched", touched.select("profile_id").distinct())
         members = known.join(profiles, "profile_id")
         if self._any(members.filter((members.status != "linked") | members.reason.notnull())):
             return None  # a split or limited profile is not a whole component
-        # every event of the touched profiles, and the new ones
-        ep = eng.table(EVENT_PROFILES)
-        theirs = ep.join(profiles, "profile_id")
+        theirs = eng.table(EVENT_PROFILES).join(profiles, "profile_id")
         events = graph._mat(eng, "_identity_events", ev.filter(
             is_fresh | ev.message_id.isin(theirs.message_id)))
         obs = graph._mat(eng, "_identity_obs", observations(eng, rules, events))
-        inside = obs.select("node").distinct().join(known, "node")
-        outside = inside.anti_join(profiles, "profile_id")
+        here = obs.select("node").distinct()
+        outside = here.join(known, "node").anti_join(profiles, "profile_id")
         if self._any(outside.filter(outside.status != "blocked")):
             return None  # these events reach profiles beyond the touched ones
-        links = self._links("link")
+        links, splits = self._links("link"), self._links("split")
         if links is not None:
             ends = ibis.union(links.select(node=links.id_type + ibis.literal(":") + links.id_value),
                               links.select(node=links.other_type + ibis.literal(":")
                                            + links.other_value), distinct=True)
-            here = obs.select("node").distinct()
             if self._any(ends.semi_join(here, "node")):
-                return None  # a probabilistic link touches them: full run
-        if self._links("split") is not None:
-            splits = self._links("split")
-            assert splits is not None
+                return None  # a probabilistic link touches them
+        if splits is not None:
             forced = splits.select(node=splits.id_type + ibis.literal(":") + splits.id_value)
-            if self._any(forced.semi_join(obs.select("node"), "node")):
-                return None
-        hubs = known.filter(known.status == "blocked").select("node")
-        nodes = graph.build_nodes(eng, rules, obs)
-        found = graph.shared_nodes(eng, rules, obs, nodes)
-        # shared values stay shared: their degree only grows as events arrive
-        old_hubs = nodes.semi_join(hubs, "node").select(
-            "node", degree=ibis.literal(rules.max_shared + 1, "int64"))
-        shared = graph._mat(eng, "_identity_shared_all", ibis.union(found, old_hubs,
-                                                                    distinct=True))
-        edges = graph.build_edges(eng, obs, shared, None)
-        labels = graph.components(eng, nodes, shared, edges, progress)
-        clusters = graph.split_conflicts(eng, nodes, labels, edges, None)
-        assigned = graph.assign(eng, nodes, clusters, shared, eng.table("_identity_conflicted"))
-        # an old shared value's row stays as it was (these events are not all of its events)
-        assigned = graph._mat(eng, "_identity_assign_new", assigned.anti_join(hubs, "node"))
-        merges = self._record_merges(assigned, edges, build_id)
-        eng.upsert("identities", eng.execute(self._rows(assigned, build_id)))
-        anchors = eng.table(graph.ANCHORS)
-        mapped = anchors.join(assigned.select("node", "profile_id"),
-                              anchors.anchor == assigned.node).select("message_id", "profile_id")
-        eng.replace_rows(EVENT_PROFILES, "message_id", events, mapped, order_by="profile_id")
-        eng.index(EVENT_PROFILES, ["profile_id"])
-        n_mapped = int(eng.execute(mapped.aggregate(n=mapped.count())).column("n")[0].as_py())
-        return self._summary(merges, n_mapped, build_id, incremental=True)
+            if self._any(forced.semi_join(here, "node")):
+                return None  # an unmerge keeps some of them apart
+        return events, obs, known.filter(known.status == "blocked").select("node")
 
     def _any(self, t: ir.Table) -> bool:
         return bool(self.engine.execute(t.limit(1)).num_rows)
