@@ -7,7 +7,6 @@ it gives the same profiles.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,8 @@ import orjson
 import pandas as pd
 import scipy.sparse
 import scipy.sparse.csgraph
+
+from benchmarks.step_clock import StepClock
 
 # -- the same work as dmp.build(), written by hand in pandas ---------------------------------------
 # What a data scientist would write on the events frame without aidmp: JSON parsed with orjson,
@@ -121,19 +122,12 @@ def pandas_full_pipeline(events: pd.DataFrame, keep: dict[str, pd.DataFrame] | N
     identity component's number) and seconds per step and ``total``. ``keep``, when given,
     receives the ``identities`` (id_type, id_value, profile_id) and ``event_profiles``
     (message_id, profile_id) frames, for the agreement check."""
-    seconds: dict[str, float] = {}
-    start = clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = round(now - clock, 3)
-        clock = now
+    clock = StepClock()
 
     # 1. parse the JSON documents once: traits (e-mail, age) and properties
     traits = _parse_traits(events["traits"])
     props = _parse_properties(events["properties"])
-    lap("parse_json")
+    clock.lap("parse_json")
 
     # 2. identity graph: every user id, e-mail (lower(trim())) and anonymous id is a node; each
     # event's strongest identifier (user id, else e-mail, else anonymous id) is joined to its others
@@ -156,7 +150,7 @@ def pandas_full_pipeline(events: pd.DataFrame, keep: dict[str, pd.DataFrame] | N
     # (an edge seen many times is stored once: duplicates are or-ed together)
     graph = scipy.sparse.coo_array((np.ones(len(a), dtype=bool), (a, b)),
                                    shape=(offset, offset)).tocsr()
-    lap("identity_graph")
+    clock.lap("identity_graph")
     _, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
     identities = pd.DataFrame({
         "id_type": np.repeat(types, [len(u) for u in uniques]),
@@ -164,7 +158,7 @@ def pandas_full_pipeline(events: pd.DataFrame, keep: dict[str, pd.DataFrame] | N
                               ignore_index=True),
         "profile_id": label.astype(np.int64),
     })
-    lap("components")
+    clock.lap("components")
 
     # 3. every event with its profile and the fields the aggregates read
     has_identifier = centre >= 0
@@ -179,7 +173,7 @@ def pandas_full_pipeline(events: pd.DataFrame, keep: dict[str, pd.DataFrame] | N
             "message_id": events["message_id"][has_identifier], "profile_id": ev["profile_id"]})
     behavioural = ev["type"].isin(["track", "page", "screen"])
     ref_now = ev.loc[behavioural, "ts"].max() if behavioural.any() else ev["ts"].max()
-    lap("event_profiles")
+    clock.lap("event_profiles")
 
     # 4. one groupby over each person's events: counts, computed traits, purchasing power's
     # average price, and the latest value of each identify trait
@@ -209,7 +203,7 @@ def pandas_full_pipeline(events: pd.DataFrame, keep: dict[str, pd.DataFrame] | N
         latest[column] = given.groupby("profile_id")[column].last()
     person["trait_email"] = latest["trait_email"]
     person["age"] = latest["trait_age"].map(_json_number).astype(float)
-    lap("aggregates")
+    clock.lap("aggregates")
 
     # 5. interests: each weighted event's decayed weight (half-life 30 days) once per category it
     # carries (its category and its first product's), summed per person and category
@@ -237,7 +231,7 @@ def pandas_full_pipeline(events: pd.DataFrame, keep: dict[str, pd.DataFrame] | N
     interests = scored.pivot(index="profile_id", columns="category", values="score")
     interests = interests.reindex(columns=sorted(interests.columns))
     interests.columns = [f"interest_{c}" for c in interests.columns]
-    lap("interests")
+    clock.lap("interests")
 
     # 6. RFM, engagement and purchasing power (percent ranks as DuckDB's percent_rank), the
     # identifiers, traits and interests: one wide row per person
@@ -283,6 +277,5 @@ def pandas_full_pipeline(events: pd.DataFrame, keep: dict[str, pd.DataFrame] | N
          "trait_email", "age", "rfm_frequency", "rfm_monetary", "rfm_recency_days", "rfm_r",
          "rfm_f", "rfm_m", "rfm_score", "rfm_segment", "engagement_score", "avg_price",
          "purchasing_power", *interests.columns]]
-    lap("profiles")
-    seconds["total"] = round(time.perf_counter() - start, 3)
-    return profiles, seconds
+    clock.lap("profiles")
+    return profiles, clock.done()

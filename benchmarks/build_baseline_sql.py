@@ -6,9 +6,9 @@ gives the same profiles.
 
 from __future__ import annotations
 
-import time
-
 import duckdb
+
+from benchmarks.step_clock import StepClock
 
 # -- the same work as dmp.build(), written by hand in plain DuckDB SQL ----------------------------
 # What a skilled engineer would write straight against the ``events`` table to get the same
@@ -236,18 +236,11 @@ def hand_full_pipeline(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
     """Run the hand-written full pipeline on ``con`` (its database holds ``events``); seconds
     per step and ``total``. The hand_* output tables must not exist yet."""
     con.execute("SET TimeZone = 'UTC'")  # as aidmp's engine: day windows in UTC
-    seconds: dict[str, float] = {}
-    start = clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = round(now - clock, 3)
-        clock = now
+    clock = StepClock()
 
     for sql in HAND_IDENTITY_SQL:
         con.execute(sql)
-    lap("identity_graph")
+    clock.lap("identity_graph")
     iterations = 0
     while True:
         iterations += 1
@@ -261,7 +254,7 @@ def hand_full_pipeline(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
             raise RuntimeError("hand-written components did not converge")
     for sql in HAND_IDENTITIES_SQL:
         con.execute(sql)
-    lap("components")
+    clock.lap("components")
     for step, statements in (("event_profiles", HAND_EVENTS_SQL),
                              ("aggregates", HAND_AGGREGATE_SQL),
                              ("interests", HAND_INTEREST_SQL),
@@ -271,9 +264,8 @@ def hand_full_pipeline(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
         if step == "profiles":
             for name in HAND_WORK_TABLES:
                 con.execute(f"DROP TABLE IF EXISTS {name}")
-        lap(step)
-    seconds["total"] = round(time.perf_counter() - start, 3)
-    return seconds
+        clock.lap(step)
+    return clock.done()
 
 
 def drop_hand_outputs(con: duckdb.DuckDBPyConnection) -> None:

@@ -312,16 +312,20 @@ def check_hand_matches(people: int = 20000, events: int = 200000) -> dict[str, o
     con = dmp.engine._cursor()
     steps = hand_full_pipeline(con)
     compared, problems = compare_with_aidmp(con, "hand")
-    summary: dict[str, object] = {
+    dmp.close()
+    return _report("hand-written full pipeline", compared, problems, {
         "people": people, "events": events, **compared,
         "aidmp_build_s": round(build_s, 2), "hand_full_pipeline_s": steps,
-        "ratio_build_to_hand_full": round(build_s / steps["total"], 2),
-    }
-    dmp.close()
+        "ratio_build_to_hand_full": round(build_s / steps["total"], 2)})
+
+
+def _report(what: str, compared: dict[str, object], problems: list[str],
+            summary: dict[str, object]) -> dict[str, object]:
+    """Print an agreement check's summary, fail on any problem, and return the summary."""
     print(json.dumps(summary, indent=2))
     assert not problems, problems
-    print(f"hand-written full pipeline agrees with dmp.build() on "
-          f"{compared['profiles_compared']} profiles, {compared['columns_compared']} columns")
+    print(f"{what} agrees with dmp.build() on {compared['profiles_compared']} profiles, "
+          f"{compared['columns_compared']} columns")
     return summary
 
 
@@ -349,18 +353,12 @@ def check_pandas_matches(people: int = 20000, events: int = 200000) -> dict[str,
                    FROM pandas_identity_rows""")
     con.register("pandas_event_profiles", keep["event_profiles"])
     compared, problems = compare_with_aidmp(con, "pandas", nan_is_null=True)
-    summary: dict[str, object] = {
+    dmp.close()
+    return _report("pandas full pipeline", compared, problems, {
         "people": people, "events": events, **compared,
         "aidmp_build_s": round(build_s, 2), "pandas_load_s": round(load_s, 2),
         "pandas_full_pipeline_s": steps,
-        "ratio_build_to_pandas_full": round(build_s / steps["total"], 2),
-    }
-    dmp.close()
-    print(json.dumps(summary, indent=2))
-    assert not problems, problems
-    print(f"pandas full pipeline agrees with dmp.build() on "
-          f"{compared['profiles_compared']} profiles, {compared['columns_compared']} columns")
-    return summary
+        "ratio_build_to_pandas_full": round(build_s / steps["total"], 2)})
 
 
 def main() -> None:

@@ -21,12 +21,12 @@ quality_app = typer.Typer(help="Data-quality reports.", no_args_is_help=True)
 IdArg = Annotated[str, typer.Argument(help="TYPE:VALUE, e.g. email:ann@x.com or user_id:42")]
 
 
-def build_command(
-    home: HomeOption = None, json: JsonOption = False,
-    full: Annotated[bool, typer.Option(
-        "--full", help="Resolve the whole identity graph again, not only what new events touch."
-    )] = False,
-) -> None:
+FullOption = Annotated[bool, typer.Option(
+    "--full", help="Resolve the whole identity graph again, not only what new events touch.")]
+
+
+def build_command(home: HomeOption = None, json: JsonOption = False,
+                  full: FullOption = False) -> None:
     """Resolve identities and rebuild every profile (progress per stage, summary at the end)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -100,12 +100,8 @@ def events(
 
 
 @identity_app.command("resolve")
-def resolve(
-    home: HomeOption = None, json: JsonOption = False,
-    full: Annotated[bool, typer.Option(
-        "--full", help="Recompute the whole graph instead of the profiles new events touch."
-    )] = False,
-) -> None:
+def resolve(home: HomeOption = None, json: JsonOption = False,
+            full: FullOption = False) -> None:
     """Bring the identity graph up to date with the events (``aidmp build`` does this too):
     incremental unless a full run could give another answer, or ``--full``."""
     with open_dmp(home) as dmp:

@@ -153,9 +153,9 @@ class IdentityGraph:
         """Where the events, rules and links stand now."""
         eng = self.engine
         ev = eng.table("events")
-        until = eng.execute(ev.aggregate(t=ev.received_at.max())).column("t")[0].as_py()
-        seen = ev.filter(ev.received_at <= until) if until is not None else ev.limit(0)
-        n = int(eng.execute(seen.aggregate(n=seen.count())).column("n")[0].as_py())
+        # one query, one snapshot: every event it counts was received by its newest one
+        now = eng.execute(ev.aggregate(until=ev.received_at.max(), n=ev.count())).to_pylist()[0]
+        until, n = now["until"], int(now["n"])
         links = eng.table("identity_links")
         lk = eng.execute(links.aggregate(n=links.count(), last=links.created_at.max(),
                                          active=(links.status == "active").sum())).to_pylist()[0]
@@ -188,9 +188,7 @@ class IdentityGraph:
         assigned = graph._mat(eng, "_identity_assign_new", assigned.anti_join(hubs, "node"))
         merges = self._record_merges(assigned, edges, build_id)
         eng.upsert("identities", eng.execute(self._rows(assigned, build_id)))
-        anchors = eng.table(graph.ANCHORS)
-        mapped = anchors.join(assigned.select("node", "profile_id"),
-                              anchors.anchor == assigned.node).select("message_id", "profile_id")
+        mapped = self._event_map(assigned)
         eng.replace_rows(EVENT_PROFILES, "message_id", events, mapped, order_by="profile_id")
         eng.index(EVENT_PROFILES, ["profile_id"])
         n_mapped = int(eng.execute(mapped.aggregate(n=mapped.count())).column("n")[0].as_py())
@@ -327,13 +325,17 @@ class IdentityGraph:
         self.engine.index("identities", ["id_value"])
         self.engine.index("identities", ["profile_id"])
 
-    def _map_events(self, assigned: ir.Table) -> int:
-        """event_profiles: each event's profile = the profile of its strongest identifier
-        that is not blocked (the graph's anchor of the event's edges)."""
-        eng = self.engine
-        anchors = eng.table(graph.ANCHORS)
-        best = anchors.join(assigned.select("node", "profile_id"),
+    def _event_map(self, assigned: ir.Table) -> ir.Table:
+        """(message_id, profile_id): each event's profile is the profile of its strongest
+        identifier that is not blocked (the graph's anchor of the event's edges)."""
+        anchors = self.engine.table(graph.ANCHORS)
+        return anchors.join(assigned.select("node", "profile_id"),
                             anchors.anchor == assigned.node).select("message_id", "profile_id")
+
+    def _map_events(self, assigned: ir.Table) -> int:
+        """Replace ``event_profiles`` with every event's profile."""
+        eng = self.engine
+        best = self._event_map(assigned)
         # stored in profile order: a person's events sit together, and the index below is
         # built from sorted keys (10M events: 4.4 s with the sort instead of 6.6 s without)
         eng.materialize(EVENT_PROFILES, best.order_by("profile_id"))

@@ -80,17 +80,17 @@ def score_aggregates(engine: Engine, ev: ir.Table, order_event: str, revenue_pro
     # the price of what a person looks at and buys (order value when there are no prices)
     value = ibis.coalesce(price, ibis.ifelse(ev.event == order_event, revenue,
                                              ibis.null("float64")))
-    return {"_score_n30": ev.count(where=recent), "_score_last": ev.timestamp.max(),
-            "_score_price": value.mean()}
+    return {"_score_n30": ev.count(where=recent), "_score_price": value.mean()}
 
 
 def engagement(per: ir.Table) -> ir.Table:
     """profile_id, engagement_score 0-100: half activity in the last 30 days (quantile of event
     count), half recency of the last event (quantile), so it reads as a percentile.
 
-    ``per`` has one row per person with the :func:`score_aggregates` columns."""
+    ``per`` has one row per person with ``last_seen`` and the :func:`score_aggregates`
+    columns (the computed-traits table)."""
     activity = ibis.percent_rank().over(order_by=per._score_n30)
-    recency = ibis.percent_rank().over(order_by=per._score_last)
+    recency = ibis.percent_rank().over(order_by=per.last_seen)
     score = (activity.cast("float64") + recency.cast("float64")) * 50
     return per.select("profile_id", engagement_score=score.round(1))
 

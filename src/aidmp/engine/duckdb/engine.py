@@ -16,9 +16,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
@@ -37,6 +38,10 @@ _ARROW_BATCH = 131072  # rows per Arrow batch, DuckDB's default
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _primary_key(spec: TableSpec) -> str:
+    return f"PRIMARY KEY ({', '.join(_quote(k) for k in spec.key)})"
 
 
 def _column_ddl(column: Column) -> str:
@@ -134,15 +139,15 @@ class DuckDBEngine(Engine):
     def _insert(cur: duckdb.DuckDBPyConnection, table: str, view: str, verb: str
                 ) -> tuple[Any, ...] | None:
         query = f"INSERT {{}}INTO {_quote(table)} BY NAME SELECT * FROM {_quote(view)}"
-        if verb == "OR IGNORE":
-            # Most appends repeat no key: a plain insert (one statement, rolled back whole on a
-            # repeated key) costs a third less than checking every row for a conflict, so the
-            # conflict-checking insert runs only when the plain one is refused.
-            try:
-                return cur.execute(query.format("")).fetchone()
-            except duckdb.ConstraintException:
-                pass
-        return cur.execute(query.format(verb + " ")).fetchone()
+        if verb != "OR IGNORE":
+            return cur.execute(query.format(verb + " ")).fetchone()
+        # Most appends repeat no key: a plain insert (one statement, rolled back whole on a
+        # repeated key) costs a third less than checking every row for a conflict, so the
+        # conflict-checking insert runs only when the plain one is refused.
+        try:
+            return cur.execute(query.format("")).fetchone()
+        except duckdb.ConstraintException:
+            return cur.execute(query.format("OR IGNORE ")).fetchone()
 
     def append(self, table: str, data: pa.Table) -> int:
         return self._write(table, data, "OR IGNORE")
@@ -194,25 +199,16 @@ class DuckDBEngine(Engine):
         if table not in TABLES:
             raise NotFoundError(f"Unknown table {table!r}. Valid tables: {', '.join(TABLES)}")
         query = self.compile(expr)
-        cur = self._cursor()
-        with self._write_lock:
-            try:
-                cur.execute("BEGIN TRANSACTION")
-                # drop + create + bulk insert: far cheaper than deleting millions of keyed rows
-                cur.execute(f"DROP TABLE {_quote(table)}")
-                spec = TABLES[table]
-                self._create_table(spec, keyed=False)
-                cur.execute(f"INSERT INTO {_quote(table)} BY NAME {query}")
-                # the key's index built in one pass over the loaded rows: 2.6M identities take
-                # 3.3 s in all instead of 5.7 s inserted into a keyed table (it still refuses
-                # duplicates, and the transaction then leaves the old rows in place)
-                keys = ", ".join(_quote(k) for k in spec.key)
-                cur.execute(f"ALTER TABLE {_quote(table)} ADD PRIMARY KEY ({keys})")
-                cur.execute("COMMIT")
-            except duckdb.Error as exc:
-                cur.execute("ROLLBACK")
-                raise EngineError(f"replace rows of {table}", f"{exc}\n-- query:\n{query}"
-                                  ) from exc
+        spec = TABLES[table]
+        with self._transaction(f"replace rows of {table}", query) as cur:
+            # drop + create + bulk insert: far cheaper than deleting millions of keyed rows
+            cur.execute(f"DROP TABLE {_quote(table)}")
+            self._create_table(spec, keyed=False)
+            cur.execute(f"INSERT INTO {_quote(table)} BY NAME {query}")
+            # the key's index built in one pass over the loaded rows: 2.6M identities take
+            # 3.3 s in all instead of 5.7 s inserted into a keyed table (it still refuses
+            # duplicates, and the transaction then leaves the old rows in place)
+            cur.execute(f"ALTER TABLE {_quote(table)} ADD {_primary_key(spec)}")
 
     def replace_rows(self, name: str, key: str, keys: ibis.Table, rows: ibis.Table, *,
                      order_by: str | None = None) -> None:
@@ -221,17 +217,24 @@ class DuckDBEngine(Engine):
         self._check_derived(name)
         doomed = self.compile(keys.select(key).distinct())
         fresh = self.compile(rows)
+        with self._transaction(f"replace rows of {name}", fresh) as cur:
+            cur.execute(f"DELETE FROM {_quote(name)} WHERE {_quote(key)} IN "
+                        f"(SELECT {_quote(key)} FROM ({doomed}))")
+            cur.execute(f"INSERT INTO {_quote(name)} BY NAME {fresh}")
+
+    @contextlib.contextmanager
+    def _transaction(self, what: str, query: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Statements on this thread's cursor in one transaction, under the write lock; a
+        failure rolls back and is raised as an EngineError naming ``what``."""
         cur = self._cursor()
         with self._write_lock:
+            cur.execute("BEGIN TRANSACTION")
             try:
-                cur.execute("BEGIN TRANSACTION")
-                cur.execute(f"DELETE FROM {_quote(name)} WHERE {_quote(key)} IN "
-                            f"(SELECT {_quote(key)} FROM ({doomed}))")
-                cur.execute(f"INSERT INTO {_quote(name)} BY NAME {fresh}")
+                yield cur
                 cur.execute("COMMIT")
             except duckdb.Error as exc:
                 cur.execute("ROLLBACK")
-                raise EngineError(f"replace rows of {name}", str(exc)) from exc
+                raise EngineError(what, f"{exc}\n-- query:\n{query}") from exc
 
     def index(self, table: str, columns: Sequence[str]) -> None:
         name = f"idx_{table}_{'_'.join(columns)}"
@@ -278,8 +281,7 @@ class DuckDBEngine(Engine):
 
     def _create_table(self, spec: TableSpec, *, keyed: bool = True) -> None:
         cols = ", ".join(_column_ddl(c) for c in spec.columns)
-        key = ", ".join(_quote(k) for k in spec.key)
-        primary = f", PRIMARY KEY ({key})" if keyed else ""
+        primary = f", {_primary_key(spec)}" if keyed else ""
         self._cursor().execute(f"CREATE TABLE IF NOT EXISTS {_quote(spec.name)} ({cols}{primary})")
 
     def _add_column(self, table: str, name: str, column: Column) -> None:
