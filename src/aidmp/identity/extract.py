@@ -11,8 +11,9 @@ Example:
     >>> _ = dmp.events.ingest([{"type": "identify", "userId": "u1", "anonymousId": "a1",
     ...     "traits": {"email": " Ann@X.com "}, "timestamp": "2026-01-01T00:00:00Z"}], source="web")
     >>> obs = observations(dmp.engine, IdentityRules())
-    >>> sorted((r["id_type"], r["id_value"]) for r in dmp.engine.execute(obs).to_pylist())
-    [('anonymous_id', 'a1'), ('email', 'ann@x.com'), ('user_id', 'u1')]
+    >>> named = obs.join(identifiers(dmp.engine), "nid").order_by("nid")
+    >>> [(r["nid"], r["node"]) for r in dmp.engine.execute(named).to_pylist()]
+    [(0, 'user_id:u1'), (1, 'email:ann@x.com'), (2, 'anonymous_id:a1')]
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from aidmp.quality.columns import email_column, phone_column
 from aidmp.spec.identity import IdentifierType, IdentityRules
 
 NORM_TABLE = "_identity_norm"
+# nid -> (id_type, id_value) of the identifiers of the last extraction (see _numbered)
+IDS_TABLE = "_identity_ids"
 _COUNTRY_PATHS = (("traits", "$.country"), ("traits", "$.address.country"),
                   ("context", "$.traits.country"), ("context", "$.traits.address.country"))
 
@@ -142,33 +145,61 @@ def build_dictionary(engine: Engine, rules: IdentityRules, raw: ir.Table) -> pa.
         ))
     schema = {"id_type": pl.String, "raw": pl.String, "region": pl.String, "id_value": pl.String,
               "reason": pl.String}
-    table = (pl.concat(out) if out else pl.DataFrame(schema=schema)).to_arrow()
+    frame = pl.concat(out) if out else pl.DataFrame(schema=schema)
+    ids = _numbered(frame, rules)
+    frame = frame.join(ids.select("id_type", "id_value", "nid"), on=["id_type", "id_value"],
+                       how="left")
+    engine.write_table(IDS_TABLE, ids.to_arrow())
+    table = frame.to_arrow()
     engine.write_table(NORM_TABLE, table)
     return table
 
 
+def _numbered(frame: pl.DataFrame, rules: IdentityRules) -> pl.DataFrame:
+    """Every distinct identifier with its number ``nid`` for the graph's work tables.
+
+    Numbers follow (type priority, value): the smallest number of a group is its strongest
+    identifier, the earliest value among those of the strongest type, the same order as the
+    ``type:value`` text within a type. The graph joins and groups these integers instead of
+    that text (half the time at 10M events), and since the order depends only on the values,
+    any two runs agree on which of two identifiers comes first.
+    """
+    prio = pl.DataFrame({"id_type": [k.name for k in rules.ordered_types()],
+                         "priority": [k.priority for k in rules.ordered_types()]},
+                        schema={"id_type": pl.String, "priority": pl.Int64})
+    keys = frame.filter(pl.col("id_value").is_not_null()).select("id_type", "id_value").unique()
+    return (keys.join(prio, on="id_type").sort(["priority", "id_value"])
+            .with_row_index("nid").select(pl.col("nid").cast(pl.Int64), "id_type", "id_value"))
+
+
 def observations(engine: Engine, rules: IdentityRules, events: ir.Table | None = None
                  ) -> ir.Table:
-    """Normalised, unblocked observations: message_id, ts, source, id_type, id_value, node.
+    """Normalised, unblocked observations: message_id, ts, source, nid.
 
-    ``node`` is ``id_type:id_value``, the graph's key for the identifier.
+    ``nid`` numbers the identifier (``IDS_TABLE`` names it); the numbers hold until the next
+    extraction.
     """
     raw = raw_observations(engine, rules, events)
     build_dictionary(engine, rules, raw)
     norm = engine.table(NORM_TABLE)
     joined = raw.join(norm, [raw.id_type == norm.id_type, raw.raw == norm.raw,
                              raw.region == norm.region])
-    kept = joined.filter(joined.id_value.notnull())
-    out = kept.select(
-        message_id=kept.message_id, ts=kept.ts, source=kept.source, id_type=kept.id_type,
-        id_value=kept.id_value, node=kept.id_type + ibis.literal(":") + kept.id_value)
+    kept = joined.filter(joined.nid.notnull())
+    out = kept.select(message_id=kept.message_id, ts=kept.ts, source=kept.source, nid=kept.nid)
     # One event repeats an identifier only through a type read from several paths (an e-mail
     # in traits and in context.traits); de-duplicating just those rows halves the cost.
     several = [k.name for k in rules.ordered_types() if len(k.paths) > 1]
     if not several:
         return out
-    repeated = out.filter(out.id_type.isin(several)).distinct()
-    return ibis.union(out.filter(~out.id_type.isin(several)), repeated, distinct=False)
+    multi = kept.id_type.isin(several)
+    repeated = kept.filter(multi).select(*out.columns).distinct()
+    return ibis.union(kept.filter(~multi).select(*out.columns), repeated, distinct=False)
+
+
+def identifiers(engine: Engine) -> ir.Table:
+    """``nid, id_type, id_value, node`` of the last extraction's identifiers."""
+    ids = engine.table(IDS_TABLE)
+    return ids.mutate(node=ids.id_type + ibis.literal(":") + ids.id_value)
 
 
 def refused(engine: Engine) -> dict[str, int]:
@@ -183,5 +214,5 @@ def refused(engine: Engine) -> dict[str, int]:
     return {f"{r['id_type']}: {r['reason']}": int(r["n"]) for r in rows}
 
 
-__all__ = ["build_dictionary", "normalise_values", "observations", "raw_observations",
-           "refused"]
+__all__ = ["IDS_TABLE", "build_dictionary", "identifiers", "normalise_values", "observations",
+           "raw_observations", "refused"]

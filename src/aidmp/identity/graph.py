@@ -25,6 +25,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from aidmp.engine.base import Engine
+from aidmp.identity.extract import identifiers
 from aidmp.spec.identity import IdentityRules
 
 UNLIMITED = 1 << 40
@@ -56,29 +57,21 @@ def _types_table(engine: Engine, rules: IdentityRules) -> ir.Table:
 
 
 def build_nodes(engine: Engine, rules: IdentityRules, obs: ir.Table) -> ir.Table:
-    """One row per identifier: type, value, priority, limit, first/last seen, events, sources."""
+    """One row per identifier: its number, ``type:value`` text, type, value, priority, limit,
+    first/last seen, events, sources."""
     types = _types_table(engine, rules)
     # one pass over the observations (one row per event and identifier, so a count is the
     # number of events) per (identifier, source), then the few sources of each identifier
-    # (grouped by type and value, not by the longer node text: 4.6 -> 3.2 s at 11M rows)
-    per_source = obs.group_by(["id_type", "id_value", "source"]).aggregate(
+    per_source = obs.group_by(["nid", "source"]).aggregate(
         first_seen=obs.ts.min(), last_seen=obs.ts.max(), events=obs.count())
-    agg = per_source.group_by(["id_type", "id_value"]).aggregate(
+    agg = per_source.group_by("nid").aggregate(
         first_seen=per_source.first_seen.min(), last_seen=per_source.last_seen.max(),
         events=per_source.events.sum(),
         sources=per_source.source.collect(distinct=True).sort().join(","))
-    agg = agg.mutate(node=agg.id_type + ibis.literal(":") + agg.id_value)
-    joined = agg.join(types, "id_type")
+    joined = agg.join(identifiers(engine), "nid").join(types, "id_type")
     return _mat(engine, "_identity_nodes", joined.select(
-        "node", "id_type", "id_value", "priority", "lim", "first_seen", "last_seen", "events",
-        "sources"))
-
-
-def _strongest(t: ir.Table) -> ir.StringValue:
-    """The strongest node of a group (lowest priority, then smallest node) as one MIN over a
-    sortable key: cheaper than a window per event at tens of millions of rows."""
-    key = t.priority.cast("string").lpad(6, "0") + ibis.literal("|") + t.node
-    return key.min().substr(7)  # type: ignore[no-any-return]
+        "nid", "node", "id_type", "id_value", "priority", "lim", "first_seen", "last_seen",
+        "events", "sources"))
 
 
 def shared_nodes(engine: Engine, rules: IdentityRules, obs: ir.Table, nodes: ir.Table
@@ -86,44 +79,51 @@ def shared_nodes(engine: Engine, rules: IdentityRules, obs: ir.Table, nodes: ir.
     """Identifiers (of types allowed several per profile) seen with too many others."""
     other = obs.view()
     pairs = obs.join(other, obs.message_id == other.message_id).filter(
-        obs.node != other.node).select(node=obs.node, other=other.node).distinct()
-    degree = pairs.group_by("node").aggregate(degree=pairs.count())
-    hubs = degree.join(nodes, "node").filter(
+        obs.nid != other.nid).select(nid=obs.nid, other=other.nid).distinct()
+    degree = pairs.group_by("nid").aggregate(degree=pairs.count())
+    hubs = degree.join(nodes, "nid").filter(
         [ibis._.lim > 1, ibis._.degree > rules.max_shared])
-    return _mat(engine, "_identity_shared", hubs.select("node", "degree"))
+    return _mat(engine, "_identity_shared", hubs.select("nid", "degree"))
 
 
-def build_edges(engine: Engine, obs: ir.Table, shared: ir.Table, links: ir.Table | None
-                ) -> ir.Table:
-    """Undirected edges (a, b, message_id): each event's star, plus active links.
+def _numbers(nodes: ir.Table, id_type: ir.StringValue, id_value: ir.StringValue,
+             t: ir.Table) -> ir.Table:
+    """``t`` with the number of its (id_type, id_value) as ``nid`` (unknown ones dropped)."""
+    return t.join(nodes, [id_type == nodes.id_type, id_value == nodes.id_value])
 
-    The star's centre is the event's strongest identifier, so an e-mail sent with a user id
-    sits next to that user id, not behind a shared device.
+
+def build_edges(engine: Engine, obs: ir.Table, nodes: ir.Table, shared: ir.Table,
+                links: ir.Table | None) -> ir.Table:
+    """Undirected edges (a, b, message_id) between identifier numbers: each event's star, plus
+    active links.
+
+    The star's centre is the event's strongest identifier (its smallest number), so an e-mail
+    sent with a user id sits next to that user id, not behind a shared device.
     """
-    # the priority comes with the type (a join to a handful of rows, not to every identifier)
-    types = engine.table(TYPES)
-    kept = obs.anti_join(shared, "node").join(types.select("id_type", "priority"), "id_type")
+    kept = obs.anti_join(shared, "nid")
     # kept as a work table: it is also each event's way to its profile (see ANCHORS)
     anchor = _mat(engine, ANCHORS, kept.group_by("message_id").aggregate(
-        anchor=_strongest(kept), n=kept.count()))
+        anchor=kept.nid.min(), n=kept.count()))
     # only events with two identifiers or more draw edges (most carry just a device id)
     several = anchor.filter(anchor.n > 1).select("message_id", "anchor")
-    star = kept.join(several, "message_id").filter(ibis._.node != ibis._.anchor)
-    edges = star.group_by(["anchor", "node"]).aggregate(message_id=star.message_id.min())
-    edges = edges.select(a=edges.anchor, b=edges.node, message_id=edges.message_id)
+    star = kept.join(several, "message_id").filter(ibis._.nid != ibis._.anchor)
+    edges = star.group_by(["anchor", "nid"]).aggregate(message_id=star.message_id.min())
+    edges = edges.select(a=edges.anchor, b=edges.nid, message_id=edges.message_id)
     if links is not None:
-        extra = links.select(
-            a=links.id_type + ibis.literal(":") + links.id_value,
-            b=links.other_type + ibis.literal(":") + links.other_value,
-            message_id=ibis.literal("link:") + links.id)
-        edges = ibis.union(edges, extra, distinct=False)
+        ends = nodes.select("nid", "id_type", "id_value")
+        one = _numbers(ends, links.id_type, links.id_value, links)
+        one = one.select(a=one.nid, other_type=one.other_type, other_value=one.other_value,
+                         message_id=ibis.literal("link:") + one.id)
+        two = _numbers(ends.view(), one.other_type, one.other_value, one)
+        edges = ibis.union(edges, two.select(a=two.a, b=two.nid, message_id=two.message_id),
+                           distinct=False)
     directed = ibis.union(edges, edges.select(a=edges.b, b=edges.a, message_id=edges.message_id),
                           distinct=False)
     return _mat(engine, "_identity_edges", directed)
 
 
 def _changed(engine: Engine, old: ir.Table, new: ir.Table, cols: list[str]) -> int:
-    joined = new.join(old, "node", how="left")
+    joined = new.join(old, "nid", how="left")
     cond = ibis.or_(*[joined[f"{c}_right"].isnull() | (joined[c] != joined[f"{c}_right"])
                       for c in cols])
     result = engine.execute(joined.filter(cond).aggregate(n=ibis._.count()))
@@ -132,15 +132,15 @@ def _changed(engine: Engine, old: ir.Table, new: ir.Table, cols: list[str]) -> i
 
 def components(engine: Engine, nodes: ir.Table, shared: ir.Table, edges: ir.Table,
                progress: Progress | None = None) -> ir.Table:
-    """``node -> label``: the smallest node of its connected component."""
-    live = nodes.anti_join(shared, "node")
-    current = _mat(engine, "_identity_cc0", live.select("node", label=live.node))
+    """``nid -> label``: the smallest number of its connected component."""
+    live = nodes.anti_join(shared, "nid")
+    current = _mat(engine, "_identity_cc0", live.select("nid", label=live.nid))
     for i in range(1, MAX_ITERATIONS):
-        cand = edges.join(current, edges.b == current.node).select(
-            node=edges.a, label=current.label)
-        both = ibis.union(current.select("node", "label"), cand, distinct=False)
+        cand = edges.join(current, edges.b == current.nid).select(
+            nid=edges.a, label=current.label)
+        both = ibis.union(current.select("nid", "label"), cand, distinct=False)
         nxt = _mat(engine, f"_identity_cc{i % 2}",
-                   both.group_by("node").aggregate(label=both.label.min()))
+                   both.group_by("nid").aggregate(label=both.label.min()))
         if progress:
             progress(f"components: iteration {i}")
         if _changed(engine, current, nxt, ["label"]) == 0:
@@ -151,47 +151,47 @@ def components(engine: Engine, nodes: ir.Table, shared: ir.Table, edges: ir.Tabl
 
 def split_conflicts(engine: Engine, nodes: ir.Table, labels: ir.Table, edges: ir.Table,
                     splits: ir.Table | None) -> ir.Table:
-    """``node -> cluster``: components, with conflicting ones split around their seeds."""
-    n = nodes.join(labels, "node")
+    """``nid -> cluster``: components, with conflicting ones split around their seeds."""
+    n = nodes.join(labels, "nid")
     single = n.filter(n.lim == 1)
     counts = single.group_by(["label", "id_type", "priority"]).aggregate(k=single.count())
     bad = counts.filter(counts.k > 1)
     # the strongest conflicting limit-1 type of each component seeds its split
     seed_type = bad.group_by("label").aggregate(priority=bad.priority.min())
-    seeds = n.join(seed_type, ["label", "priority"]).select("node", "label")
+    seeds = n.join(seed_type, ["label", "priority"]).select("nid", "label")
     if splits is not None:
-        forced = splits.select(node=splits.id_type + ibis.literal(":") + splits.id_value)
-        forced = forced.join(n, "node").select("node", "label")
+        forced = _numbers(n, splits.id_type, splits.id_value, splits).select("nid", "label")
         # a component split by an unmerge keeps its own anchor as a seed as well
         ranked = n.join(forced.select("label").distinct(), "label")
         order = ibis.row_number().over(group_by=ranked.label,
-                                       order_by=[ranked.priority, ranked.first_seen, ranked.node])
-        anchors = ranked.mutate(rn=order).filter(ibis._.rn == 0).select("node", "label")
+                                       order_by=[ranked.priority, ranked.first_seen, ranked.nid])
+        anchors = ranked.mutate(rn=order).filter(ibis._.rn == 0).select("nid", "label")
         seeds = ibis.union(seeds, forced, anchors, distinct=True)
     seeds = _mat(engine, "_identity_seeds", seeds)
     conflicted = _mat(engine, "_identity_conflicted", n.join(
-        seeds.select("label").distinct(), "label").select("node", "label"))
-    seeded = seeds.join(n.select("node", "first_seen"), "node")
+        seeds.select("label").distinct(), "label").select("nid", "label"))
+    # the seeds' order breaks ties between seeds of different types by their text, as ever
+    seeded = seeds.join(n.select("nid", "node", "first_seen"), "nid")
     rank = ibis.row_number().over(group_by=seeded.label,
                                   order_by=[seeded.first_seen, seeded.node])
     state = _mat(engine, "_identity_bfs0", seeded.select(
-        "node", seed="node", d=ibis.literal(0, "int64"), r=rank.cast("int64")))
-    local = edges.join(conflicted.select("node"), edges.a == conflicted.node).select(
+        "nid", seed="nid", d=ibis.literal(0, "int64"), r=rank.cast("int64")))
+    local = edges.join(conflicted.select("nid"), edges.a == conflicted.nid).select(
         "a", "b")
     for i in range(1, MAX_ITERATIONS):
-        cand = local.join(state, local.b == state.node).select(
-            node=local.a, seed=state.seed, d=(state.d + 1).cast("int64"), r=state.r)
-        both = ibis.union(state.select("node", "seed", d=state.d.cast("int64"),
+        cand = local.join(state, local.b == state.nid).select(
+            nid=local.a, seed=state.seed, d=(state.d + 1).cast("int64"), r=state.r)
+        both = ibis.union(state.select("nid", "seed", d=state.d.cast("int64"),
                                        r=state.r.cast("int64")),
                           cand.mutate(r=cand.r.cast("int64")), distinct=False)
-        best = ibis.row_number().over(group_by=both.node, order_by=[both.d, both.r, both.seed])
+        best = ibis.row_number().over(group_by=both.nid, order_by=[both.d, both.r, both.seed])
         nxt = _mat(engine, f"_identity_bfs{i % 2}", both.mutate(rn=best).filter(
             ibis._.rn == 0).drop("rn"))
         if _changed(engine, state, nxt, ["seed", "d"]) == 0:
             break
         state = nxt
-    split = state.select("node", cluster=state.seed)
-    plain = labels.anti_join(conflicted, "node").select("node", cluster=labels.label)
+    split = state.select("nid", cluster=state.seed)
+    plain = labels.anti_join(conflicted, "nid").select("nid", cluster=labels.label)
     return _mat(engine, "_identity_clusters", ibis.union(plain, split, distinct=False))
 
 
@@ -205,35 +205,37 @@ def assign(engine: Engine, nodes: ir.Table, clusters: ir.Table, shared: ir.Table
     Nodes of a component that was split (``conflicted``) keep the reason :data:`SPLIT_REASON`:
     their profile is not a whole connected component (incremental resolution leaves them to
     a full one)."""
-    n = nodes.join(clusters, "node")
+    n = nodes.join(clusters, "nid")
     if conflicted is not None:
-        mark = conflicted.select(split_node="node", was_split=ibis.literal(True))
-        n = n.left_join(mark, n.node == mark.split_node).drop("split_node")
+        mark = conflicted.select(split_nid="nid", was_split=ibis.literal(True))
+        n = n.left_join(mark, n.nid == mark.split_nid).drop("split_nid")
     else:
         n = n.mutate(was_split=ibis.null("boolean"))
+    # within a type, the number orders identifiers as their text does
     order = ibis.row_number().over(group_by=[n.cluster, n.id_type],
-                                   order_by=[n.first_seen, n.node])
+                                   order_by=[n.first_seen, n.nid])
     ranked = n.mutate(rk=order + 1)
     over = ranked.rk > ranked.lim
     ranked = ranked.mutate(
-        cluster=ibis.ifelse(over, ranked.node, ranked.cluster),
+        cluster=ibis.ifelse(over, ranked.nid, ranked.cluster),
         status=ibis.ifelse(over, ibis.literal("detached"), ibis.literal("linked")),
         reason=ibis.ifelse(over, ibis.literal("limit of ") + ranked.lim.cast("string")
                            + ibis.literal(" ") + ranked.id_type + ibis.literal(" per profile"),
                            ibis.ifelse(ranked.was_split.notnull(), ibis.literal(SPLIT_REASON),
                                        ibis.null("string")))).drop("was_split")
-    hubs = nodes.join(shared, "node").select(
-        *[nodes[c] for c in nodes.columns], cluster=nodes.node, rk=ibis.literal(1, "int64"),
+    hubs = nodes.join(shared, "nid").select(
+        *[nodes[c] for c in nodes.columns], cluster=nodes.nid, rk=ibis.literal(1, "int64"),
         status=ibis.literal("blocked"),
         reason=ibis.literal("shared by ") + shared.degree.cast("string")
         + ibis.literal(" identifiers"))
     allnodes = ibis.union(ranked, hubs, distinct=False)
     anchor_order = ibis.row_number().over(
         group_by=allnodes.cluster,
-        order_by=[allnodes.priority, allnodes.first_seen, allnodes.node])
-    anchors = allnodes.mutate(rn=anchor_order).filter(ibis._.rn == 0).select(
-        "cluster", anchor=ibis._.node)
+        order_by=[allnodes.priority, allnodes.first_seen, allnodes.nid])
+    firsts = allnodes.mutate(rn=anchor_order).filter(ibis._.rn == 0)
+    anchors = firsts.select("cluster", anchor=firsts.node,
+                            profile_id=profile_id_of(firsts.node))
     out = allnodes.join(anchors, "cluster")
     return _mat(engine, "_identity_assign", out.select(
-        "node", "id_type", "id_value", "priority", "first_seen", "last_seen", "events",
-        "sources", "status", "reason", "anchor", profile_id=profile_id_of(out.anchor)))
+        "nid", "node", "id_type", "id_value", "priority", "first_seen", "last_seen", "events",
+        "sources", "status", "reason", "anchor", "profile_id"))

@@ -34,7 +34,14 @@ import pyarrow as pa
 from aidmp.engine.base import Engine
 from aidmp.errors import NotFoundError, ValidationError
 from aidmp.identity import graph
-from aidmp.identity.extract import build_dictionary, normalise_values, observations, refused
+from aidmp.identity.extract import (
+    IDS_TABLE,
+    build_dictionary,
+    identifiers,
+    normalise_values,
+    observations,
+    refused,
+)
 from aidmp.quality.normalize import normalize_email
 from aidmp.spec.identity import IdentityRules
 
@@ -43,7 +50,7 @@ WORK_TABLES = ("_identity_types", "_identity_nodes", "_identity_shared", "_ident
                "_identity_cc0", "_identity_cc1", "_identity_seeds", "_identity_conflicted",
                "_identity_bfs0", "_identity_bfs1", "_identity_clusters", "_identity_assign",
                "_identity_obs", graph.ANCHORS, "_identity_touched", "_identity_events",
-               "_identity_obs_new", "_identity_shared_all", "_identity_assign_new")
+               "_identity_obs_new", "_identity_shared_all", "_identity_assign_new", IDS_TABLE)
 
 
 STATE = "_identity_state"
@@ -125,7 +132,7 @@ class IdentityGraph:
         obs = graph._mat(eng, "_identity_obs", observations(eng, rules))
         nodes = graph.build_nodes(eng, rules, obs)
         shared = graph.shared_nodes(eng, rules, obs, nodes)
-        edges = graph.build_edges(eng, obs, shared, self._links("link"))
+        edges = graph.build_edges(eng, obs, nodes, shared, self._links("link"))
         labels = graph.components(eng, nodes, shared, edges, progress)
         clusters = graph.split_conflicts(eng, nodes, labels, edges, self._links("split"))
         assigned = graph.assign(eng, nodes, clusters, shared, eng.table("_identity_conflicted"))
@@ -176,11 +183,11 @@ class IdentityGraph:
         nodes = graph.build_nodes(eng, rules, obs)
         found = graph.shared_nodes(eng, rules, obs, nodes)
         # shared values stay shared: their degree only grows as events arrive
-        old_hubs = nodes.semi_join(hubs, "node").anti_join(found, "node").select(
-            "node", degree=ibis.literal(rules.max_shared + 1, "int64"))
+        old_hubs = nodes.semi_join(hubs, "node").anti_join(found, "nid").select(
+            "nid", degree=ibis.literal(rules.max_shared + 1, "int64"))
         shared = graph._mat(eng, "_identity_shared_all", ibis.union(found, old_hubs,
                                                                     distinct=False))
-        edges = graph.build_edges(eng, obs, shared, None)
+        edges = graph.build_edges(eng, obs, nodes, shared, None)
         labels = graph.components(eng, nodes, shared, edges, progress)
         clusters = graph.split_conflicts(eng, nodes, labels, edges, None)
         assigned = graph.assign(eng, nodes, clusters, shared, eng.table("_identity_conflicted"))
@@ -222,7 +229,9 @@ class IdentityGraph:
         ids = eng.table("identities")
         known = ids.select(node=ids.id_type + ibis.literal(":") + ids.id_value,
                            profile_id=ids.profile_id, status=ids.status, reason=ids.reason)
-        touched = new_obs.select("node").distinct().join(known, "node")
+        # (the numbers of these observations hold until the next extraction, below)
+        fresh = new_obs.select("nid").distinct().join(identifiers(eng), "nid")
+        touched = fresh.select("node").join(known, "node")
         if self._any(touched.filter(touched.status == "blocked")):
             return None  # a shared value's statistics and degree change
         profiles = graph._mat(eng, "_identity_touched", touched.select("profile_id").distinct())
@@ -233,7 +242,7 @@ class IdentityGraph:
         events = graph._mat(eng, "_identity_events", ev.filter(
             is_fresh | ev.message_id.isin(theirs.message_id)))
         obs = graph._mat(eng, "_identity_obs", observations(eng, rules, events))
-        here = obs.select("node").distinct()
+        here = obs.select("nid").distinct().join(identifiers(eng), "nid").select("node")
         outside = here.join(known, "node").anti_join(profiles, "profile_id")
         if self._any(outside.filter(outside.status != "blocked")):
             return None  # these events reach profiles beyond the touched ones
@@ -277,7 +286,7 @@ class IdentityGraph:
             identifiers=moved.count())
         # evidence: an event (or link) whose identifiers bridge the old profile to the rest
         a, b = cur.view(), cur.view()
-        e = edges.join(a, edges.a == a.node).join(b, edges.b == b.node).select(
+        e = edges.join(a, edges.a == a.nid).join(b, edges.b == b.nid).select(
             profile_id=a.profile_id, old_profile=a.old_profile, via_type=b.id_type,
             via_old=b.old_profile, message_id=edges.message_id)
         bridge = e.filter([e.old_profile.notnull(),
@@ -329,8 +338,8 @@ class IdentityGraph:
         """(message_id, profile_id): each event's profile is the profile of its strongest
         identifier that is not blocked (the graph's anchor of the event's edges)."""
         anchors = self.engine.table(graph.ANCHORS)
-        return anchors.join(assigned.select("node", "profile_id"),
-                            anchors.anchor == assigned.node).select("message_id", "profile_id")
+        return anchors.join(assigned.select("nid", "profile_id"),
+                            anchors.anchor == assigned.nid).select("message_id", "profile_id")
 
     def _map_events(self, assigned: ir.Table) -> int:
         """Replace ``event_profiles`` with every event's profile."""
