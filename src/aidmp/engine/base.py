@@ -216,6 +216,10 @@ class Engine(ABC):
         """
         self.materialize(name, expr)
 
+    def scratch_rows(self, name: str, data: pa.Table) -> None:
+        """Like :meth:`write_table`, for a work table as :meth:`scratch` makes one."""
+        self.write_table(name, data)
+
     @abstractmethod
     def write_table(self, name: str, data: pa.Table, *, mode: Literal["replace", "append"]
                     = "replace") -> None:

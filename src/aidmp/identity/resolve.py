@@ -36,6 +36,7 @@ from aidmp.errors import NotFoundError, ValidationError
 from aidmp.identity import graph
 from aidmp.identity.extract import (
     IDS_TABLE,
+    NORM_TABLE,
     build_dictionary,
     identifiers,
     normalise_values,
@@ -50,7 +51,8 @@ WORK_TABLES = ("_identity_types", "_identity_nodes", "_identity_shared", "_ident
                "_identity_cc0", "_identity_cc1", "_identity_seeds", "_identity_conflicted",
                "_identity_bfs0", "_identity_bfs1", "_identity_clusters", "_identity_assign",
                "_identity_obs", graph.ANCHORS, "_identity_touched", "_identity_events",
-               "_identity_obs_new", "_identity_shared_all", "_identity_assign_new", IDS_TABLE)
+               "_identity_obs_new", "_identity_shared_all", "_identity_assign_new", IDS_TABLE,
+               NORM_TABLE, "_identity_norm")  # (the last: a dictionary kept by older versions)
 
 
 STATE = "_identity_state"
