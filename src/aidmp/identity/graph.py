@@ -211,31 +211,52 @@ def assign(engine: Engine, nodes: ir.Table, clusters: ir.Table, shared: ir.Table
         n = n.left_join(mark, n.nid == mark.split_nid).drop("split_nid")
     else:
         n = n.mutate(was_split=ibis.null("boolean"))
-    # within a type, the number orders identifiers as their text does
-    order = ibis.row_number().over(group_by=[n.cluster, n.id_type],
-                                   order_by=[n.first_seen, n.nid])
-    ranked = n.mutate(rk=order + 1)
-    over = ranked.rk > ranked.lim
+    # Per-type limits: only the (cluster, type) groups with more identifiers than the limit
+    # are ranked, on the few columns the rank needs (within a type, the number orders
+    # identifiers as their text does); a window over every identifier with all its columns
+    # took 1.1 of 2.4 s at 2.6M identifiers.
+    sizes = n.group_by(["cluster", "priority"]).aggregate(k=n.count(), lim=n.lim.max())
+    full = sizes.filter(sizes.k > sizes.lim).select("cluster", "priority")
+    crowded = n.select("nid", "cluster", "priority", "first_seen", "lim").semi_join(
+        full, ["cluster", "priority"])
+    rank = ibis.row_number().over(group_by=[crowded.cluster, crowded.priority],
+                                  order_by=[crowded.first_seen, crowded.nid])
+    beyond = crowded.mutate(rk=rank + 1)
+    beyond = beyond.filter(beyond.rk > beyond.lim).select(over_nid="nid",
+                                                          over=ibis.literal(True))
+    ranked = n.left_join(beyond, n.nid == beyond.over_nid).drop("over_nid")
+    over = ranked.over.notnull()
     ranked = ranked.mutate(
         cluster=ibis.ifelse(over, ranked.nid, ranked.cluster),
         status=ibis.ifelse(over, ibis.literal("detached"), ibis.literal("linked")),
         reason=ibis.ifelse(over, ibis.literal("limit of ") + ranked.lim.cast("string")
                            + ibis.literal(" ") + ranked.id_type + ibis.literal(" per profile"),
                            ibis.ifelse(ranked.was_split.notnull(), ibis.literal(SPLIT_REASON),
-                                       ibis.null("string")))).drop("was_split")
+                                       ibis.null("string")))).drop("was_split", "over")
     hubs = nodes.join(shared, "nid").select(
-        *[nodes[c] for c in nodes.columns], cluster=nodes.nid, rk=ibis.literal(1, "int64"),
+        *[nodes[c] for c in nodes.columns], cluster=nodes.nid,
         status=ibis.literal("blocked"),
         reason=ibis.literal("shared by ") + shared.degree.cast("string")
         + ibis.literal(" identifiers"))
-    allnodes = ibis.union(ranked, hubs, distinct=False)
-    anchor_order = ibis.row_number().over(
-        group_by=allnodes.cluster,
-        order_by=[allnodes.priority, allnodes.first_seen, allnodes.nid])
-    firsts = allnodes.mutate(rn=anchor_order).filter(ibis._.rn == 0)
-    anchors = firsts.select("cluster", anchor=firsts.node,
-                            profile_id=profile_id_of(firsts.node))
+    allnodes = ibis.union(ranked.drop("lim"), hubs.drop("lim"), distinct=False)
+    anchors = _anchors(allnodes.select("cluster", "priority", "first_seen", "nid"))
+    names = nodes.select(anchor_nid="nid", anchor="node")
+    anchors = anchors.join(names, "anchor_nid")
+    anchors = anchors.select("cluster", "anchor", profile_id=profile_id_of(anchors.anchor))
     out = allnodes.join(anchors, "cluster")
     return _mat(engine, "_identity_assign", out.select(
         "nid", "node", "id_type", "id_value", "priority", "first_seen", "last_seen", "events",
         "sources", "status", "reason", "anchor", "profile_id"))
+
+
+def _anchors(t: ir.Table) -> ir.Table:
+    """``cluster -> anchor_nid``: the strongest, earliest-seen identifier of each cluster (then
+    the smallest number); only clusters of two identifiers or more are ranked."""
+    size = t.group_by("cluster").aggregate(size=t.count())
+    alone = t.semi_join(size.filter(size.size == 1), "cluster")
+    several = t.semi_join(size.filter(size.size > 1), "cluster")
+    order = ibis.row_number().over(group_by=several.cluster,
+                                   order_by=[several.priority, several.first_seen, several.nid])
+    firsts = several.mutate(rn=order).filter(ibis._.rn == 0)
+    return ibis.union(alone.select("cluster", anchor_nid="nid"),
+                      firsts.select("cluster", anchor_nid="nid"), distinct=False)

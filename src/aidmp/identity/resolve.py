@@ -158,6 +158,14 @@ class IdentityGraph:
             refused=refused(eng), incremental=incremental)
 
     # -- incremental -----------------------------------------------------------------------------
+    def watermark(self) -> datetime | None:
+        """The receive time up to which the last resolution read every event (None before the
+        first one): each of those events has its profile in ``event_profiles``."""
+        if not self.engine.has_table(STATE):
+            return None
+        rows = self.engine.to_arrow(STATE).to_pylist()
+        return rows[0]["until"] if len(rows) == 1 else None
+
     def _mark(self) -> _Mark:
         """Where the events, rules and links stand now."""
         eng = self.engine

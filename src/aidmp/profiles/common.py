@@ -26,22 +26,31 @@ def column_name(text: str) -> str:
     return name if name and not name[0].isdigit() else f"x_{name}"
 
 
-def person_events(engine: Engine) -> ir.Table:
-    """Events with the profile they belong to (events without any identifier are left out)."""
+def person_events(engine: Engine, people: ir.Table | None = None) -> ir.Table:
+    """Events with the profile they belong to (events without any identifier are left out);
+    only those of the ``profile_id`` values of ``people``, when given."""
     ev = engine.table("events")
     ep = engine.table(EVENT_PROFILES)
+    if people is not None:
+        ep = ep.semi_join(people, "profile_id")
     return ev.join(ep, "message_id")
 
 
-def with_reference_time(events: ir.Table) -> ir.Table:
-    """The events with a ``now`` column: the build's reference time, the newest behavioural
-    event (track / page / screen; identify calls stamped at import time do not count, and
-    history loads such as CDNOW 1997-98 keep meaningful windows). Computed by the engine in
-    the same query, so both engines see exactly the same instant."""
+def reference_time(events: ir.Table) -> ir.Table:
+    """One row: ``act_now``, the newest behavioural event (track / page / screen; identify
+    calls stamped at import time do not count, and history loads such as CDNOW 1997-98 keep
+    meaningful windows), and ``any_now``, the newest event of any type."""
     acts = events.filter(events.type.isin(["track", "page", "screen"]))
-    ref = acts.aggregate(act_now=acts.timestamp.max()).cross_join(
+    return acts.aggregate(act_now=acts.timestamp.max()).cross_join(
         events.aggregate(any_now=events.timestamp.max()))
-    joined = events.cross_join(ref)
+
+
+def with_reference_time(events: ir.Table, ref: ir.Table | None = None) -> ir.Table:
+    """The events with a ``now`` column: the build's reference time, ``act_now`` or, when
+    there is none, ``any_now`` of ``ref`` (a :func:`reference_time` row; by default that of
+    ``events``). Computed by the engine in the same query, so both engines see exactly the
+    same instant."""
+    joined = events.cross_join(ref if ref is not None else reference_time(events))
     return joined.mutate(now=ibis.coalesce(joined.act_now, joined.any_now)).drop(
         "act_now", "any_now")
 

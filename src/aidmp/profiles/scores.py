@@ -38,18 +38,21 @@ def _score(value: ir.Value, *, ascending: bool = True) -> ir.IntegerValue:
     return ibis.least((pr.cast("float64") * 5).floor().cast("int64") + 1, 5)
 
 
-def rfm(engine: Engine, ev: ir.Table, order_event: str, revenue_property: str) -> ir.Table:
-    """profile_id, rfm_recency_days, rfm_frequency, rfm_monetary, rfm_r/f/m, score, segment."""
-    orders = ev.filter(ev.event == order_event)
-    revenue = property_text(engine, orders, revenue_property).try_cast("float64")
-    per = orders.group_by("profile_id").aggregate(
-        last=orders.timestamp.max(), now=orders.now.max(), rfm_frequency=orders.count(),
-        rfm_monetary=ibis.coalesce(revenue.sum(), 0.0))
+def rfm(per: ir.Table, ref: ir.Table) -> ir.Table:
+    """profile_id, rfm_frequency, rfm_monetary, rfm_recency_days, rfm_r/f/m, score, segment.
+
+    ``per`` has one row per person with the :func:`score_aggregates` columns (the
+    computed-traits table); ``ref`` is the build's reference time
+    (:func:`aidmp.profiles.common.reference_time`): recency is counted back from it."""
+    buyers = per.filter(per._score_rfm_frequency > 0).cross_join(ref)
+    now = ibis.coalesce(buyers.act_now, buyers.any_now)
     # float casts everywhere: Spark reads 86400.0 as a DECIMAL literal otherwise
     # whole days, as RFM is read ("ordered 3 days ago")
-    seconds = _secs(per["now"]) - _secs(per["last"])
+    seconds = _secs(now) - _secs(buyers._score_rfm_last)
     days = (seconds.cast("float64") / ibis.literal(86400.0, "float64")).floor().cast("int64")
-    per = per.mutate(rfm_recency_days=days).drop("last", "now")
+    per = buyers.select("profile_id", rfm_frequency=buyers._score_rfm_frequency,
+                        rfm_monetary=ibis.coalesce(buyers._score_rfm_monetary, 0.0),
+                        rfm_recency_days=days)
     scored = per.mutate(rfm_r=_score(per.rfm_recency_days, ascending=False),
                         rfm_f=_score(per.rfm_frequency), rfm_m=_score(per.rfm_monetary))
     r, f = scored.rfm_r, scored.rfm_f
@@ -72,15 +75,19 @@ def rfm(engine: Engine, ev: ir.Table, order_event: str, revenue_property: str) -
 
 def score_aggregates(engine: Engine, ev: ir.Table, order_event: str, revenue_property: str,
                      price_property: str) -> dict[str, ir.Value]:
-    """The per-person aggregates engagement and purchasing power start from, to compute in the
-    same pass over the events as the computed traits (``_score_*`` columns)."""
+    """The per-person aggregates RFM, engagement and purchasing power start from, to compute in
+    the same pass over the events as the computed traits (``_score_*`` columns): none depends
+    on other people, so a build recomputes them for the people with new events only."""
     recent = ev.timestamp > ev.now - ibis.interval(days=30)
     price = property_text(engine, ev, price_property).try_cast("float64")
     revenue = property_text(engine, ev, revenue_property).try_cast("float64")
+    is_order = ev.event == order_event
     # the price of what a person looks at and buys (order value when there are no prices)
-    value = ibis.coalesce(price, ibis.ifelse(ev.event == order_event, revenue,
-                                             ibis.null("float64")))
-    return {"_score_n30": ev.count(where=recent), "_score_price": value.mean()}
+    value = ibis.coalesce(price, ibis.ifelse(is_order, revenue, ibis.null("float64")))
+    return {"_score_n30": ev.count(where=recent), "_score_price": value.mean(),
+            "_score_rfm_last": ev.timestamp.max(where=is_order),
+            "_score_rfm_frequency": ev.count(where=is_order),
+            "_score_rfm_monetary": revenue.sum(where=is_order)}
 
 
 def engagement(per: ir.Table) -> ir.Table:
