@@ -248,7 +248,9 @@ def pandas_full_pipeline(events: pd.DataFrame, keep: dict[str, pd.DataFrame] | N
     for column, source, ascending in (("rfm_r", "rfm_recency_days", False),
                                       ("rfm_f", "rfm_frequency", True),
                                       ("rfm_m", "rfm_monetary", True)):
-        quintile = np.floor(_percent_rank(rfm[source], ascending) * 5).astype(np.int64) + 1
+        # money ranked to a millionth, as scores.py (a float sum's last bits vary)
+        key = rfm[source].round(6) if source == "rfm_monetary" else rfm[source]
+        quintile = np.floor(_percent_rank(key, ascending) * 5).astype(np.int64) + 1
         rfm[column] = quintile.clip(upper=5)
     r, f = rfm["rfm_r"], rfm["rfm_f"]
     rfm["rfm_score"] = (r.astype(str) + f.astype(str) + rfm["rfm_m"].astype(str)).astype("str")
@@ -262,7 +264,7 @@ def pandas_full_pipeline(events: pd.DataFrame, keep: dict[str, pd.DataFrame] | N
     # engagement: half activity in the last 30 days, half recency, both quantiles
     engagement = _round_half_away(
         (_percent_rank(person["events_30d"]) + _percent_rank(person["last_seen"])) * 50, 1)
-    power_rank = _percent_rank(person["avg_price"].dropna())
+    power_rank = _percent_rank(person["avg_price"].dropna().round(6))
     power = pd.Series(np.select([power_rank < 1 / 3, power_rank < 2 / 3], ["low", "medium"],
                                 "high"), index=power_rank.index, dtype="str")
     profiles = person.join(top.rename("top_category")).join(ids).join(rfm)

@@ -190,7 +190,8 @@ HAND_PROFILE_SQL = [
         least(floor(percent_rank() OVER (ORDER BY rfm_recency_days DESC) * 5)::BIGINT + 1, 5)
           AS rfm_r,
         least(floor(percent_rank() OVER (ORDER BY rfm_frequency) * 5)::BIGINT + 1, 5) AS rfm_f,
-        least(floor(percent_rank() OVER (ORDER BY rfm_monetary) * 5)::BIGINT + 1, 5) AS rfm_m
+        least(floor(percent_rank() OVER (ORDER BY round(rfm_monetary, 6)) * 5)::BIGINT + 1, 5)
+          AS rfm_m
       FROM buyers
     ), rfm AS (
       SELECT *, rfm_r::VARCHAR || rfm_f::VARCHAR || rfm_m::VARCHAR AS rfm_score,
@@ -208,7 +209,7 @@ HAND_PROFILE_SQL = [
       SELECT profile_id,
              CASE WHEN pr < 1::DOUBLE / 3 THEN 'low' WHEN pr < 2::DOUBLE / 3 THEN 'medium'
                   ELSE 'high' END AS purchasing_power
-      FROM (SELECT profile_id, percent_rank() OVER (ORDER BY avg_price) AS pr
+      FROM (SELECT profile_id, percent_rank() OVER (ORDER BY round(avg_price, 6)) AS pr
             FROM h_person WHERE avg_price IS NOT NULL)
     )
     SELECT p.profile_id, p.events, p.first_seen, p.last_seen, p.orders_total, p.revenue_total,

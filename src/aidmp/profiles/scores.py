@@ -54,7 +54,7 @@ def rfm(per: ir.Table, ref: ir.Table) -> ir.Table:
                         rfm_monetary=ibis.coalesce(buyers._score_rfm_monetary, 0.0),
                         rfm_recency_days=days)
     scored = per.mutate(rfm_r=_score(per.rfm_recency_days, ascending=False),
-                        rfm_f=_score(per.rfm_frequency), rfm_m=_score(per.rfm_monetary))
+                        rfm_f=_score(per.rfm_frequency), rfm_m=_score(per.rfm_monetary.round(6)))
     r, f = scored.rfm_r, scored.rfm_f
     segment = ibis.cases(
         ((r >= 4) & (f >= 4), "champions"),
@@ -108,7 +108,9 @@ def purchasing_power(per: ir.Table) -> ir.Table:
 
     ``per`` has one row per person with the :func:`score_aggregates` columns."""
     per = per.filter(per._score_price.notnull())
-    pr = ibis.percent_rank().over(order_by=per._score_price)
+    # ranked on the rounded average: a sum's last bits depend on the order it was added in,
+    # and two equal averages must share a tier whichever build computed them
+    pr = ibis.percent_rank().over(order_by=per._score_price.round(6))
     pr = pr.cast("float64")
     tier = ibis.cases((pr < 1 / 3, "low"), (pr < 2 / 3, "medium"), else_="high")
     return per.select("profile_id", avg_price=per._score_price, purchasing_power=tier)
