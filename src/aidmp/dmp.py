@@ -102,8 +102,9 @@ class DMP:
 
     def build(self, progress: StageProgress | None = None, *, full: bool = False
               ) -> BuildSummary:
-        """The batch pipeline: resolve identities (incremental unless ``full``), rebuild
-        profiles, refresh segment membership (entries and exits recorded against this build)."""
+        """The batch pipeline: resolve identities, rebuild profiles (both incremental unless
+        ``full``), refresh segment membership (entries and exits recorded against this
+        build)."""
         summary = self.profiles.build(progress, full=full)
         if self.engine.count("segments"):
             reports = self.segments.refresh(build_id=summary.build_id)

@@ -26,7 +26,9 @@ def test_build_lookup_merges_quality_and_models(tmp_path):
     assert not built["identities_incremental"]  # the first resolution is a full one
     again = js(home, "build")
     assert again["identities_incremental"] and again["identifiers"] == 5
-    assert not js(home, "build", "--full")["identities_incremental"]
+    assert again["profiles_incremental"] and again["profiles_recomputed"] == 0
+    forced = js(home, "build", "--full")
+    assert not forced["identities_incremental"] and not forced["profiles_incremental"]
     got = js(home, "profiles", "get", "anonymous_id:d2")
     assert got["profile"]["user_id"] == "u1"
     assert got["profile"]["orders_total"] == 2 and got["profile"]["revenue_total"] == 35.5

@@ -22,12 +22,14 @@ IdArg = Annotated[str, typer.Argument(help="TYPE:VALUE, e.g. email:ann@x.com or 
 
 
 FullOption = Annotated[bool, typer.Option(
-    "--full", help="Resolve the whole identity graph again, not only what new events touch.")]
+    "--full", help="Recompute everything (the whole identity graph and, for a build, every "
+                   "person), not only what new events touch.")]
 
 
 def build_command(home: HomeOption = None, json: JsonOption = False,
                   full: FullOption = False) -> None:
-    """Resolve identities and rebuild every profile (progress per stage, summary at the end)."""
+    """Resolve identities and rebuild profiles (progress per stage, summary at the end):
+    incrementally, only the people whose events changed and then the ranks, unless ``--full``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from aidmp.cli.output import err_console

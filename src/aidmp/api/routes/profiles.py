@@ -46,8 +46,8 @@ def profile_events(request: Request, ident: str, page: int = Query(1, ge=1),
 @router.post("/v1/build", tags=["profiles"])
 def build(request: Request, full: bool = False,
           _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
-    """Resolve identities (only what new events touch, unless ``full``) and rebuild profiles
-    now."""
+    """Resolve identities and rebuild profiles now: only what new events touch (the people
+    whose events changed, then the ranks over everyone), unless ``full``."""
     _fresh(request)
     return request.app.state.dmp.build(full=full).to_dict()  # type: ignore[no-any-return]
 
