@@ -103,3 +103,20 @@ def test_changed_catalog_or_configuration_take_a_full_build(
     assert dmp.build().profiles_incremental
     dmp.profiles.cfg = dmp.profiles.cfg.model_copy(update={"order_event": "Purchase"})
     assert not dmp.build().profiles_incremental
+
+
+def test_a_build_that_fails_half_way_leaves_a_full_one_next(
+        built: tuple[DMP, datetime], monkeypatch: pytest.MonkeyPatch) -> None:
+    dmp, newest = built
+    dmp.events.ingest([{"type": "page", "anonymousId": "y", "messageId": "f1",
+                        "timestamp": _stamp(newest)}], source="web")
+
+    def broken(self: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("aidmp.profiles.stages.Stages.assemble", broken)
+    with pytest.raises(RuntimeError):
+        dmp.build()
+    monkeypatch.undo()
+    assert not dmp.build().profiles_incremental
+    assert dmp.build().profiles_incremental

@@ -121,6 +121,7 @@ class ProfileBuilder:
         catalog = stages.catalog()
         until = self.identity.watermark()
         state = None if full or not resolved.incremental else stages.state(catalog)
+        stages.forget()  # until this build finishes: a build that fails leaves none
         if state is None:
             stages.over_all_events(catalog, done)
         else:

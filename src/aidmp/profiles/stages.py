@@ -175,6 +175,11 @@ class Stages:
             return None
         return state
 
+    def forget(self) -> None:
+        """Remove the last build's state: the per-person results are about to change, and the
+        build after one that failed half-way must be a full one."""
+        self.engine.drop(_STATE)
+
     def _property_paths(self, *, catalog: bool) -> dict[str, set[str] | None]:
         """Every event property the stages read, extracted once into the work table: path ->
         the event names whose stages read it (None: every event)."""
