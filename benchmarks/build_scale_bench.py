@@ -46,7 +46,9 @@ Also: identity edges, profile lookup p50/p99 in process and over HTTP.
 Run: ``.venv/bin/python benchmarks/build_scale_bench.py`` (PEOPLE=1000000 EVENTS=10000000);
 ``--check-hand`` and ``--check-pandas`` run an agreement check alone.
 ``--home DIR`` keeps the generated, built store in ``DIR``; ``--home DIR --lookups-only`` reuses
-such a store and measures the lookups alone, updating only their figures in the results file.
+such a store and measures the lookups alone, updating only their figures in the results file;
+``--home DIR --incremental`` measures incremental builds after new events on it and checks them
+against a full build (``build_incremental.py``).
 
 Lookups (300 identifiers drawn from the first 2,000 stored, a fresh ``DMP``): the first pass right
 after opening the store (DuckDB's buffer pool is empty: every column segment and index node a
@@ -82,6 +84,7 @@ if __package__ in (None, ""):  # run as a script: the repository root makes `ben
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.build_baseline_pandas import pandas_full_pipeline
 from benchmarks.build_baseline_sql import hand_full_pipeline, time_hand_full_pipeline
+from benchmarks.build_incremental import measure_incremental
 
 PEOPLE = int(os.environ.get("PEOPLE", "1000000"))
 EVENTS = int(os.environ.get("EVENTS", "10000000"))
@@ -366,6 +369,9 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="keep the generated store in this folder")
     parser.add_argument("--lookups-only", action="store_true",
                         help="reuse the built store in --home; measure the lookups only")
+    parser.add_argument("--incremental", action="store_true",
+                        help="reuse the built store in --home; measure incremental builds after "
+                             "new events and check them against a full build")
     parser.add_argument("--check-hand", action="store_true",
                         help="check that the hand-written full pipeline gives the same profiles "
                              "as dmp.build() (20,000 people, 200,000 events) and exit")
@@ -381,15 +387,16 @@ def main() -> None:
         return
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
-    if args.lookups_only:
+    if args.lookups_only or args.incremental:
         if args.home is None or not (args.home / "aidmp.duckdb").exists():
-            parser.error("--lookups-only needs --home with a built store")
-        lookups = measure_lookups(args.home)
+            parser.error("--lookups-only and --incremental need --home with a built store")
+        figures = (measure_lookups(args.home) if args.lookups_only
+                   else measure_incremental(args.home, PEOPLE))
         path = out / "build_scale.json"
         result = json.loads(path.read_text()) if path.exists() else {}
-        result.update(lookups)
+        result.update(figures)
         path.write_text(json.dumps(result, indent=2))
-        print(json.dumps(lookups, indent=2))
+        print(json.dumps(figures, indent=2))
         return
     if args.home is not None and (args.home / "aidmp.duckdb").exists():
         parser.error(f"{args.home} already holds a store: add --lookups-only, or pick a new folder")
