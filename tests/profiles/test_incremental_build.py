@@ -120,3 +120,29 @@ def test_a_build_that_fails_half_way_leaves_a_full_one_next(
     monkeypatch.undo()
     assert not dmp.build().profiles_incremental
     assert dmp.build().profiles_incremental
+
+
+def test_nothing_new_keeps_the_profiles_and_a_new_score_rebuilds_them(
+        built: tuple[DMP, datetime]) -> None:
+    dmp, newest = built
+    before = profiles(dmp)
+    again = dmp.build()
+    assert again.profiles_reused and again.profiles == len(before) and again.columns > 30
+    assert_same(profiles(dmp), before)
+    # a model's score written since the last build is pivoted into the wide table
+    pid = sorted(before)[0]
+    dmp.engine.upsert("predictions", pa.Table.from_pylist([{
+        "profile_id": pid, "key": "p_churn_90d", "value": 0.7, "model": "churn", "version": 1,
+        "scored_at": newest}]))
+    scored = dmp.build()
+    assert scored.profiles_incremental and not scored.profiles_reused
+    rescored = profiles(dmp)
+    assert rescored[pid]["p_churn_90d"] == 0.7
+    assert dmp.build().profiles_reused
+    # an event that identifies no one (a blocked anonymous id) is stored, and read: nobody is
+    # recomputed, the wide table is written again
+    dmp.events.ingest([{"type": "track", "event": "Ping", "messageId": "z1",
+                        "anonymousId": "anonymous", "timestamp": _stamp(newest)}], source="web")
+    late = dmp.build()
+    assert not late.profiles_reused and late.profiles_recomputed == 0
+    assert_same(profiles(dmp), rescored)

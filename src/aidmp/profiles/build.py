@@ -64,6 +64,8 @@ class BuildSummary:
     """Only the people whose events changed were recomputed (the ranks over everyone)."""
     profiles_recomputed: int = 0
     """How many people an incremental build recomputed."""
+    profiles_reused: bool = False
+    """Nothing the profiles read had changed since the last build: they were kept as they were."""
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,26 +117,33 @@ class ProfileBuilder:
         summary.identifiers, summary.merges = resolved.identifiers, resolved.merges
         summary.identities_incremental = resolved.incremental
         done("identities")
-        summary.traits = build_traits(eng, cfg)
-        done("traits")
         stages = Stages(eng, cfg)
-        catalog = stages.catalog()
+        catalog, predictions = stages.catalog(), stages.predictions()
         until = self.identity.watermark()
         state = None if full or not resolved.incremental else stages.state(catalog)
-        stages.forget()  # until this build finishes: a build that fails leaves none
-        if state is None:
-            stages.over_all_events(catalog, done)
-        else:
-            summary.profiles_recomputed = stages.over_changed_people(state, until, catalog,
-                                                                     done)
         summary.profiles_incremental = state is not None
+        if state is not None and stages.unchanged(state, until, predictions):
+            # no event, prediction, catalog item or setting the profiles read has changed
+            summary.profiles_reused = True
+            summary.traits = eng.count("traits")
+            for stage in STAGES[1:]:
+                done(stage)
+        else:
+            summary.traits = build_traits(eng, cfg)
+            done("traits")
+            stages.forget()  # until this build finishes: a build that fails leaves none
+            if state is None:
+                stages.over_all_events(catalog, done)
+            else:
+                summary.profiles_recomputed = stages.over_changed_people(state, until, catalog,
+                                                                         done)
+            eng.materialize("profiles", stages.assemble())
+            eng.index("profiles", ["profile_id"])
+            stages.finish(until, catalog, predictions)
+            done("profiles")
         summary.interests = stages.interests()
-        eng.materialize("profiles", stages.assemble())
-        eng.index("profiles", ["profile_id"])
         summary.profiles = eng.count("profiles")
         summary.columns = len(eng.table("profiles").columns)
-        stages.finish(until, catalog)
-        done("profiles")
         eng.append("builds", pa.Table.from_pylist([{
             "build_id": build_id, "started_at": started, "finished_at": datetime.now(UTC),
             "events_until": watermark.as_py(), "stats": json.dumps(summary.to_dict())}]))

@@ -43,7 +43,8 @@ _WORK = ("_profile_events", "_profile_rfm", "_profile_engagement", "_profile_pow
 _NOW_SCHEMA = pa.schema([("act_now", pa.timestamp("us", tz="UTC")),
                          ("any_now", pa.timestamp("us", tz="UTC"))])
 _STATE_SCHEMA = pa.schema([("until", pa.timestamp("us", tz="UTC")), *_NOW_SCHEMA,
-                           ("config", pa.string()), ("catalog", pa.string())])
+                           ("config", pa.string()), ("catalog", pa.string()),
+                           ("predictions", pa.string())])
 # the event columns the aggregate stages read (properties only to extract their paths)
 _STAGE_COLUMNS = ("message_id", "type", "event", "timestamp", "properties", "profile_id")
 
@@ -67,6 +68,19 @@ class Stages:
         row = self.engine.execute(items.aggregate(n=items.count(),
                                                   at=items.updated_at.max())).to_pylist()[0]
         return f"{row['n']}|{row['at']}"
+
+    def predictions(self) -> str:
+        """How many model scores there are, written when (the wide table pivots them in)."""
+        p = self.engine.table("predictions")
+        row = self.engine.execute(p.aggregate(n=p.count(), at=p.scored_at.max())).to_pylist()[0]
+        return f"{row['n']}|{row['at']}"
+
+    def unchanged(self, state: dict[str, Any], until: datetime | None, predictions: str
+                  ) -> bool:
+        """Whether the last build's profiles still hold (with ``state`` from :meth:`state`): no
+        event received since it, the same model scores, and its ``profiles`` table there."""
+        return (state["until"] == until and state.get("predictions") == predictions
+                and self.engine.has_table("profiles"))
 
     def _attributed(self, catalog: str, people: ir.Table | None = None) -> ir.Table:
         """The stages' events (all, or those of ``people``) with their profile and the
@@ -257,7 +271,7 @@ class Stages:
         """How many (person, category) interest scores there are."""
         return self.engine.count(_INTERESTS)
 
-    def finish(self, until: datetime | None, catalog: str) -> None:
+    def finish(self, until: datetime | None, catalog: str, predictions: str) -> None:
         """Drop the work tables; record what this build started from for the next one."""
         eng = self.engine
         now = eng.to_arrow(_NOW).to_pylist()[0]
@@ -265,7 +279,8 @@ class Stages:
             eng.drop(name)
         eng.write_table(_STATE, pa.Table.from_pylist([{
             "until": until, "act_now": now["act_now"], "any_now": now["any_now"],
-            "config": self.cfg.model_dump_json(), "catalog": catalog}], schema=_STATE_SCHEMA))
+            "config": self.cfg.model_dump_json(), "catalog": catalog,
+            "predictions": predictions}], schema=_STATE_SCHEMA))
 
 
 __all__ = ["Stages"]
