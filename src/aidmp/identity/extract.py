@@ -30,7 +30,8 @@ from aidmp.spec.identity import IdentifierType, IdentityRules
 NORM_TABLE = "_identity_dictionary"
 # how many raw identifiers the last extraction refused, per type and reason
 REFUSED_TABLE = "_identity_refused"
-# nid -> (id_type, id_value) of the identifiers of the last extraction (see _numbered)
+# nid -> (id_type, id_value) of the identifiers of the last extraction (see
+# build_dictionary)
 IDS_TABLE = "_identity_ids"
 _COUNTRY_PATHS = (("traits", "$.country"), ("traits", "$.address.country"),
                   ("context", "$.traits.country"), ("context", "$.traits.address.country"))
@@ -156,8 +157,7 @@ def build_dictionary(engine: Engine, rules: IdentityRules, raw: ir.Table) -> pa.
         part = part.with_columns(
             nid=pl.col("id_value").rank("dense").cast(pl.Int64) + (numbered - 1))
         out.append(part)
-        top = part["nid"].max()
-        numbered = int(top) + 1 if top is not None else numbered  # type: ignore[arg-type]
+        numbered += part["id_value"].drop_nulls().n_unique()
     schema = {"id_type": pl.String, "raw": pl.String, "region": pl.String, "id_value": pl.String,
               "reason": pl.String, "nid": pl.Int64}
     frame = pl.concat(out) if out else pl.DataFrame(schema=schema)
@@ -198,10 +198,15 @@ def observations(engine: Engine, rules: IdentityRules, events: ir.Table | None =
     return ibis.union(kept.filter(~multi).select(*out.columns), repeated, distinct=False)
 
 
+def node_text(id_type: ir.StringValue, id_value: ir.StringValue) -> ir.StringValue:
+    """An identifier as one ``type:value`` text (how identities, links and merges name it)."""
+    return id_type + ibis.literal(":") + id_value
+
+
 def identifiers(engine: Engine) -> ir.Table:
     """``nid, id_type, id_value, node`` of the last extraction's identifiers."""
     ids = engine.table(IDS_TABLE)
-    return ids.mutate(node=ids.id_type + ibis.literal(":") + ids.id_value)
+    return ids.mutate(node=node_text(ids.id_type, ids.id_value))
 
 
 def refused(engine: Engine) -> dict[str, int]:
@@ -214,5 +219,5 @@ def refused(engine: Engine) -> dict[str, int]:
             for r in sorted(rows, key=lambda r: (r["id_type"], r["reason"]))}
 
 
-__all__ = ["IDS_TABLE", "build_dictionary", "identifiers", "normalise_values", "observations",
-           "raw_observations", "refused"]
+__all__ = ["IDS_TABLE", "build_dictionary", "identifiers", "node_text", "normalise_values",
+           "observations", "raw_observations", "refused"]

@@ -163,9 +163,9 @@ def split_conflicts(engine: Engine, nodes: ir.Table, labels: ir.Table, edges: ir
         forced = _numbers(n, splits.id_type, splits.id_value, splits).select("nid", "label")
         # a component split by an unmerge keeps its own anchor as a seed as well
         ranked = n.join(forced.select("label").distinct(), "label")
-        order = ibis.row_number().over(group_by=ranked.label,
-                                       order_by=[ranked.priority, ranked.first_seen, ranked.nid])
-        anchors = ranked.mutate(rn=order).filter(ibis._.rn == 0).select("nid", "label")
+        anchors = _anchors(ranked.select(cluster="label", priority="priority",
+                                         first_seen="first_seen", nid="nid"))
+        anchors = anchors.select(nid="anchor_nid", label="cluster")
         seeds = ibis.union(seeds, forced, anchors, distinct=True)
     seeds = _mat(engine, "_identity_seeds", seeds)
     conflicted = _mat(engine, "_identity_conflicted", n.join(

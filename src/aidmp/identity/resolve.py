@@ -39,6 +39,7 @@ from aidmp.identity.extract import (
     NORM_TABLE,
     build_dictionary,
     identifiers,
+    node_text,
     normalise_values,
     observations,
     refused,
@@ -237,7 +238,7 @@ class IdentityGraph:
         if eng.count("_identity_obs_new") == 0:
             return 0
         ids = eng.table("identities")
-        known = ids.select(node=ids.id_type + ibis.literal(":") + ids.id_value,
+        known = ids.select(node=node_text(ids.id_type, ids.id_value),
                            profile_id=ids.profile_id, status=ids.status, reason=ids.reason)
         # (the numbers of these observations hold until the next extraction, below)
         fresh = new_obs.select("nid").distinct().join(identifiers(eng), "nid")
@@ -258,13 +259,13 @@ class IdentityGraph:
             return None  # these events reach profiles beyond the touched ones
         links, splits = self._links("link"), self._links("split")
         if links is not None:
-            ends = ibis.union(links.select(node=links.id_type + ibis.literal(":") + links.id_value),
-                              links.select(node=links.other_type + ibis.literal(":")
-                                           + links.other_value), distinct=True)
+            ends = ibis.union(links.select(node=node_text(links.id_type, links.id_value)),
+                              links.select(node=node_text(links.other_type, links.other_value)),
+                              distinct=True)
             if self._any(ends.semi_join(here, "node")):
                 return None  # a probabilistic link touches them
         if splits is not None:
-            forced = splits.select(node=splits.id_type + ibis.literal(":") + splits.id_value)
+            forced = splits.select(node=node_text(splits.id_type, splits.id_value))
             if self._any(forced.semi_join(here, "node")):
                 return None  # an unmerge keeps some of them apart
         return events, obs, known.filter(known.status == "blocked").select("node")
@@ -278,7 +279,7 @@ class IdentityGraph:
         old = eng.table("identities")
         if eng.count("identities") == 0:
             return 0
-        old_nodes = old.select(node=old.id_type + ibis.literal(":") + old.id_value,
+        old_nodes = old.select(node=node_text(old.id_type, old.id_value),
                                old_profile=old.profile_id, old_type=old.id_type,
                                old_first=old.first_seen)
         cur = assigned.join(old_nodes, "node", how="left")

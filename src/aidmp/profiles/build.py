@@ -118,11 +118,10 @@ class ProfileBuilder:
         summary.identities_incremental = resolved.incremental
         done("identities")
         stages = Stages(eng, cfg)
-        catalog, predictions = stages.catalog(), stages.predictions()
         until = self.identity.watermark()
-        state = None if full or not resolved.incremental else stages.state(catalog)
+        state = None if full or not resolved.incremental else stages.state()
         summary.profiles_incremental = state is not None
-        if state is not None and stages.unchanged(state, until, predictions):
+        if state is not None and stages.unchanged(state, until):
             # no event, prediction, catalog item or setting the profiles read has changed
             summary.profiles_reused = True
             summary.traits = eng.count("traits")
@@ -133,13 +132,12 @@ class ProfileBuilder:
             done("traits")
             stages.forget()  # until this build finishes: a build that fails leaves none
             if state is None:
-                stages.over_all_events(catalog, done)
+                stages.over_all_events(done)
             else:
-                summary.profiles_recomputed = stages.over_changed_people(state, until, catalog,
-                                                                         done)
+                summary.profiles_recomputed = stages.over_changed_people(state, until, done)
             eng.materialize("profiles", stages.assemble())
             eng.index("profiles", ["profile_id"])
-            stages.finish(until, catalog, predictions)
+            stages.finish(until)
             done("profiles")
         summary.interests = stages.interests()
         summary.profiles = eng.count("profiles")

@@ -55,34 +55,31 @@ def _left(a: ir.Table, b: ir.Table) -> ir.Table:
 
 
 class Stages:
-    """The stages of one build after identities and traits."""
+    """The stages of one build after identities and traits.
+
+    At the start it reads what the per-person results depend on besides events and settings:
+    ``catalog`` (how many items, loaded when: a new or changed item moves it) and
+    ``predictions`` (how many model scores, written when: the wide table pivots them in)."""
 
     def __init__(self, engine: Engine, cfg: ProfileConfig) -> None:
         self.engine = engine
         self.cfg = cfg
+        items, scores = engine.table("items"), engine.table("predictions")
+        row = engine.execute(items.aggregate(n=items.count(), at=items.updated_at.max())
+                             .cross_join(scores.aggregate(p=scores.count(),
+                                                          p_at=scores.scored_at.max()))
+                             ).to_pylist()[0]
+        self.items = int(row["n"]) > 0  # item ids are read only to join the catalog
+        self.catalog = f"{row['n']}|{row['at']}"
+        self.predictions = f"{row['p']}|{row['p_at']}"
 
-    def catalog(self) -> str:
-        """What the interests read of the catalog: how many items, loaded when (a new or
-        changed item moves it)."""
-        items = self.engine.table("items")
-        row = self.engine.execute(items.aggregate(n=items.count(),
-                                                  at=items.updated_at.max())).to_pylist()[0]
-        return f"{row['n']}|{row['at']}"
-
-    def predictions(self) -> str:
-        """How many model scores there are, written when (the wide table pivots them in)."""
-        p = self.engine.table("predictions")
-        row = self.engine.execute(p.aggregate(n=p.count(), at=p.scored_at.max())).to_pylist()[0]
-        return f"{row['n']}|{row['at']}"
-
-    def unchanged(self, state: dict[str, Any], until: datetime | None, predictions: str
-                  ) -> bool:
+    def unchanged(self, state: dict[str, Any], until: datetime | None) -> bool:
         """Whether the last build's profiles still hold (with ``state`` from :meth:`state`): no
         event received since it, the same model scores, and its ``profiles`` table there."""
-        return (state["until"] == until and state.get("predictions") == predictions
+        return (state["until"] == until and state.get("predictions") == self.predictions
                 and self.engine.has_table("profiles"))
 
-    def _attributed(self, catalog: str, people: ir.Table | None = None) -> ir.Table:
+    def _attributed(self, people: ir.Table | None = None) -> ir.Table:
         """The stages' events (all, or those of ``people``) with their profile and the
         properties the stages read, as the work table ``_profile_events``."""
         eng = self.engine
@@ -90,11 +87,10 @@ class Stages:
         # only what the stages read: copying the wide JSON columns (context, traits) of every
         # event into the work table took 70 % of this stage
         eng.scratch("_profile_events", with_properties(
-            eng, attributed, self._property_paths(catalog=not catalog.startswith("0|"))
-        ).drop("properties"))
+            eng, attributed, self._property_paths()).drop("properties"))
         return eng.table("_profile_events")
 
-    def _per_person(self, events: ir.Table, catalog: str) -> tuple[ir.Table, ir.Table]:
+    def _per_person(self, events: ir.Table) -> tuple[ir.Table, ir.Table]:
         """(computed traits with the scores' inputs, interests) of the people of ``events``,
         at the reference time of ``_NOW``."""
         eng, cfg = self.engine, self.cfg
@@ -103,16 +99,16 @@ class Stages:
         extra = score_aggregates(eng, ev, cfg.order_event, cfg.revenue_property,
                                  cfg.price_property)
         return (computed_traits(eng, ev, cfg.computed, extra),
-                interest_scores(eng, ev, cfg.interests, catalog=not catalog.startswith("0|")))
+                interest_scores(eng, ev, cfg.interests, catalog=self.items))
 
-    def over_all_events(self, catalog: str, done: Callable[[str], None]) -> None:
+    def over_all_events(self, done: Callable[[str], None]) -> None:
         """Every per-person stage over every event, and the ranks."""
         eng = self.engine
-        events = self._attributed(catalog)
+        events = self._attributed()
         # the reference time read from the work table once, not computed while building it
         # (that ran the events' join twice more: 2.3 of 5.3 s at 10M events)
         eng.scratch_rows(_NOW, eng.execute(reference_time(events)))
-        computed, interests = self._per_person(events, catalog)
+        computed, interests = self._per_person(events)
         eng.materialize(_COMPUTED, computed)
         done("computed traits")
         self._scores()
@@ -121,7 +117,7 @@ class Stages:
         done("interests")
 
     def over_changed_people(self, state: dict[str, Any], until: datetime | None,
-                            catalog: str, done: Callable[[str], None]) -> int:
+                            done: Callable[[str], None]) -> int:
         """Recompute the per-person stages for the people whose events changed since the last
         build, and the scores over everyone; the number of people recomputed.
 
@@ -157,7 +153,7 @@ class Stages:
         changed.append(old.anti_join(ids.select("profile_id").distinct(), "profile_id"))
         eng.scratch(_CHANGED, ibis.union(*changed, distinct=True))
         people = eng.table(_CHANGED)
-        computed, interests = self._per_person(self._attributed(catalog, people), catalog)
+        computed, interests = self._per_person(self._attributed(people))
         eng.replace_rows(_COMPUTED, "profile_id", people, computed)
         done("computed traits")
         self._scores()
@@ -174,7 +170,7 @@ class Stages:
         eng.scratch("_profile_engagement", engagement(per))
         eng.scratch("_profile_power", purchasing_power(per))
 
-    def state(self, catalog: str) -> dict[str, Any] | None:
+    def state(self) -> dict[str, Any] | None:
         """The last build's state, when this build may start from its per-person results (same
         configuration and catalog); else None."""
         eng = self.engine
@@ -184,7 +180,7 @@ class Stages:
         if len(rows) != 1:
             return None
         state = rows[0]
-        if (state["config"] != self.cfg.model_dump_json() or state["catalog"] != catalog
+        if (state["config"] != self.cfg.model_dump_json() or state["catalog"] != self.catalog
                 or state["until"] is None):
             return None
         return state
@@ -194,7 +190,7 @@ class Stages:
         build after one that failed half-way must be a full one."""
         self.engine.drop(_STATE)
 
-    def _property_paths(self, *, catalog: bool) -> dict[str, set[str] | None]:
+    def _property_paths(self) -> dict[str, set[str] | None]:
         """Every event property the stages read, extracted once into the work table: path ->
         the event names whose stages read it (None: every event)."""
         cfg = self.cfg
@@ -213,7 +209,7 @@ class Stages:
         need(cfg.price_property, None)  # purchasing power: what a person looks at
         weighted = {k for k, v in cfg.interests.weights.items() if v > 0}  # interests
         interest_paths = list(cfg.interests.category_paths)
-        if catalog:
+        if self.items:
             interest_paths += ["item_id", "product_id"]
         if cfg.interests.rating_property:
             interest_paths.append(cfg.interests.rating_property)
@@ -271,7 +267,7 @@ class Stages:
         """How many (person, category) interest scores there are."""
         return self.engine.count(_INTERESTS)
 
-    def finish(self, until: datetime | None, catalog: str, predictions: str) -> None:
+    def finish(self, until: datetime | None) -> None:
         """Drop the work tables; record what this build started from for the next one."""
         eng = self.engine
         now = eng.to_arrow(_NOW).to_pylist()[0]
@@ -279,8 +275,8 @@ class Stages:
             eng.drop(name)
         eng.write_table(_STATE, pa.Table.from_pylist([{
             "until": until, "act_now": now["act_now"], "any_now": now["any_now"],
-            "config": self.cfg.model_dump_json(), "catalog": catalog,
-            "predictions": predictions}], schema=_STATE_SCHEMA))
+            "config": self.cfg.model_dump_json(), "catalog": self.catalog,
+            "predictions": self.predictions}], schema=_STATE_SCHEMA))
 
 
 __all__ = ["Stages"]
