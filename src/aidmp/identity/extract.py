@@ -21,7 +21,6 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 import polars as pl
-import pyarrow as pa
 
 from aidmp.engine.base import Engine
 from aidmp.quality.columns import email_column, phone_column
@@ -120,9 +119,9 @@ def normalise_values(kind: IdentifierType, raw: pl.Series, default_region: str,
     return values, reasons
 
 
-def build_dictionary(engine: Engine, rules: IdentityRules, raw: ir.Table) -> pa.Table:
+def build_dictionary(engine: Engine, rules: IdentityRules, raw: ir.Table) -> None:
     """Normalise every distinct raw identifier once and number the identifiers; store the
-    dictionary and return it.
+    dictionary (``NORM_TABLE``) and the numbers (``IDS_TABLE``) as work tables.
 
     Columns: id_type, raw, region, id_value (NULL when invalid or blocked), reason, nid.
 
@@ -166,12 +165,10 @@ def build_dictionary(engine: Engine, rules: IdentityRules, raw: ir.Table) -> pa.
     # work tables, out of the database file (writing them there took 1.2 of 1.3 s at 10M
     # events); only the refusals' counts are kept
     engine.scratch_rows(IDS_TABLE, ids.to_arrow())
-    table = frame.to_arrow()
-    engine.scratch_rows(NORM_TABLE, table)
+    engine.scratch_rows(NORM_TABLE, frame.to_arrow())
     bad = frame.filter(pl.col("reason").is_not_null()).group_by(["id_type", "reason"]).len("n")
     engine.write_table(REFUSED_TABLE, bad.select(
         "id_type", "reason", pl.col("n").cast(pl.Int64)).to_arrow())
-    return table
 
 
 def observations(engine: Engine, rules: IdentityRules, events: ir.Table | None = None

@@ -48,7 +48,7 @@ def profile_id_of(node: ir.StringValue) -> ir.StringValue:
 
 def _types_table(engine: Engine, rules: IdentityRules) -> ir.Table:
     kinds = rules.ordered_types()
-    engine.write_table(TYPES, pa.table({
+    engine.scratch_rows(TYPES, pa.table({
         "id_type": [k.name for k in kinds],
         "priority": pa.array([k.priority for k in kinds], pa.int64()),
         "lim": pa.array([k.limit or UNLIMITED for k in kinds], pa.int64()),
