@@ -131,6 +131,16 @@ def test_upsert_batch_repeating_a_key_keeps_its_last_row(engine: Engine) -> None
     assert stored_items(engine) == [("a", "newest", 3.0)]
 
 
+def test_rows_by_key_reads_the_rows_with_those_keys(engine: Engine) -> None:
+    engine.append("items", items(("a", "Alien", 9.5), ("b", "Babe", None), ("c", "Casino", 7.0)))
+    got = engine.rows_by_key("items", ["c", "a", "zz", "a"], ["item_id", "price"])
+    assert sorted(got.to_pylist(), key=lambda r: r["item_id"]) == [
+        {"item_id": "a", "price": 9.5}, {"item_id": "c", "price": 7.0}]
+    assert engine.rows_by_key("items", [], ["item_id"]).num_rows == 0
+    with pytest.raises(NotFoundError, match="one-column key; valid: .*events"):
+        engine.rows_by_key("segment_members", ["x"], ["profile_id"])
+
+
 def test_failures_name_the_problem(engine: Engine, events_batch: pa.Table) -> None:
     with pytest.raises(NotFoundError, match="Valid tables"):
         engine.append("evnts", events_batch)

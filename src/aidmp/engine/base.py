@@ -319,6 +319,26 @@ class Engine(ABC):
         assert isinstance(frame, pl.DataFrame)
         return frame
 
+    def rows_by_key(self, table: str, keys: Sequence[object], columns: Sequence[str]
+                    ) -> pa.Table:
+        """``columns`` of the rows of a keyed table whose key is one of ``keys`` (any order).
+
+        For a handful of rows out of millions (a person's events): engines with an index on
+        the key read just those rows.
+        """
+        key = self._single_key(table)
+        t = self.table(table)
+        return self.execute(t.filter(t[key].isin(list(keys))).select(*columns))
+
+    @staticmethod
+    def _single_key(table: str) -> str:
+        spec = TABLES.get(table)
+        if spec is None or len(spec.key) != 1:
+            keyed = sorted(n for n, s in TABLES.items() if len(s.key) == 1)
+            raise NotFoundError(f"{table!r} is not a table with a one-column key; "
+                                f"valid: {', '.join(keyed)}")
+        return spec.key[0]
+
     def count(self, table: str) -> int:
         """Number of rows in a table."""
         t = self.table(table)

@@ -53,7 +53,8 @@ WORK_TABLES = ("_identity_types", "_identity_nodes", "_identity_shared", "_ident
                "_identity_bfs0", "_identity_bfs1", "_identity_clusters", "_identity_assign",
                "_identity_obs", graph.ANCHORS, "_identity_touched", "_identity_events",
                "_identity_obs_new", "_identity_shared_all", "_identity_assign_new", IDS_TABLE,
-               NORM_TABLE, "_identity_norm")  # (the last: a dictionary kept by older versions)
+               NORM_TABLE, "_identity_merged",
+               "_identity_norm")  # (the last: a dictionary kept by older versions)
 
 
 STATE = "_identity_state"
@@ -164,7 +165,10 @@ class IdentityGraph:
         first one): each of those events has its profile in ``event_profiles``."""
         if not self.engine.has_table(STATE):
             return None
-        rows = self.engine.to_arrow(STATE).to_pylist()
+        # compiled once: timelines read it on every page
+        rows = self.engine.prepared("identity.watermark",
+                                    lambda: self.engine.table(STATE).select("until"), []
+                                    ).to_pylist()
         return rows[0]["until"] if len(rows) == 1 else None
 
     def _mark(self) -> _Mark:
@@ -279,10 +283,8 @@ class IdentityGraph:
         old = eng.table("identities")
         if eng.count("identities") == 0:
             return 0
-        old_nodes = old.select(node=node_text(old.id_type, old.id_value),
-                               old_profile=old.profile_id, old_type=old.id_type,
-                               old_first=old.first_seen)
-        cur = assigned.join(old_nodes, "node", how="left")
+        old_nodes = old.select("id_type", "id_value", old_profile=old.profile_id)
+        cur = assigned.join(old_nodes, ["id_type", "id_value"], how="left")
         # a merge: a profile now holds identifiers of two earlier profiles, or an earlier
         # profile lives on only inside another one (an anonymous profile that logged in).
         # An identifier split off by an unmerge is neither.
@@ -293,9 +295,16 @@ class IdentityGraph:
         moved = olds.filter(olds.old_profile != olds.profile_id).join(n_old, "profile_id")
         moved = moved.join(alive, "old_profile", how="left")
         moved = moved.filter((moved.n_old > 1) | moved.alive.isnull())
-        pairs = moved.group_by(["profile_id", "old_profile"]).aggregate(
-            identifiers=moved.count())
-        # evidence: an event (or link) whose identifiers bridge the old profile to the rest
+        pairs = eng.execute(moved.group_by(["profile_id", "old_profile"]).aggregate(
+            identifiers=moved.count()))
+        if pairs.num_rows == 0:  # a rebuild that merged nothing: no evidence to look for
+            return 0
+        # evidence, looked for among the merged profiles only: an event (or link) whose
+        # identifiers bridge the old profile to the rest
+        eng.scratch_rows("_identity_merged", pairs)
+        merged = eng.table("_identity_merged")
+        into = merged.select("profile_id").distinct()
+        cur = cur.semi_join(into, "profile_id")
         a, b = cur.view(), cur.view()
         e = edges.join(a, edges.a == a.nid).join(b, edges.b == b.nid).select(
             profile_id=a.profile_id, old_profile=a.old_profile, via_type=b.id_type,
@@ -304,14 +313,15 @@ class IdentityGraph:
                            e.via_old.isnull() | (e.via_old != e.old_profile)])
         best = bridge.group_by(["profile_id", "old_profile"]).aggregate(
             message_id=bridge.message_id.min(), via_type=bridge.via_type.min())
-        anchor_rank = ibis.row_number().over(group_by=old.profile_id, order_by=[
-            old.first_seen, old.id_type, old.id_value])
-        old_anchor = old.mutate(rn=anchor_rank).filter(ibis._.rn == 0).select(
+        was = old.semi_join(merged.select(profile_id="old_profile"), "profile_id")
+        anchor_rank = ibis.row_number().over(group_by=was.profile_id, order_by=[
+            was.first_seen, was.id_type, was.id_value])
+        old_anchor = was.mutate(rn=anchor_rank).filter(ibis._.rn == 0).select(
             old_profile=ibis._.profile_id, from_type=ibis._.id_type, from_value=ibis._.id_value)
-        rows = eng.execute(pairs.join(best, ["profile_id", "old_profile"], how="left")
+        rows = eng.execute(merged.join(best, ["profile_id", "old_profile"], how="left")
                            .join(old_anchor, "old_profile", how="left")
-                           .join(assigned.select("profile_id", "anchor").distinct(),
-                                 "profile_id")).to_pylist()
+                           .join(assigned.select("profile_id", "anchor").distinct()
+                                 .semi_join(into, "profile_id"), "profile_id")).to_pylist()
         rows = [r for r in rows if r["old_profile"] is not None]
         now = datetime.now(UTC)
         out = []

@@ -36,6 +36,7 @@ import pyarrow as pa
 from aidmp.engine.base import Engine
 from aidmp.identity.resolve import IdentityGraph
 from aidmp.profiles.stages import Stages
+from aidmp.profiles.timeline import carries, person_ids, timeline
 from aidmp.profiles.traits import build_traits
 from aidmp.spec.profiles import ProfileConfig
 
@@ -258,8 +259,7 @@ class ProfileBuilder:
         """
         if build is None:
             return {}
-        users = [i["id_value"] for i in identities if i["id_type"] in ("user_id", "crm_id")]
-        anons = [i["id_value"] for i in identities if i["id_type"] == "anonymous_id"]
+        users, anons = person_ids(identities)
         if not users and not anons:
             return {}
         until = build["events_until"]
@@ -273,11 +273,7 @@ class ProfileBuilder:
             if until is not None:
                 fresh = fresh.filter(fresh.received_at > marks[0].cast(ev.received_at.type()))
             ids = marks[1:]
-            who = ibis.literal(False)
-            if users:
-                who = who | fresh.user_id.isin(list(ids[: len(users)]))
-            if anons:
-                who = who | fresh.anonymous_id.isin(list(ids[len(users):]))
+            who = carries(fresh, list(ids[: len(users)]), list(ids[len(users):]))
             # every fresh event is counted (is anything new at all?), the person's ones summed
             marked = fresh.select("event", "timestamp", "properties", **{
                 _MINE: who, _ORDER: who & (fresh.event == cfg.order_event)})
@@ -299,31 +295,8 @@ class ProfileBuilder:
         return {k: v for k, v in got.items() if v}
 
     def events(self, profile_id: str, *, page: int = 1, size: int = 50) -> dict[str, Any]:
-        """The person's timeline, newest first, paged."""
-        from aidmp.errors import ValidationError
-
-        if page < 1 or not 1 <= size <= 1000:
-            raise ValidationError("page must be >= 1 and size between 1 and 1000", field="page")
-        eng = self.engine
-        ids = self.identity.identities_of(profile_id)
-        users = [i["id_value"] for i in ids if i["id_type"] in ("user_id", "crm_id")]
-        anons = [i["id_value"] for i in ids if i["id_type"] == "anonymous_id"]
-        ev = eng.table("events")
-        who = ibis.literal(False)
-        if users:
-            who = who | ev.user_id.isin(users)
-        if anons:
-            who = who | ev.anonymous_id.isin(anons)
-        mine = ev.filter(who)
-        total = int(eng.execute(mine.aggregate(n=mine.count())).column("n")[0].as_py())
-        rows = eng.execute(mine.select(
-            "message_id", "type", "event", "timestamp", "source", "properties")
-            .order_by([ibis.desc("timestamp"), "message_id"])
-            .limit(size, offset=(page - 1) * size)).to_pylist()
-        for r in rows:
-            r["properties"] = json.loads(r["properties"]) if r["properties"] else None
-        return {"profile_id": profile_id, "page": page, "size": size, "total": total,
-                "events": rows}
+        """The person's timeline, newest first, paged (:mod:`aidmp.profiles.timeline`)."""
+        return timeline(self.engine, self.identity, profile_id, page=page, size=size)
 
     def count(self) -> int:
         """Profiles in the last build."""

@@ -117,6 +117,18 @@ class DuckDBEngine(Engine):
         except duckdb.Error as exc:
             raise EngineError("sql", f"{exc}\n-- query:\n{query}") from exc
 
+    def rows_by_key(self, table: str, keys: Sequence[object], columns: Sequence[str]
+                    ) -> pa.Table:
+        # the keys bound as one typed list: DuckDB probes the primary-key index once per value
+        # (1.5-2 ms for a person's events among 10M, against ~250 ms for a scan); an IN list
+        # of one parameter per value is probed too, but binding many parameters costs more
+        key = self._single_key(table)
+        kind = DuckDBType.to_string(TABLES[table].schema[key])
+        cols = ", ".join(_quote(c) for c in columns)
+        return self._run_prepared(
+            f"SELECT {cols} FROM {_quote(table)} WHERE {_quote(key)} = ANY(CAST(? AS {kind}[]))",
+            [list(keys)])
+
     # -- writes ----------------------------------------------------------------------------------
     def _write(self, table: str, data: pa.Table, verb: str) -> int:
         if table not in TABLES:
