@@ -55,7 +55,8 @@ after opening the store (DuckDB's buffer pool is empty: every column segment and
 lookup touches is read and checksummed on first use), then the same identifiers again (warm),
 then over HTTP, then in process again with one event ingested before each lookup (the data
 version moves, so the newest build and the events since it are read again, and the since-build
-counters have fresh events to count; those events are removed afterwards).
+counters have fresh events to count; those events are removed afterwards). Then the first
+timeline page (50 events, newest first) of the same people, twice.
 """
 
 from __future__ import annotations
@@ -184,6 +185,18 @@ def measure_lookups(home: Path) -> dict[str, object]:
                             "properties": {"revenue": 1.0}}], source="bench-live")
 
     live = timed(one_event)
+    # timelines: the first page (50 events) of the same people, first pass then again
+    people = [dmp.identity.profile_of(r["id_type"], r["id_value"]) for r in sample]
+
+    def pages() -> list[float]:
+        out = []
+        for pid in people:
+            t = time.perf_counter()
+            dmp.profiles.events(pid, page=1, size=50)
+            out.append(time.perf_counter() - t)
+        return out
+
+    timeline_cold, timeline_warm = pages(), pages()
     dmp.close()
     # leave the store as it was built (the live pass's events would count as "since build")
     con = duckdb.connect(str(home / "aidmp.duckdb"))
@@ -197,6 +210,10 @@ def measure_lookups(home: Path) -> dict[str, object]:
         "lookup_in_process_after_each_write_ms": {"p50": pct(live, 0.5),
                                                   "p99": pct(live, 0.99)},
         "lookup_http_ms": {"p50": pct(http, 0.5), "p99": pct(http, 0.99)},
+        "timeline_first_page_ms": {"p50": pct(timeline_cold, 0.5),
+                                   "p99": pct(timeline_cold, 0.99)},
+        "timeline_first_page_warm_ms": {"p50": pct(timeline_warm, 0.5),
+                                        "p99": pct(timeline_warm, 0.99)},
     }
 
 

@@ -3,11 +3,14 @@
 Example:
     >>> to_json({"n": 1})
     '{\\n  "n": 1\\n}'
+    >>> cell(121.62333333333333), cell(42.0), cell(None)
+    ('121.6233', '42', '')
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -29,13 +32,28 @@ def emit_json(value: Any) -> None:
     print(to_json(value))
 
 
+def cell(value: Any) -> str:
+    """A value as a person reads it in a table: floats to at most four decimals, times to the
+    second in UTC (``--json`` keeps every digit)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        text = f"{value:.4f}".rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Print a Rich table."""
     t = Table(title=title, title_justify="left")
     for c in columns:
         t.add_column(c)
     for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+        t.add_row(*(cell(v) for v in r))
     console.print(t)
 
 
