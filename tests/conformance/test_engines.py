@@ -137,7 +137,7 @@ def test_rows_by_key_reads_the_rows_with_those_keys(engine: Engine) -> None:
     assert sorted(got.to_pylist(), key=lambda r: r["item_id"]) == [
         {"item_id": "a", "price": 9.5}, {"item_id": "c", "price": 7.0}]
     assert engine.rows_by_key("items", [], ["item_id"]).num_rows == 0
-    with pytest.raises(NotFoundError, match="one-column key; valid: .*events"):
+    with pytest.raises(NotFoundError, match=r"one-column key; valid: .*events"):
         engine.rows_by_key("segment_members", ["x"], ["profile_id"])
 
 

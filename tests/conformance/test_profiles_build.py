@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ibis
 import pyarrow as pa
 import pytest
 
@@ -39,6 +40,24 @@ def _build(engine: Engine, home: Path) -> tuple[pa.Table, dict[str, object]]:
                    "then_incremental": summary.profiles_incremental}
 
 
+def _timelines(engine: Engine, home: Path) -> dict[str, tuple[int, list[str]]]:
+    """The first timeline page of the three busiest people and of one who sends an event
+    after the build (read from the event map, then from the events since its watermark)."""
+    dmp = DMP(home=home, engine=engine)
+    anon = next(str(m["anonymousId"]) for m in _demo_messages() if m.get("anonymousId"))
+    dmp.events.ingest([{"type": "track", "event": "Signed Out", "messageId": "late-1",
+                        "anonymousId": anon, "timestamp": "2100-01-01T00:00:00Z"}],
+                      source="web")
+    p = engine.table("profiles")
+    busiest = engine.execute(p.order_by([ibis.desc("events"), "profile_id"]).limit(3)
+                             .select("profile_id")).column(0).to_pylist()
+    out = {}
+    for pid in [*busiest, dmp.identity.profile_of("anonymous_id", anon)]:
+        page = dmp.profiles.events(pid, size=5)
+        out[pid] = (page["total"], [e["message_id"] for e in page["events"]])
+    return out
+
+
 def _agree(expected: pa.Table, got: pa.Table) -> None:
     exp, out = expected.to_pylist(), got.to_pylist()
     assert len(exp) == len(out)
@@ -58,8 +77,12 @@ def test_profiles_agree_across_engines(request: pytest.FixtureRequest, tmp_path:
         DMP(home=tmp_path / "duck", engine=duck).build(full=True)
         _agree(duck.execute(duck.table("profiles").select(*_COLUMNS).order_by("profile_id")),
                expected)
+        timelines = _timelines(duck, tmp_path / "duck")
     with fresh_engine("spark", request, tmp_path) as spark:
         got, spark_counts = _build(spark, tmp_path / "spark")
+        assert _timelines(spark, tmp_path / "spark") == timelines
     assert spark_counts == counts
+    late = [events for _, events in timelines.values() if "late-1" in events]
+    assert late and all(events[0] == "late-1" for events in late)  # the newest comes first
     assert counts["profiles"] > 10 and counts["first_full"] and counts["then_incremental"]
     _agree(expected, got)
