@@ -48,7 +48,8 @@ Run: ``.venv/bin/python benchmarks/build_scale_bench.py`` (PEOPLE=1000000 EVENTS
 ``--home DIR`` keeps the generated, built store in ``DIR``; ``--home DIR --lookups-only`` reuses
 such a store and measures the lookups alone, updating only their figures in the results file;
 ``--home DIR --incremental`` measures incremental builds after new events on it and checks them
-against a full build (``build_incremental.py``).
+against a full build (``build_incremental.py``); ``--home DIR --quality-only`` times the
+data-quality report on it.
 
 Lookups (300 identifiers drawn from the first 2,000 stored, a fresh ``DMP``): the first pass right
 after opening the store (DuckDB's buffer pool is empty: every column segment and index node a
@@ -145,6 +146,21 @@ def rss_mb() -> int:
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+
+def measure_quality(home: Path, runs: int = 3) -> dict[str, object]:
+    """``dmp.quality.report()`` (every source and the profiles) on a built store, ``runs``
+    times in one process."""
+    dmp = DMP(home=home)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        report = dmp.quality.report()
+        times.append(round(time.perf_counter() - t, 2))
+    dmp.close()
+    web = next(iter(report["sources"].values()))
+    return {"quality_report_s": times, "quality_report_rows": web["rows"],
+            "quality_report_likely_duplicates": web["likely_duplicates"]}
 
 
 def measure_lookups(home: Path) -> dict[str, object]:
@@ -386,6 +402,8 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="keep the generated store in this folder")
     parser.add_argument("--lookups-only", action="store_true",
                         help="reuse the built store in --home; measure the lookups only")
+    parser.add_argument("--quality-only", action="store_true",
+                        help="reuse the built store in --home; time the data-quality report")
     parser.add_argument("--incremental", action="store_true",
                         help="reuse the built store in --home; measure incremental builds after "
                              "new events and check them against a full build")
@@ -404,10 +422,12 @@ def main() -> None:
         return
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
-    if args.lookups_only or args.incremental:
+    if args.lookups_only or args.incremental or args.quality_only:
         if args.home is None or not (args.home / "aidmp.duckdb").exists():
-            parser.error("--lookups-only and --incremental need --home with a built store")
+            parser.error("--lookups-only, --quality-only and --incremental need --home with a "
+                         "built store")
         figures = (measure_lookups(args.home) if args.lookups_only
+                   else measure_quality(args.home) if args.quality_only
                    else measure_incremental(args.home, PEOPLE))
         path = out / "build_scale.json"
         result = json.loads(path.read_text()) if path.exists() else {}

@@ -249,6 +249,22 @@ def test_dedupe_events_window_sizes(burst_dmp: DMP, window: int, dropped: int) -
     assert summary.kept + summary.dropped == 10
 
 
+@pytest.mark.parametrize("window", [0, 10, 25, 65])
+def test_window_repeats_of_unique_events_count_what_the_full_dedupe_drops(
+        burst_dmp: DMP, window: int) -> None:
+    engine = burst_dmp.engine
+    full = dedupe_events(engine.table("events"), window_seconds=window)
+    quick = dedupe_events(engine.table("events"), window_seconds=window, unique_ids=True)
+    assert full.repeats is not None and quick.repeats is not None
+    dropped = engine.execute(full.dropped.filter(full.dropped.dedupe_reason == "window")
+                             .select("message_id")).column(0).to_pylist()
+    for result in (full, quick):
+        assert result.repeats is not None
+        repeats = engine.execute(result.repeats.select("message_id")).column(0).to_pylist()
+        assert sorted(repeats) == sorted(dropped)
+    assert quick.summarize(engine).by_reason == full.summarize(engine).by_reason
+
+
 def test_dedupe_events_message_id_repeats(burst_dmp: DMP) -> None:
     engine = burst_dmp.engine
     t = engine.table("events")

@@ -56,11 +56,14 @@ class DedupeResult:
         dropped: the input's columns plus ``dedupe_reason`` (``message_id``, ``window`` or
             ``key``) and ``duplicate_of`` (the id of the kept row, when there is an id column).
         id_column: column naming a row in ``dropped_ids`` (``None``: the key columns).
+        repeats: for events, the rows the time window drops, without ``duplicate_of``: what
+            counting them needs (one window over the events instead of three).
     """
 
     kept: ir.Table
     dropped: ir.Table
     id_column: str | None = None
+    repeats: ir.Table | None = None
 
     def dropped_count(self) -> ir.Table:
         """One row per reason with the number of dropped rows ``n``."""
@@ -87,7 +90,8 @@ def _need(t: ir.Table, columns: Sequence[str], field: str) -> None:
                               f"{', '.join(t.columns)}", field=field)
 
 
-def dedupe_events(t: ir.Table, *, window_seconds: int = 60) -> DedupeResult:
+def dedupe_events(t: ir.Table, *, window_seconds: int = 60, unique_ids: bool = False
+                  ) -> DedupeResult:
     """De-duplicate an events table (the ``events`` schema of :mod:`aidmp.store.schema`).
 
     Args:
@@ -96,6 +100,8 @@ def dedupe_events(t: ir.Table, *, window_seconds: int = 60) -> DedupeResult:
             seconds after the previous one is a duplicate; ``0`` keeps only exact-time repeats
             out. Each repeat is compared with the one before it, so a steady burst collapses
             into its first row.
+        unique_ids: ``t`` holds each ``message_id`` once already (the stored ``events`` do),
+            so the first step, one row per id, is left out.
 
     Raises:
         ValidationError: a negative window or a table without the events columns.
@@ -107,12 +113,16 @@ def dedupe_events(t: ir.Table, *, window_seconds: int = 60) -> DedupeResult:
         raise ValidationError("must be 0 or more seconds", field="window_seconds")
     _need(t, _EVENT_COLUMNS, "t")
     columns = list(t.columns)
-    by_id = ibis.window(group_by=t.message_id, order_by=[t.received_at, t.timestamp])
-    ranked = t.mutate(_rank=ibis.row_number().over(by_id))
-    id_dupes = ranked.filter(ranked._rank > 0).select(
-        *columns, **{REASON: ibis.literal("message_id"), DUPLICATE_OF: ranked.message_id})
-
-    unique = ranked.filter(ranked._rank == 0).select(*columns)
+    if unique_ids:
+        unique = t
+        id_dupes = t.filter(ibis.literal(False)).select(
+            *columns, **{REASON: ibis.literal("message_id"), DUPLICATE_OF: t.message_id})
+    else:
+        by_id = ibis.window(group_by=t.message_id, order_by=[t.received_at, t.timestamp])
+        ranked = t.mutate(_rank=ibis.row_number().over(by_id))
+        id_dupes = ranked.filter(ranked._rank > 0).select(
+            *columns, **{REASON: ibis.literal("message_id"), DUPLICATE_OF: ranked.message_id})
+        unique = ranked.filter(ranked._rank == 0).select(*columns)
     unique = unique.mutate(_person=ibis.coalesce(unique.user_id, unique.anonymous_id))
     keys = [unique._person, unique.type, unique.event, unique.properties]
     order = [unique.timestamp, unique.received_at, unique.message_id]
@@ -133,7 +143,8 @@ def dedupe_events(t: ir.Table, *, window_seconds: int = 60) -> DedupeResult:
     kept = bursts.filter(bursts._repeat == 1).select(*columns)
     window_dupes = bursts.filter(bursts._repeat == 0).select(
         *columns, **{REASON: ibis.literal("window"), DUPLICATE_OF: bursts._first})
-    return DedupeResult(kept=kept, dropped=id_dupes.union(window_dupes), id_column="message_id")
+    return DedupeResult(kept=kept, dropped=id_dupes.union(window_dupes), id_column="message_id",
+                        repeats=marked.filter(marked._repeat == 0).select(*columns))
 
 
 def dedupe_rows(

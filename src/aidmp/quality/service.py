@@ -50,14 +50,18 @@ class Quality:
         report = profile_source(mine.select(*_EVENT_COLUMNS), engine=eng, name=source,
                                 key_columns=["message_id"], timestamp_column="timestamp",
                                 outlier_columns=[], infer=False)
-        dupes = dedupe_events(mine, window_seconds=60).summarize(eng, max_ids=0)
+        # stored events are unique by message id: only the time window's repeats are counted
+        # (one window over the events; a full de-duplication ran three, twice)
+        repeats = dedupe_events(mine, window_seconds=60, unique_ids=True).repeats
+        assert repeats is not None
+        dupes = int(eng.execute(repeats.aggregate(n=repeats.count())).column("n")[0].as_py())
         q = eng.table("quarantine")
         qs = q.filter([q.source == source, q.replayed_at.isnull()])
         refused = {f"{r['field']}: {r['reason']}": int(r["n"]) for r in eng.execute(
             qs.group_by(["field", "reason"]).aggregate(n=qs.count())
             .order_by(["field", "reason"])).to_pylist()}
         out = report.model_dump(mode="json")
-        out["likely_duplicates"] = dupes.by_reason.get("window", 0)
+        out["likely_duplicates"] = dupes
         out["quarantined"] = refused
         return out
 
