@@ -54,20 +54,92 @@ def _raw(engine: Engine, t: ir.Table, kind: IdentifierType) -> ir.Table:
         parts.append(t.select(
             message_id=t.message_id, ts=t.timestamp, source=t.source,
             id_type=ibis.literal(kind.name), raw=value.cast("string"), region=region))
-    rows = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
-    if kind.sources is not None:
-        rows = rows.filter(rows.source.isin(kind.sources))
-    if kind.exclude_sources:
-        rows = rows.filter(~rows.source.isin(kind.exclude_sources))
+    rows = _sourced(parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False), kind)
     return rows.filter(rows.raw.notnull())
 
 
 def raw_observations(engine: Engine, rules: IdentityRules, events: ir.Table | None = None
                      ) -> ir.Table:
-    """(message_id, ts, source, id_type, raw) for every configured identifier path."""
+    """(message_id, ts, source, id_type, raw) for every configured identifier path, and the
+    previous ids of ``alias`` calls (:func:`alias_observations`)."""
     t = events if events is not None else engine.table("events")
     parts = [_raw(engine, t, kind) for kind in rules.ordered_types()]
+    if rules.alias and has_alias_calls(engine, t):
+        parts += alias_observations(engine, rules, t)
     return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+
+
+# the event columns a previous id may name a value of (Segment: an anonymous or a user id)
+ALIAS_COLUMNS = ("user_id", "anonymous_id")
+
+
+def alias_calls(t: ir.Table) -> ir.Table:
+    """The ``alias`` calls of ``t`` that name a previous id."""
+    return t.filter((t.type == "alias") & t.previous_id.notnull()
+                    & (t.previous_id.strip() != ""))
+
+
+def has_alias_calls(engine: Engine, t: ir.Table) -> bool:
+    """Whether ``t`` holds an alias call (most stores never see one: their runs skip the
+    lookups below)."""
+    return bool(engine.execute(alias_calls(t).select("message_id").limit(1)).num_rows)
+
+
+def alias_kinds(rules: IdentityRules) -> list[IdentifierType]:
+    """The types a previous id may be: those read from an alias column, strongest first."""
+    return [k for k in rules.ordered_types() if any(p in ALIAS_COLUMNS for p in k.paths)]
+
+
+def kind_values(kind: IdentifierType, t: ir.Table, among: ir.Table) -> ir.Table:
+    """``raw``: the values of ``among.value`` that events of ``t`` carry as ``kind`` (one of
+    :func:`alias_kinds`) in an alias column, the type's sources respected."""
+    parts = []
+    for col in (p for p in kind.paths if p in ALIAS_COLUMNS):
+        rows = t.filter(t[col].isin(among.value))
+        parts.append(_sourced(rows, kind).select(raw=rows[col].cast("string")))
+    return ibis.union(*parts, distinct=True)
+
+
+def _sourced(rows: ir.Table, kind: IdentifierType) -> ir.Table:
+    """The rows of the sources that carry ``kind``."""
+    if kind.sources is not None:
+        rows = rows.filter(rows.source.isin(kind.sources))
+    if kind.exclude_sources:
+        rows = rows.filter(~rows.source.isin(kind.exclude_sources))
+    return rows
+
+
+def alias_observations(engine: Engine, rules: IdentityRules, t: ir.Table) -> list[ir.Table]:
+    """Observations of the previous ids of ``t``'s alias calls, one part per type.
+
+    A previous id is read as each type that already holds its value in a ``user_id`` or
+    ``anonymous_id`` column of any stored event (the type's sources respected), else as the
+    anonymous-id type, so an alias merges what the earlier identifier named. Looked up among
+    the previous ids only (a handful), never by scanning a type's every value into a table.
+    """
+    calls = alias_calls(t)
+    every = engine.table("events")
+    wanted = calls.select(value=calls.previous_id.strip()).distinct()
+    kinds = alias_kinds(rules)
+    parts, typed = [], []
+    for kind in kinds:
+        known = kind_values(kind, every, wanted)
+        hit = calls.filter(calls.previous_id.strip().isin(known.raw))
+        typed.append(known)
+        parts.append(_alias_rows(hit, kind))
+    fallback = next((k for k in kinds if "anonymous_id" in k.paths), None)
+    if fallback is not None:
+        unknown = calls
+        for known in typed:
+            unknown = unknown.filter(~unknown.previous_id.strip().isin(known.raw))
+        parts.append(_alias_rows(unknown, fallback))
+    return parts
+
+
+def _alias_rows(calls: ir.Table, kind: IdentifierType) -> ir.Table:
+    return _sourced(calls, kind).select(
+        message_id=calls.message_id, ts=calls.timestamp, source=calls.source,
+        id_type=ibis.literal(kind.name), raw=calls.previous_id.strip(), region=ibis.literal(""))
 
 
 def _blocked(values: pl.Series, rules: IdentityRules) -> pl.Series:

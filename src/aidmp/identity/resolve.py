@@ -37,8 +37,12 @@ from aidmp.identity import graph
 from aidmp.identity.extract import (
     IDS_TABLE,
     NORM_TABLE,
+    alias_calls,
+    alias_kinds,
     build_dictionary,
+    has_alias_calls,
     identifiers,
+    kind_values,
     node_text,
     normalise_values,
     observations,
@@ -237,6 +241,8 @@ class IdentityGraph:
         is_fresh = ev.received_at > prev["until"]
         if mark.until is not None:
             is_fresh = is_fresh & (ev.received_at <= mark.until)
+        if rules.alias and self._alias_moves(before, ev.filter(is_fresh)):
+            return None  # an alias call is new, or a previous id would now read as another type
         new_obs = graph._mat(eng, "_identity_obs_new", observations(eng, rules,
                                                                     ev.filter(is_fresh)))
         if eng.count("_identity_obs_new") == 0:
@@ -273,6 +279,23 @@ class IdentityGraph:
             if self._any(forced.semi_join(here, "node")):
                 return None  # an unmerge keeps some of them apart
         return events, obs, known.filter(known.status == "blocked").select("node")
+
+    def _alias_moves(self, before: ir.Table, fresh: ir.Table) -> bool:
+        """Whether the new events hold an alias call, or give an earlier call's previous id a
+        type it did not have (a user id first seen now): how the previous ids of stored alias
+        calls read is decided over every event, so only a full run gets it right then."""
+        eng = self.engine
+        if has_alias_calls(eng, fresh):
+            return True
+        if not has_alias_calls(eng, before):
+            return False
+        calls = alias_calls(before)
+        wanted = calls.select(value=calls.previous_id.strip()).distinct()
+        for kind in alias_kinds(self.rules):
+            new = kind_values(kind, fresh, wanted)
+            if self._any(new.anti_join(kind_values(kind, before, wanted), "raw")):
+                return True
+        return False
 
     def _any(self, t: ir.Table) -> bool:
         return bool(self.engine.execute(t.limit(1)).num_rows)

@@ -122,6 +122,12 @@ class IdentityRules(StrictModel):
     between them are split instead."""
     default_region: str = Field(default="US", min_length=2, max_length=2)
     """ISO country used to read phone numbers written without a country code."""
+    alias: bool = True
+    """Segment / RudderStack ``alias`` calls link their ``previousId`` to the call's own
+    identifiers. A previous id is an identifier of whichever type already holds that value in
+    some event's ``user_id`` or ``anonymous_id`` (an earlier user id, an anonymous id), and an
+    anonymous id when none does; the usual limits apply to it (with one ``user_id`` per
+    profile, an alias between two user ids splits instead of merging)."""
 
     @field_validator("blocked_patterns")
     @classmethod
