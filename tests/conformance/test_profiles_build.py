@@ -41,6 +41,28 @@ def _build(engine: Engine, home: Path) -> tuple[pa.Table, dict[str, object]]:
                    "then_incremental": summary.profiles_incremental}
 
 
+def _aliases(engine: Engine, home: Path) -> tuple[str, int]:
+    """Alias calls after the builds: a previous id no event carries (read as an anonymous id)
+    and a device that never logged in, aliased to a known user (read as the anonymous id it
+    is, merging them); the user's profile and the identifier count after a build."""
+    dmp = DMP(home=home, engine=engine)
+    messages = _demo_messages()
+    user = next(str(m["userId"]) for m in messages if m.get("userId"))
+    known = {m.get("anonymousId") for m in messages if m.get("userId")}
+    device = next(str(m["anonymousId"]) for m in messages
+                  if m.get("anonymousId") and m["anonymousId"] not in known)
+    dmp.events.ingest([{"type": "alias", "messageId": f"alias-{i}", "userId": user,
+                        "previousId": prev, "timestamp": "2030-01-01T00:00:00Z"}
+                       for i, prev in enumerate(["legacy-1", device])], source="web")
+    summary = dmp.build()
+    assert not summary.identities_incremental  # a new alias call: the whole graph
+    g = dmp.identity
+    profile = g.profile_of("user_id", user)
+    assert g.profile_of("anonymous_id", "legacy-1") == g.profile_of("anonymous_id", device) \
+        == profile
+    return profile, summary.identifiers
+
+
 def _timelines(engine: Engine, home: Path) -> dict[str, tuple[int, list[str]]]:
     """The first timeline page of the three busiest people and of one who sends an event
     after the build (read from the event map, then from the events since its watermark)."""
@@ -83,9 +105,11 @@ def test_profiles_agree_across_engines(request: pytest.FixtureRequest, tmp_path:
         _agree(duck.execute(duck.table("profiles").select(*_COLUMNS).order_by("profile_id")),
                expected)
         timelines = _timelines(duck, tmp_path / "duck")
+        aliased = _aliases(duck, tmp_path / "duck")
     with fresh_engine("spark", request, tmp_path) as spark:
         got, spark_counts = _build(spark, tmp_path / "spark")
         assert _timelines(spark, tmp_path / "spark") == timelines
+        assert _aliases(spark, tmp_path / "spark") == aliased
     assert spark_counts == counts
     late = [events for _, events in timelines.values() if "late-1" in events]
     assert late and all(events[0] == "late-1" for events in late)  # the newest comes first
