@@ -141,6 +141,26 @@ def test_rows_by_key_reads_the_rows_with_those_keys(engine: Engine) -> None:
         engine.rows_by_key("segment_members", ["x"], ["profile_id"])
 
 
+def test_replace_keyed_swaps_the_rows_of_some_keys(engine: Engine) -> None:
+    def traits(*rows: tuple[str, str, str]) -> pa.Table:
+        return pa.Table.from_pylist(
+            [{"profile_id": p, "key": k, "value": v, "source": "web", "updated_at": UPDATED,
+              "rule": "latest"} for p, k, v in rows], schema=arrow_schema(TABLES["traits"]))
+
+    engine.append("traits", traits(("p1", "city", "Oslo"), ("p1", "age", "30"),
+                                   ("p2", "city", "Rome"), ("p3", "city", "Lima")))
+    engine.scratch_rows("_keys", pa.table({"profile_id": ["p1", "p3"]}))
+    engine.scratch_rows("_new", traits(("p1", "city", "Bergen"), ("p1", "tier", "gold")))
+    # p1's rows replaced (a key repeated, one added, one gone), p3's removed, p2's kept
+    engine.replace_keyed("traits", "profile_id", engine.table("_keys"), engine.table("_new"))
+    got = sorted((r["profile_id"], r["key"], r["value"])
+                 for r in engine.to_arrow("traits").to_pylist())
+    assert got == [("p1", "city", "Bergen"), ("p1", "tier", "gold"), ("p2", "city", "Rome")]
+    with pytest.raises(NotFoundError, match="not a table builds rewrite"):
+        engine.replace_keyed("events", "message_id", engine.table("_keys"),
+                             engine.table("events"))
+
+
 def test_failures_name_the_problem(engine: Engine, events_batch: pa.Table) -> None:
     with pytest.raises(NotFoundError, match="Valid tables"):
         engine.append("evnts", events_batch)

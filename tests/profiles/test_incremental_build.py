@@ -18,6 +18,10 @@ def profiles(dmp: DMP) -> dict[str, dict[str, Any]]:
     return {r["profile_id"]: r for r in dmp.engine.to_arrow("profiles").to_pylist()}
 
 
+def traits(dmp: DMP) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["profile_id"], r["key"]): r for r in dmp.engine.to_arrow("traits").to_pylist()}
+
+
 def assert_same(got: dict[str, dict[str, Any]], want: dict[str, dict[str, Any]]) -> None:
     assert got.keys() == want.keys()
     for pid, row in want.items():
@@ -80,13 +84,41 @@ def test_incremental_build_equals_a_full_build(built: tuple[DMP, datetime]) -> N
              and r["events_30d"] != before[p]["events_30d"]]
     assert moved
 
+    got_traits = traits(dmp)
+    assert got_traits[(user, "email")]["value"] == "merged@example.com"
     full = dmp.build(full=True)
     assert not full.profiles_incremental and full.profiles == inc.profiles
     assert_same(got, profiles(dmp))
+    assert traits(dmp) == got_traits and full.traits == inc.traits
     # nothing new: nobody is recomputed, nothing changes
     again = dmp.build()
     assert again.profiles_incremental and again.profiles_recomputed == 0
     assert_same(profiles(dmp), got)
+
+
+def test_traits_of_a_profile_merged_away_go_with_it(built: tuple[DMP, datetime]) -> None:
+    dmp, newest = built
+    at = _stamp(newest + timedelta(hours=1))
+    dmp.events.ingest([{"type": "identify", "anonymousId": "dev-t", "messageId": "t1",
+                        "timestamp": at, "traits": {"favourite_colour": "teal"}}],
+                      source="web")
+    assert dmp.build().profiles_incremental
+    device = dmp.identity.profile_of("anonymous_id", "dev-t")
+    assert traits(dmp)[(device, "favourite_colour")]["value"] == "teal"
+    user = sorted(r["id_value"] for r in dmp.engine.to_arrow("identities").to_pylist()
+                  if r["id_type"] == "user_id")[0]
+    dmp.events.ingest([{"type": "identify", "userId": user, "anonymousId": "dev-t",
+                        "messageId": "t2", "timestamp": at}], source="web")
+    inc = dmp.build()
+    assert inc.profiles_incremental
+    merged = dmp.identity.profile_of("user_id", user)
+    got = traits(dmp)
+    assert merged != device and not any(pid == device for pid, _ in got)
+    assert got[(merged, "favourite_colour")]["value"] == "teal"
+    alive = {r["profile_id"] for r in dmp.engine.to_arrow("identities").to_pylist()}
+    assert {pid for pid, _ in got} <= alive
+    dmp.build(full=True)
+    assert traits(dmp) == got
 
 
 def test_changed_catalog_or_configuration_take_a_full_build(

@@ -272,6 +272,36 @@ class Engine(ABC):
         which drops its indexes; engines that can delete in place (DuckDB) keep them.
         """
         self._check_derived(name)
+        stage = self._stage_replaced(name, key, keys, rows)
+        try:
+            staged = self.table(stage)
+            self.materialize(name, staged.order_by(order_by) if order_by else staged)
+        finally:
+            self.drop(stage)
+
+    def replace_keyed(self, table: str, key: str, keys: ibis.Table, rows: ibis.Table) -> None:
+        """Like :meth:`replace_rows`, in a declared table that builds keep (``traits``), in
+        one transaction where the engine has them. The ``events`` are never rewritten.
+
+        Raises:
+            NotFoundError: ``events`` or a table that is not declared.
+        """
+        self._check_rebuilt(table)
+        stage = self._stage_replaced(table, key, keys, rows)
+        try:
+            self.replace_from(table, self.table(stage))
+        finally:
+            self.drop(stage)
+
+    @staticmethod
+    def _check_rebuilt(table: str) -> None:
+        if table not in TABLES or table == "events":
+            kept = sorted(n for n in TABLES if n != "events")
+            raise NotFoundError(f"{table!r} is not a table builds rewrite; valid: "
+                                f"{', '.join(kept)}")
+
+    def _stage_replaced(self, name: str, key: str, keys: ibis.Table, rows: ibis.Table) -> str:
+        """A work table with ``name``'s rows outside ``keys`` and ``rows``; its name."""
         current = self.table(name)
         schema = current.schema()
 
@@ -282,11 +312,7 @@ class Engine(ABC):
         kept = current.anti_join(keys.select(key).distinct(), key)
         stage = f"_replace_stage_{uuid.uuid4().hex[:8]}"
         self.scratch(stage, ibis.union(shaped(kept), shaped(rows), distinct=False))
-        try:
-            staged = self.table(stage)
-            self.materialize(name, staged.order_by(order_by) if order_by else staged)
-        finally:
-            self.drop(stage)
+        return stage
 
     @abstractmethod
     def _stored_arrow_schema(self, name: str) -> pa.Schema:

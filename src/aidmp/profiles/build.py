@@ -129,13 +129,16 @@ class ProfileBuilder:
             for stage in STAGES[1:]:
                 done(stage)
         else:
-            summary.traits = build_traits(eng, cfg)
-            done("traits")
             stages.forget()  # until this build finishes: a build that fails leaves none
             if state is None:
+                summary.traits = build_traits(eng, cfg)
+                done("traits")
                 stages.over_all_events(done)
             else:
-                summary.profiles_recomputed = stages.over_changed_people(state, until, done)
+                people = stages.changed_people(state, until)
+                summary.traits = build_traits(eng, cfg, people)
+                done("traits")
+                summary.profiles_recomputed = stages.over_changed_people(people, done)
             eng.materialize("profiles", stages.assemble())
             eng.index("profiles", ["profile_id"])
             stages.finish(until)

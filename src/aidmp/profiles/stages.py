@@ -116,17 +116,17 @@ class Stages:
         eng.materialize(_INTERESTS, interests)
         done("interests")
 
-    def over_changed_people(self, state: dict[str, Any], until: datetime | None,
-                            done: Callable[[str], None]) -> int:
-        """Recompute the per-person stages for the people whose events changed since the last
-        build, and the scores over everyone; the number of people recomputed.
+    def changed_people(self, state: dict[str, Any], until: datetime | None) -> ir.Table:
+        """The people whose per-person results change since the last build (``profile_id``):
+        those with new events, those with an event leaving a window as the reference time
+        moves, and profiles merged into others (their rows go). Also fixes this build's
+        reference time.
 
         The per-person results of everyone else stay as they are, which gives what a full
-        build gives (docs/adr/0005-incremental-profile-build.md): a person's aggregates only
-        read their own events and the reference time, which moves for everyone only through
-        windows (people with an event leaving a window are recomputed) and through interest
-        decay (which scales all of a person's interests alike, and they are divided by the
-        strongest one)."""
+        build gives (docs/adr/0005-incremental-profile-build.md): a person's aggregates and
+        traits only read their own events and the reference time, which moves for everyone
+        only through windows and through interest decay (which scales all of a person's
+        interests alike, and they are divided by the strongest one)."""
         eng, cfg = self.engine, self.cfg
         ev, ep = eng.table("events"), eng.table(EVENT_PROFILES)
         fresh = ev.filter(ev.received_at > state["until"])
@@ -152,7 +152,12 @@ class Stages:
         old = eng.table(_COMPUTED).select("profile_id")
         changed.append(old.anti_join(ids.select("profile_id").distinct(), "profile_id"))
         eng.scratch(_CHANGED, ibis.union(*changed, distinct=True))
-        people = eng.table(_CHANGED)
+        return eng.table(_CHANGED)
+
+    def over_changed_people(self, people: ir.Table, done: Callable[[str], None]) -> int:
+        """Recompute the per-person stages for ``people`` (:meth:`changed_people`), and the
+        scores over everyone; the number of people recomputed."""
+        eng = self.engine
         computed, interests = self._per_person(self._attributed(people))
         eng.replace_rows(_COMPUTED, "profile_id", people, computed)
         done("computed traits")

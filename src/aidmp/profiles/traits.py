@@ -18,9 +18,10 @@ from aidmp.spec.profiles import ProfileConfig
 _KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
-def trait_values(engine: Engine) -> ir.Table:
-    """(profile_id, ts, source, key, value) for every trait an identify event carried."""
-    ev = person_events(engine)
+def trait_values(engine: Engine, people: ir.Table | None = None) -> ir.Table:
+    """(profile_id, ts, source, key, value) for every trait an identify event carried (of the
+    ``profile_id`` values of ``people``, when given)."""
+    ev = person_events(engine, people)
     ev = ev.filter(ev.type == "identify")
     doc = ibis.coalesce(ev.traits, engine.json_text(ev.context, "$.traits"))
     base = ev.select(profile_id=ev.profile_id, ts=ev.timestamp, source=ev.source, doc=doc)
@@ -83,10 +84,16 @@ def _pick(v: ir.Table, order: list[object], rule: str) -> ir.Table:
                        rule=ibis.literal(rule))
 
 
-def build_traits(engine: Engine, cfg: ProfileConfig) -> int:
-    """Rebuild the ``traits`` table; return the number of (profile, trait) values."""
-    engine.replace_from("traits", merged_traits(engine, cfg, trait_values(engine)))
-    engine.index("traits", ["profile_id"])
+def build_traits(engine: Engine, cfg: ProfileConfig, people: ir.Table | None = None) -> int:
+    """Rebuild the ``traits`` table, or only the rows of the ``profile_id`` values of
+    ``people`` (an incremental build: a person's traits read only their own events, so the
+    others' stay as they are); return the number of (profile, trait) values."""
+    if people is None:
+        engine.replace_from("traits", merged_traits(engine, cfg, trait_values(engine)))
+        engine.index("traits", ["profile_id"])
+    else:
+        engine.replace_keyed("traits", "profile_id", people,
+                             merged_traits(engine, cfg, trait_values(engine, people)))
     return engine.count("traits")
 
 

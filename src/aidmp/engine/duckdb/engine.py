@@ -234,6 +234,15 @@ class DuckDBEngine(Engine):
         # in place, in one transaction: a few thousand rows of a 10M-row table are deleted and
         # inserted in milliseconds, and its indexes stay (rewriting it took ~5 s)
         self._check_derived(name)
+        self._delete_insert(name, key, keys, rows)
+
+    def replace_keyed(self, table: str, key: str, keys: ibis.Table, rows: ibis.Table) -> None:
+        # the same in place; the primary key holds (a key deleted and inserted again in one
+        # transaction is accepted)
+        self._check_rebuilt(table)
+        self._delete_insert(table, key, keys, rows)
+
+    def _delete_insert(self, name: str, key: str, keys: ibis.Table, rows: ibis.Table) -> None:
         doomed = self.compile(keys.select(key).distinct())
         fresh = self.compile(rows)
         with self._transaction(f"replace rows of {name}", fresh) as cur:
