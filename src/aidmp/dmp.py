@@ -15,23 +15,26 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aidmp.activate.service import Audiences
-from aidmp.campaigns import Campaigns
 from aidmp.collect.events import Events
 from aidmp.collect.importer import Importer
 from aidmp.collect.quarantine import Quarantine
 from aidmp.config import DuckDBConfig, Settings, load_settings
 from aidmp.engine.base import Engine
-from aidmp.identity.probabilistic import ProbabilisticMatcher
 from aidmp.identity.resolve import IdentityGraph
-from aidmp.ml.service import Models
 from aidmp.privacy.audit import AuditLog
 from aidmp.privacy.keys import KeyStore
 from aidmp.profiles.build import BuildSummary, ProfileBuilder, StageProgress
 from aidmp.quality.service import Quality
 from aidmp.segments.service import Segments
+
+if TYPE_CHECKING:  # imported when first used: they bring scipy, scikit-learn and Splink
+    # (1.1-1.4 s each), which a profile lookup from the command line never needs
+    from aidmp.activate.service import Audiences
+    from aidmp.campaigns import Campaigns
+    from aidmp.identity.probabilistic import ProbabilisticMatcher
+    from aidmp.ml.service import Models
 
 
 def open_engine(settings: Settings, *, read_only: bool = False) -> Engine:
@@ -114,11 +117,15 @@ class DMP:
     @cached_property
     def models(self) -> Models:
         """Fit, register, score and use models (CLV, propensity, rules, recommenders)."""
+        from aidmp.ml.service import Models
+
         return Models(self)
 
     @property
     def matching(self) -> ProbabilisticMatcher:
         """Probabilistic links between profiles that share no identifier (Splink)."""
+        from aidmp.identity.probabilistic import ProbabilisticMatcher
+
         return ProbabilisticMatcher(self.engine, self.settings.identity)
 
     @cached_property
@@ -129,11 +136,15 @@ class DMP:
     @cached_property
     def audiences(self) -> Audiences:
         """Destinations and incremental audience syncs (files, webhooks, ad platforms)."""
+        from aidmp.activate.service import Audiences
+
         return Audiences(self)
 
     @cached_property
     def campaigns(self) -> Campaigns:
         """Campaign costs, ROI / ROAS, attribution and experiments."""
+        from aidmp.campaigns import Campaigns
+
         return Campaigns(self.engine)
 
     @cached_property

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 
-from aidmp.activate.service import Audiences
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import emit_json, summary, table
 from aidmp.errors import ValidationError
@@ -61,7 +60,7 @@ def add(
                  "columns": [c.strip() for c in columns.split(",")] if columns else None}
         cfg = {"name": name, **{k: v for k, v in given.items() if v is not None}}
     with open_dmp(home) as dmp:
-        dest = Audiences(dmp).add_destination(cfg, replace=replace)
+        dest = dmp.audiences.add_destination(cfg, replace=replace)
         dmp.audit.record("cli", "destinations.add", dest.name, {"type": dest.type})
     if json:
         emit_json(dest.model_dump())
@@ -73,7 +72,7 @@ def add(
 def list_(home: HomeOption = None, json: JsonOption = False) -> None:
     """Every saved destination."""
     with open_dmp(home) as dmp:
-        rows = [d.model_dump() for d in Audiences(dmp).list_destinations()]
+        rows = [d.model_dump() for d in dmp.audiences.list_destinations()]
     if json:
         emit_json(rows)
         return
@@ -87,7 +86,7 @@ def remove(name: Annotated[str, typer.Argument(help="Destination id.")],
            home: HomeOption = None, json: JsonOption = False) -> None:
     """Delete a saved destination."""
     with open_dmp(home) as dmp:
-        Audiences(dmp).remove_destination(name)
+        dmp.audiences.remove_destination(name)
         dmp.audit.record("cli", "destinations.remove", name, {})
     if json:
         emit_json({"removed": name})
@@ -106,7 +105,7 @@ def sync(
 ) -> None:
     """Send a segment to a destination: everyone the first time, then adds and removes."""
     with open_dmp(home) as dmp:
-        result = Audiences(dmp).sync(segment_id, to, dry_run=dry_run,
+        result = dmp.audiences.sync(segment_id, to, dry_run=dry_run,
                                      campaign=campaign).to_dict()
         if not dry_run:
             dmp.audit.record("cli", "audiences.sync", segment_id,

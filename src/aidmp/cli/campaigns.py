@@ -8,7 +8,6 @@ from typing import Annotated, Any, cast
 
 import typer
 
-from aidmp.campaigns import Campaigns, sample_size
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 
@@ -49,7 +48,7 @@ def create(
 ) -> None:
     """Define a campaign: channel, dates, planned daily cost, audience, holdout."""
     with open_dmp(home) as dmp:
-        row = Campaigns(dmp.engine).create(name, channel, start.date(), end.date(),
+        row = dmp.campaigns.create(name, channel, start.date(), end.date(),
                                            daily_cost=daily_cost, audience=audience,
                                            utm_campaign=utm_campaign, holdout=holdout)
     emit_json(row) if json else summary(f"campaign {row['id']}", row)
@@ -59,7 +58,7 @@ def create(
 def list_command(home: HomeOption = None, json: JsonOption = False) -> None:
     """Every campaign definition."""
     with open_dmp(home) as dmp:
-        rows = Campaigns(dmp.engine).plans.list()
+        rows = dmp.campaigns.plans.list()
     if json:
         emit_json(rows)
         return
@@ -76,7 +75,7 @@ def show(campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
          home: HomeOption = None, json: JsonOption = False) -> None:
     """A campaign's cost, reach, credited conversions, ROAS and holdout test."""
     with open_dmp(home) as dmp:
-        data = Campaigns(dmp.engine).performance(campaign_id, model=model,
+        data = dmp.campaigns.performance(campaign_id, model=model,
                                                  lookback_days=lookback_days)
     if json:
         emit_json(data)
@@ -98,7 +97,7 @@ def delete(campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
            home: HomeOption = None, json: JsonOption = False) -> None:
     """Delete a campaign definition (its events and imported costs stay)."""
     with open_dmp(home) as dmp:
-        Campaigns(dmp.engine).plans.delete(campaign_id)
+        dmp.campaigns.plans.delete(campaign_id)
     emit_json({"id": campaign_id, "deleted": True}) if json else \
         console.print(f"deleted campaign {campaign_id}")
 
@@ -109,7 +108,7 @@ def costs(path: Annotated[Path, typer.Argument(help="CSV: date,channel,campaign,
           home: HomeOption = None, json: JsonOption = False) -> None:
     """Import campaign costs into the campaign_costs table."""
     with open_dmp(home) as dmp:
-        n = Campaigns(dmp.engine).import_costs(path, mode="append" if append else "replace")
+        n = dmp.campaigns.import_costs(path, mode="append" if append else "replace")
     emit_json({"rows": n}) if json else console.print(f"{n} cost rows imported")
 
 
@@ -119,7 +118,7 @@ def roi(by: Annotated[str, typer.Option(help="channel, campaign, week or segment
         home: HomeOption = None, json: JsonOption = False) -> None:
     """Revenue, cost, ROAS and ROI by channel, campaign, week or segment."""
     with open_dmp(home) as dmp:
-        rows = Campaigns(dmp.engine).roi(by, model=model, lookback_days=lookback_days)
+        rows = dmp.campaigns.roi(by, model=model, lookback_days=lookback_days)
     emit_json(rows) if json else _roi_table(f"ROI by {by} ({model})", rows)
 
 
@@ -128,7 +127,7 @@ def report(model: Model = "last_touch", lookback_days: Lookback = 30.0, plot: Pl
            home: HomeOption = None, json: JsonOption = False) -> None:
     """ROI / ROAS by channel, campaign and week, and every attribution model."""
     with open_dmp(home) as dmp:
-        data = Campaigns(dmp.engine).report(lookback_days=lookback_days, model=model)
+        data = dmp.campaigns.report(lookback_days=lookback_days, model=model)
     if plot:
         from aidmp.campaigns.plots import plot_roi
 
@@ -165,7 +164,7 @@ def attribution(lookback_days: Lookback = 30.0,
     """First/last-touch, linear, time-decay, position-based and Markov, side by side."""
     by = ("channel", "campaign") if by_campaign else ("channel",)
     with open_dmp(home) as dmp:
-        data = Campaigns(dmp.engine).attribution(lookback_days=lookback_days,
+        data = dmp.campaigns.attribution(lookback_days=lookback_days,
                                                  half_life_days=half_life_days, by=by, ci=ci)
     if plot:
         from aidmp.campaigns.plots import plot_attribution
@@ -192,7 +191,7 @@ def experiment(
     """
     arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
     with open_dmp(home) as dmp:
-        data = Campaigns(dmp.engine).experiment(experiment_id, arms=arms, start=start, end=end,
+        data = dmp.campaigns.experiment(experiment_id, arms=arms, start=start, end=end,
                                                 seed=seed)
     if plot:
         from aidmp.campaigns.plots import plot_experiment
@@ -233,7 +232,7 @@ def uplift(
     """Who responds: cross-fitted two-model uplift, Qini and observed uplift by decile."""
     arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
     with open_dmp(home) as dmp:
-        data = Campaigns(dmp.engine).uplift(experiment_id, feature, arms=arms, folds=folds,
+        data = dmp.campaigns.uplift(experiment_id, feature, arms=arms, folds=folds,
                                             top=top)
     if json:
         emit_json(data)
@@ -261,6 +260,8 @@ def sample_size_command(
     json: JsonOption = False,
 ) -> None:
     """People per arm to detect an effect on a conversion rate."""
+    from aidmp.campaigns import sample_size  # scipy: loaded when asked for
+
     n = sample_size(baseline, mde, alpha=alpha, power=power, relative=relative)
     emit_json({"per_arm": n}) if json else console.print(f"{n:,} people per arm")
 
@@ -312,7 +313,7 @@ def optimise(
     skipped: list[str] = []
     if history is None:
         with open_dmp(home) as dmp:
-            frame: Any = Campaigns(dmp.engine).history(
+            frame: Any = dmp.campaigns.history(
                 model=attribution_model, lookback_days=lookback_days, period=period,
                 fittable=True)
         skipped = [s for s in (frame.schema.metadata or {}).get(b"skipped", b"").decode()

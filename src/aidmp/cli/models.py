@@ -10,7 +10,7 @@ import typer
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
-from aidmp.ml.service import FIT_KINDS, Models
+from aidmp.ml.registry import FIT_KINDS
 
 app = typer.Typer(help="Fit, inspect, score and evaluate models (CLV, propensity, rules, "
                        "recommenders).", no_args_is_help=True)
@@ -49,7 +49,7 @@ def list_(home: HomeOption = None, json: JsonOption = False,
           name: Annotated[str | None, typer.Option(help="Only this model.")] = None) -> None:
     """Every registered model version."""
     with open_dmp(home) as dmp:
-        rows = Models(dmp).list(name)
+        rows = dmp.models.list(name)
     if json:
         emit_json(rows)
         return
@@ -64,7 +64,7 @@ def show(name: str, home: HomeOption = None, json: JsonOption = False,
                                                           "active].")] = None) -> None:
     """One model version: parameters, metrics, data window."""
     with open_dmp(home) as dmp:
-        row = Models(dmp).show(name, version)
+        row = dmp.models.show(name, version)
     if json:
         emit_json(row)
         return
@@ -102,7 +102,7 @@ def fit(
              _EVENT_ARG.get(kind, "event"): event}
     options.update({k: v for k, v in given.items() if v is not None})
     with open_dmp(home) as dmp:
-        models = Models(dmp)
+        models = dmp.models
         row = models.fit(kind, name, **options)
         scored = models.score(row["name"]) if score else None
         dmp.audit.record("cli", "models.fit", f"{row['name']}:v{row['version']}",
@@ -119,7 +119,7 @@ def fit(
 def score_(name: str, home: HomeOption = None, json: JsonOption = False) -> None:
     """Write the model's per-profile predictions into the predictions table."""
     with open_dmp(home) as dmp:
-        report = Models(dmp).score(name)
+        report = dmp.models.score(name)
     if json:
         emit_json(report)
     else:
@@ -131,7 +131,7 @@ def score_(name: str, home: HomeOption = None, json: JsonOption = False) -> None
 def evaluate(name: str, home: HomeOption = None, json: JsonOption = False) -> None:
     """The model's metrics (propensity models also re-checked on the newest data)."""
     with open_dmp(home) as dmp:
-        report = Models(dmp).evaluate(name)
+        report = dmp.models.evaluate(name)
     if json:
         emit_json(report)
         return
@@ -147,7 +147,7 @@ def archive(name: str, home: HomeOption = None, json: JsonOption = False,
                                                              "active].")] = None) -> None:
     """Archive a version; the previous active version is used from now on."""
     with open_dmp(home) as dmp:
-        row = Models(dmp).archive(name, version)
+        row = dmp.models.archive(name, version)
         dmp.audit.record("cli", "models.archive", f"{name}:v{row['version']}", {})
     if json:
         emit_json({k: row[k] for k in ("name", "version", "status")})
@@ -166,7 +166,7 @@ def explain(
 
     id_type, value = split_identifier(ident)
     with open_dmp(home) as dmp:
-        out = Models(dmp).explain(name, dmp.identity.profile_of(id_type, value), top=top)
+        out = dmp.models.explain(name, dmp.identity.profile_of(id_type, value), top=top)
     if json:
         emit_json(out)
         return

@@ -8,7 +8,6 @@ import typer
 
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import emit_json, table
-from aidmp.ml.service import Models
 
 app = typer.Typer(help="Association rules: what is bought together.", no_args_is_help=True)
 
@@ -22,7 +21,7 @@ def bought_together(
 ) -> None:
     """Items to suggest beside ITEMS, with the rule behind each."""
     with open_dmp(home) as dmp:
-        rows = Models(dmp).bought_together(items, n=n, name=model)
+        rows = dmp.models.bought_together(items, n=n, name=model)
     if json:
         emit_json(rows)
         return

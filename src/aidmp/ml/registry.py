@@ -44,7 +44,10 @@ from aidmp.engine.base import Engine, arrow_schema
 from aidmp.errors import NotFoundError, ValidationError
 from aidmp.store.schema import TABLES
 
-__all__ = ["ModelRegistry", "Rows", "check_name", "json_ready"]
+__all__ = ["FIT_KINDS", "ModelRegistry", "Rows", "check_name", "json_ready"]
+
+# the kinds ``dmp.models.fit`` builds (here, where the command line can read them cheaply)
+FIT_KINDS = ("clv", "propensity", "churn", "rules", "recommend")
 
 # Names become folder names: keep them to a safe, lower-case slug.
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

@@ -36,7 +36,7 @@ from aidmp.ml.metrics import evaluate as evaluate_scores
 from aidmp.ml.propensity_data import churn_label, future_event_label
 from aidmp.ml.recommend import Recommender
 from aidmp.ml.recommend.base import check_n
-from aidmp.ml.registry import ModelRegistry, Rows, check_name, json_ready
+from aidmp.ml.registry import FIT_KINDS, ModelRegistry, Rows, check_name, json_ready
 from aidmp.ml.service_clv import fit_clv, score_clv
 from aidmp.ml.service_data import item_names, write_predictions
 from aidmp.ml.service_propensity import (
@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FIT_KINDS", "Models"]
 
-FIT_KINDS = ("clv", "propensity", "churn", "rules", "recommend")
 
 
 class Models:
