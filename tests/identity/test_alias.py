@@ -16,7 +16,7 @@ def msg(kind: str, day: int, mid: str, **fields: Any) -> dict[str, Any]:
             **fields}
 
 
-def identities(dmp: DMP, graph: IdentityGraph | None = None) -> pa.Table:
+def identities(dmp: DMP) -> pa.Table:
     t = dmp.engine.table("identities")
     return dmp.engine.execute(t.select("id_type", "id_value", "profile_id", "status")
                               .order_by(["id_type", "id_value"]))

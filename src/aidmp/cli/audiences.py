@@ -106,7 +106,7 @@ def sync(
     """Send a segment to a destination: everyone the first time, then adds and removes."""
     with open_dmp(home) as dmp:
         result = dmp.audiences.sync(segment_id, to, dry_run=dry_run,
-                                     campaign=campaign).to_dict()
+                                    campaign=campaign).to_dict()
         if not dry_run:
             dmp.audit.record("cli", "audiences.sync", segment_id,
                              {"destination": to, "added": result["added"],

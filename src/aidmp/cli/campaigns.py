@@ -49,8 +49,8 @@ def create(
     """Define a campaign: channel, dates, planned daily cost, audience, holdout."""
     with open_dmp(home) as dmp:
         row = dmp.campaigns.create(name, channel, start.date(), end.date(),
-                                           daily_cost=daily_cost, audience=audience,
-                                           utm_campaign=utm_campaign, holdout=holdout)
+                                   daily_cost=daily_cost, audience=audience,
+                                   utm_campaign=utm_campaign, holdout=holdout)
     emit_json(row) if json else summary(f"campaign {row['id']}", row)
 
 
@@ -76,7 +76,7 @@ def show(campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
     """A campaign's cost, reach, credited conversions, ROAS and holdout test."""
     with open_dmp(home) as dmp:
         data = dmp.campaigns.performance(campaign_id, model=model,
-                                                 lookback_days=lookback_days)
+                                         lookback_days=lookback_days)
     if json:
         emit_json(data)
         return
@@ -165,7 +165,7 @@ def attribution(lookback_days: Lookback = 30.0,
     by = ("channel", "campaign") if by_campaign else ("channel",)
     with open_dmp(home) as dmp:
         data = dmp.campaigns.attribution(lookback_days=lookback_days,
-                                                 half_life_days=half_life_days, by=by, ci=ci)
+                                         half_life_days=half_life_days, by=by, ci=ci)
     if plot:
         from aidmp.campaigns.plots import plot_attribution
 
@@ -192,7 +192,7 @@ def experiment(
     arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
     with open_dmp(home) as dmp:
         data = dmp.campaigns.experiment(experiment_id, arms=arms, start=start, end=end,
-                                                seed=seed)
+                                        seed=seed)
     if plot:
         from aidmp.campaigns.plots import plot_experiment
 
@@ -233,7 +233,7 @@ def uplift(
     arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
     with open_dmp(home) as dmp:
         data = dmp.campaigns.uplift(experiment_id, feature, arms=arms, folds=folds,
-                                            top=top)
+                                    top=top)
     if json:
         emit_json(data)
         return

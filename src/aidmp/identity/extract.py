@@ -32,6 +32,8 @@ REFUSED_TABLE = "_identity_refused"
 # nid -> (id_type, id_value) of the identifiers of the last extraction (see
 # build_dictionary)
 IDS_TABLE = "_identity_ids"
+# (previous id of an alias call, type holding that value) of the last extraction
+ALIAS_TYPES = "_identity_alias_types"
 _COUNTRY_PATHS = (("traits", "$.country"), ("traits", "$.address.country"),
                   ("context", "$.traits.country"), ("context", "$.traits.address.country"))
 
@@ -114,32 +116,35 @@ def alias_observations(engine: Engine, rules: IdentityRules, t: ir.Table) -> lis
 
     A previous id is read as each type that already holds its value in a ``user_id`` or
     ``anonymous_id`` column of any stored event (the type's sources respected), else as the
-    anonymous-id type, so an alias merges what the earlier identifier named. Looked up among
-    the previous ids only (a handful), never by scanning a type's every value into a table.
+    anonymous-id type, so an alias merges what the earlier identifier named. The types are
+    looked up once, among the previous ids only (a handful), into the work table
+    :data:`ALIAS_TYPES` that every read of the observations then joins.
     """
-    calls = alias_calls(t)
-    every = engine.table("events")
-    wanted = calls.select(value=calls.previous_id.strip()).distinct()
     kinds = alias_kinds(rules)
-    parts, typed = [], []
+    if not kinds:
+        return []
+    calls = alias_calls(t)
+    calls = calls.mutate(value=calls.previous_id.strip())
+    wanted = calls.select("value").distinct()
+    every = engine.table("events")
+    engine.scratch(ALIAS_TYPES, ibis.union(
+        *[kind_values(k, every, wanted).mutate(id_type=ibis.literal(k.name)) for k in kinds],
+        distinct=False))
+    typed = engine.table(ALIAS_TYPES)
+    parts = []
     for kind in kinds:
-        known = kind_values(kind, every, wanted)
-        hit = calls.filter(calls.previous_id.strip().isin(known.raw))
-        typed.append(known)
-        parts.append(_alias_rows(hit, kind))
+        of_kind = typed.filter(typed.id_type == kind.name)
+        parts.append(_alias_rows(calls.filter(calls.value.isin(of_kind.raw)), kind))
     fallback = next((k for k in kinds if "anonymous_id" in k.paths), None)
     if fallback is not None:
-        unknown = calls
-        for known in typed:
-            unknown = unknown.filter(~unknown.previous_id.strip().isin(known.raw))
-        parts.append(_alias_rows(unknown, fallback))
+        parts.append(_alias_rows(calls.filter(~calls.value.isin(typed.raw)), fallback))
     return parts
 
 
 def _alias_rows(calls: ir.Table, kind: IdentifierType) -> ir.Table:
     return _sourced(calls, kind).select(
         message_id=calls.message_id, ts=calls.timestamp, source=calls.source,
-        id_type=ibis.literal(kind.name), raw=calls.previous_id.strip(), region=ibis.literal(""))
+        id_type=ibis.literal(kind.name), raw=calls.value, region=ibis.literal(""))
 
 
 def _blocked(values: pl.Series, rules: IdentityRules) -> pl.Series:

@@ -35,6 +35,7 @@ from aidmp.engine.base import Engine
 from aidmp.errors import NotFoundError, ValidationError
 from aidmp.identity import graph
 from aidmp.identity.extract import (
+    ALIAS_TYPES,
     IDS_TABLE,
     NORM_TABLE,
     alias_calls,
@@ -57,7 +58,7 @@ WORK_TABLES = ("_identity_types", "_identity_nodes", "_identity_shared", "_ident
                "_identity_bfs0", "_identity_bfs1", "_identity_clusters", "_identity_assign",
                "_identity_obs", graph.ANCHORS, "_identity_touched", "_identity_events",
                "_identity_obs_new", "_identity_shared_all", "_identity_assign_new", IDS_TABLE,
-               NORM_TABLE, "_identity_merged",
+               NORM_TABLE, "_identity_merged", ALIAS_TYPES,
                "_identity_norm")  # (the last: a dictionary kept by older versions)
 
 

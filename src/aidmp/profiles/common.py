@@ -45,14 +45,18 @@ def reference_time(events: ir.Table) -> ir.Table:
         events.aggregate(any_now=events.timestamp.max()))
 
 
+def reference_now(ref: ir.Table) -> ir.TimestampValue:
+    """The build's reference time from a :func:`reference_time` row (or a table joined to
+    one): ``act_now``, or ``any_now`` when no behavioural event exists."""
+    return ibis.coalesce(ref.act_now, ref.any_now)  # type: ignore[return-value]
+
+
 def with_reference_time(events: ir.Table, ref: ir.Table | None = None) -> ir.Table:
-    """The events with a ``now`` column: the build's reference time, ``act_now`` or, when
-    there is none, ``any_now`` of ``ref`` (a :func:`reference_time` row; by default that of
-    ``events``). Computed by the engine in the same query, so both engines see exactly the
+    """The events with a ``now`` column: the :func:`reference_now` of ``ref`` (by default that
+    of ``events``). Computed by the engine in the same query, so both engines see exactly the
     same instant."""
     joined = events.cross_join(ref if ref is not None else reference_time(events))
-    return joined.mutate(now=ibis.coalesce(joined.act_now, joined.any_now)).drop(
-        "act_now", "any_now")
+    return joined.mutate(now=reference_now(joined)).drop("act_now", "any_now")
 
 
 def number(engine: Engine, doc: ir.Value, path: str) -> ir.FloatingValue:

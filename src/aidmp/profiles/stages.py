@@ -225,7 +225,7 @@ class Stages:
     def assemble(self) -> ir.Table:
         """The wide ``profiles`` table: one row per person, every stage's columns."""
         eng = self.engine
-        base = eng.table("_profile_computed")
+        base = eng.table(_COMPUTED)
         base = base.drop(*[c for c in base.columns if c.startswith("_score_")])
         ids = eng.table("identities")
         linked = ids.filter(ids.status == "linked")
@@ -251,7 +251,7 @@ class Stages:
             out = _left(out, wide)
         for part in ("_profile_rfm", "_profile_engagement", "_profile_power"):
             out = _left(out, eng.table(part))
-        interests = eng.table("_profile_interests")
+        interests = eng.table(_INTERESTS)
         cats = [r["category"] for r in eng.execute(
             interests.select("category").distinct().order_by("category")).to_pylist()]
         if cats:

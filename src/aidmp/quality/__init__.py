@@ -14,7 +14,13 @@ from aidmp.quality.columns import (
     phone_column,
     timestamp_column,
 )
-from aidmp.quality.dedupe import DedupeResult, DedupeSummary, dedupe_events, dedupe_rows
+from aidmp.quality.dedupe import (
+    DedupeResult,
+    DedupeSummary,
+    dedupe_events,
+    dedupe_rows,
+    window_repeats,
+)
 from aidmp.quality.missing import ColumnFill, MissingPolicy, MissingReport, apply_missing
 from aidmp.quality.money import Money, normalize_currency_amount
 from aidmp.quality.normalize import (
@@ -55,4 +61,5 @@ __all__ = [
     "phone_column",
     "profile_source",
     "timestamp_column",
+    "window_repeats",
 ]

@@ -29,7 +29,7 @@ import ibis.expr.types as ir
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
 
-__all__ = ["DedupeResult", "DedupeSummary", "dedupe_events", "dedupe_rows"]
+__all__ = ["DedupeResult", "DedupeSummary", "dedupe_events", "dedupe_rows", "window_repeats"]
 
 REASON = "dedupe_reason"
 DUPLICATE_OF = "duplicate_of"
@@ -56,14 +56,11 @@ class DedupeResult:
         dropped: the input's columns plus ``dedupe_reason`` (``message_id``, ``window`` or
             ``key``) and ``duplicate_of`` (the id of the kept row, when there is an id column).
         id_column: column naming a row in ``dropped_ids`` (``None``: the key columns).
-        repeats: for events, the rows the time window drops, without ``duplicate_of``: what
-            counting them needs (one window over the events instead of three).
     """
 
     kept: ir.Table
     dropped: ir.Table
     id_column: str | None = None
-    repeats: ir.Table | None = None
 
     def dropped_count(self) -> ir.Table:
         """One row per reason with the number of dropped rows ``n``."""
@@ -90,8 +87,7 @@ def _need(t: ir.Table, columns: Sequence[str], field: str) -> None:
                               f"{', '.join(t.columns)}", field=field)
 
 
-def dedupe_events(t: ir.Table, *, window_seconds: int = 60, unique_ids: bool = False
-                  ) -> DedupeResult:
+def dedupe_events(t: ir.Table, *, window_seconds: int = 60) -> DedupeResult:
     """De-duplicate an events table (the ``events`` schema of :mod:`aidmp.store.schema`).
 
     Args:
@@ -100,8 +96,6 @@ def dedupe_events(t: ir.Table, *, window_seconds: int = 60, unique_ids: bool = F
             seconds after the previous one is a duplicate; ``0`` keeps only exact-time repeats
             out. Each repeat is compared with the one before it, so a steady burst collapses
             into its first row.
-        unique_ids: ``t`` holds each ``message_id`` once already (the stored ``events`` do),
-            so the first step, one row per id, is left out.
 
     Raises:
         ValidationError: a negative window or a table without the events columns.
@@ -109,28 +103,13 @@ def dedupe_events(t: ir.Table, *, window_seconds: int = 60, unique_ids: bool = F
     Properties are compared as stored JSON text, so the same object with its keys in a
     different order is not a duplicate.
     """
-    if window_seconds < 0:
-        raise ValidationError("must be 0 or more seconds", field="window_seconds")
     _need(t, _EVENT_COLUMNS, "t")
     columns = list(t.columns)
-    if unique_ids:
-        unique = t
-        id_dupes = t.filter(ibis.literal(False)).select(
-            *columns, **{REASON: ibis.literal("message_id"), DUPLICATE_OF: t.message_id})
-    else:
-        by_id = ibis.window(group_by=t.message_id, order_by=[t.received_at, t.timestamp])
-        ranked = t.mutate(_rank=ibis.row_number().over(by_id))
-        id_dupes = ranked.filter(ranked._rank > 0).select(
-            *columns, **{REASON: ibis.literal("message_id"), DUPLICATE_OF: ranked.message_id})
-        unique = ranked.filter(ranked._rank == 0).select(*columns)
-    unique = unique.mutate(_person=ibis.coalesce(unique.user_id, unique.anonymous_id))
-    keys = [unique._person, unique.type, unique.event, unique.properties]
-    order = [unique.timestamp, unique.received_at, unique.message_id]
-    w = ibis.window(group_by=keys, order_by=order)
-    prev = unique.timestamp.lag().over(w)
-    repeat = (unique._person.notnull() & prev.notnull()
-              & (unique.timestamp <= prev + ibis.interval(seconds=window_seconds)))
-    marked = unique.mutate(_repeat=repeat.ifelse(0, 1))
+    by_id = ibis.window(group_by=t.message_id, order_by=[t.received_at, t.timestamp])
+    ranked = t.mutate(_rank=ibis.row_number().over(by_id))
+    id_dupes = ranked.filter(ranked._rank > 0).select(
+        *columns, **{REASON: ibis.literal("message_id"), DUPLICATE_OF: ranked.message_id})
+    marked = _marked(ranked.filter(ranked._rank == 0).select(*columns), window_seconds)
     # A running count of "starts" numbers the bursts; the first row of a burst is the kept one.
     cumulative = ibis.cumulative_window(
         group_by=[marked._person, marked.type, marked.event, marked.properties],
@@ -143,8 +122,34 @@ def dedupe_events(t: ir.Table, *, window_seconds: int = 60, unique_ids: bool = F
     kept = bursts.filter(bursts._repeat == 1).select(*columns)
     window_dupes = bursts.filter(bursts._repeat == 0).select(
         *columns, **{REASON: ibis.literal("window"), DUPLICATE_OF: bursts._first})
-    return DedupeResult(kept=kept, dropped=id_dupes.union(window_dupes), id_column="message_id",
-                        repeats=marked.filter(marked._repeat == 0).select(*columns))
+    return DedupeResult(kept=kept, dropped=id_dupes.union(window_dupes), id_column="message_id")
+
+
+def window_repeats(t: ir.Table, *, window_seconds: int = 60) -> ir.Table:
+    """The events of ``t`` (one row per ``message_id`` already, as the stored ``events``) that
+    :func:`dedupe_events` drops by its time window, without ``duplicate_of``: what counting
+    them needs (one window over the events instead of three, and no row per id first).
+
+    Raises:
+        ValidationError: a negative window or a table without the events columns.
+    """
+    _need(t, _EVENT_COLUMNS, "t")
+    marked = _marked(t, window_seconds)
+    return marked.filter(marked._repeat == 0).select(*t.columns)
+
+
+def _marked(unique: ir.Table, window_seconds: int) -> ir.Table:
+    """``unique`` with ``_person`` and ``_repeat`` (0 for an event that repeats the one before
+    it, same person, call and properties, within ``window_seconds``; 1 for the others)."""
+    if window_seconds < 0:
+        raise ValidationError("must be 0 or more seconds", field="window_seconds")
+    unique = unique.mutate(_person=ibis.coalesce(unique.user_id, unique.anonymous_id))
+    keys = [unique._person, unique.type, unique.event, unique.properties]
+    order = [unique.timestamp, unique.received_at, unique.message_id]
+    prev = unique.timestamp.lag().over(ibis.window(group_by=keys, order_by=order))
+    repeat = (unique._person.notnull() & prev.notnull()
+              & (unique.timestamp <= prev + ibis.interval(seconds=window_seconds)))
+    return unique.mutate(_repeat=repeat.ifelse(0, 1))
 
 
 def dedupe_rows(

@@ -23,7 +23,7 @@ from typing import Any
 
 from aidmp.engine.base import Engine
 from aidmp.identity.extract import refused
-from aidmp.quality.dedupe import dedupe_events
+from aidmp.quality.dedupe import window_repeats
 from aidmp.quality.report import profile_source
 
 _EVENT_COLUMNS = ("message_id", "type", "event", "user_id", "anonymous_id", "timestamp",
@@ -52,8 +52,7 @@ class Quality:
                                 outlier_columns=[], infer=False)
         # stored events are unique by message id: only the time window's repeats are counted
         # (one window over the events; a full de-duplication ran three, twice)
-        repeats = dedupe_events(mine, window_seconds=60, unique_ids=True).repeats
-        assert repeats is not None
+        repeats = window_repeats(mine, window_seconds=60)
         dupes = int(eng.execute(repeats.aggregate(n=repeats.count())).column("n")[0].as_py())
         q = eng.table("quarantine")
         qs = q.filter([q.source == source, q.replayed_at.isnull()])
