@@ -12,13 +12,26 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-.PHONY: install demo test lint bench
+# Debian packages the tests start for real (browser, brokers, databases). Installed only when one
+# is missing; needs root (as on CI) or sudo.
+APT_PACKAGES := chromium redis-server postgresql mariadb-server
+APT_CHECK := /usr/bin/chromium /usr/bin/redis-server /usr/sbin/mariadbd
+
+.PHONY: install demo test lint bench system-deps
 install: $(STAMP)
+
+system-deps:
+	@for f in $(APT_CHECK); do test -x $$f || missing=1; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
+	fi
 
 demo: $(STAMP)  ## generate the demo shop, ingest it through the collector, serve the API
 	$(BIN)/aidmp demo --home aidmp-demo --serve
 
-test: $(STAMP)  ## lint, type-check and run every test (DuckDB, Spark local[2], real HTTP)
+test: $(STAMP) system-deps  ## lint, type-check and run every test (DuckDB, Spark local[2], real HTTP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
