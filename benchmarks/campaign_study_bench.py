@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aidmp import DMP
-from aidmp.campaigns.optimiser import BudgetOptimiser
+from aidmp.campaigns.optimiser.model import BudgetOptimiser
 from aidmp.demo.campaigns import CampaignStudy, StudyConfig
 from aidmp.demo.generator import DemoConfig, DemoGenerator
 

@@ -37,8 +37,8 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from threadpoolctl import threadpool_limits
 
-from aidmp.ml.clustering import ProfileClusterer
-from aidmp.ml.clustering_prep import as_model_frame, choose_features, make_preprocessor
+from aidmp.ml.clustering.model import ProfileClusterer
+from aidmp.ml.clustering.prep import as_model_frame, choose_features, make_preprocessor
 
 RUNS = 3
 K_RANGE = (3, 7)

@@ -32,7 +32,7 @@ import polars as pl
 
 from aidmp.demo.datasets import cdnow_frame, default_datasets_dir
 from aidmp.ml.clv import BGNBD, GammaGamma, transaction_summary
-from aidmp.ml.clv_bgnbd import log_likelihood
+from aidmp.ml.clv.bgnbd import log_likelihood
 
 warnings.simplefilter("ignore")  # lifetimes' pandas deprecation noise
 from lifetimes import BetaGeoFitter, GammaGammaFitter  # noqa: E402

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 from scipy.optimize import minimize
 
-from aidmp.campaigns.optimiser import BudgetOptimiser
+from aidmp.campaigns.optimiser.model import BudgetOptimiser
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNELS, SEGMENTS, WEEKS = 20, 10, 52

@@ -36,9 +36,9 @@ from threadpoolctl import threadpool_limits
 
 from aidmp.demo.datasets import cdnow_frame, default_datasets_dir
 from aidmp.ml.metrics import evaluate
-from aidmp.ml.propensity import PropensityModel
-from aidmp.ml.propensity_data import future_event_label, history_features
-from aidmp.ml.propensity_estimators import FeatureSpec, make_estimator, prepare
+from aidmp.ml.propensity.data import future_event_label, history_features
+from aidmp.ml.propensity.estimators import FeatureSpec, make_estimator, prepare
+from aidmp.ml.propensity.model import PropensityModel
 
 CUTOFF, WINDOW = "1997-09-30", 273
 RUNS = 3

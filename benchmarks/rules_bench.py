@@ -30,7 +30,7 @@ from mlxtend.frequent_patterns import association_rules, fpgrowth
 from mlxtend.preprocessing import TransactionEncoder
 
 from aidmp.demo.datasets import default_datasets_dir
-from aidmp.ml.rules import AssociationRules
+from aidmp.ml.rules.model import AssociationRules
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = [(0.001, 0.8, 410), (0.001, 0.5, 5668)]

@@ -62,7 +62,7 @@ def profiles(members: int, others: int, churn: int = 0, phones: bool = False) ->
 
 def _setup(home: Path, members: int, others: int, phones: bool = False) -> Any:
     from aidmp import DMP
-    from aidmp.activate import Audiences
+    from aidmp.audiences import Audiences
 
     dmp = DMP(home=home)
     dmp.engine.write_table("profiles", profiles(members, others, phones=phones))

@@ -22,7 +22,7 @@ from aidmp.collect.importer import Importer
 from aidmp.collect.quarantine import Quarantine
 from aidmp.config import DuckDBConfig, Settings, load_settings
 from aidmp.engine.base import Engine
-from aidmp.identity.resolve import IdentityGraph
+from aidmp.identity.service import IdentityGraph
 from aidmp.privacy.audit import AuditLog
 from aidmp.privacy.keys import KeyStore
 from aidmp.profiles.build import BuildSummary, ProfileBuilder, StageProgress
@@ -31,7 +31,7 @@ from aidmp.segments.service import Segments
 
 if TYPE_CHECKING:  # imported when first used: they bring scipy, scikit-learn and Splink
     # (1.1-1.4 s each), which a profile lookup from the command line never needs
-    from aidmp.activate.service import Audiences
+    from aidmp.audiences.service import Audiences
     from aidmp.campaigns import Campaigns
     from aidmp.identity.probabilistic import ProbabilisticMatcher
     from aidmp.ml.service import Models
@@ -136,7 +136,7 @@ class DMP:
     @cached_property
     def audiences(self) -> Audiences:
         """Destinations and incremental audience syncs (files, webhooks, ad platforms)."""
-        from aidmp.activate.service import Audiences
+        from aidmp.audiences.service import Audiences
 
         return Audiences(self)
 

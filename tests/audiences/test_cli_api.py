@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from aidmp import DMP
-from aidmp.activate.sync import state_table
 from aidmp.api.app import create_app
 from aidmp.api.routes.audiences import router
+from aidmp.audiences.sync import state_table
 from aidmp.cli.audiences import app as cli
-from tests.activate.conftest import ADS_WITHDRAWN, PROS, build_world
+from tests.audiences.conftest import ADS_WITHDRAWN, PROS, build_world
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from aidmp.activate.hashing import (
+from aidmp.audiences.hashing import (
     country_key,
     email_key,
     hash_field,

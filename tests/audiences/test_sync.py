@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from aidmp import DMP
-from aidmp.activate import Audiences
-from aidmp.activate.sync import LOG_TABLE, state_table
+from aidmp.audiences import Audiences
+from aidmp.audiences.sync import LOG_TABLE, state_table
 from aidmp.errors import NotFoundError, ValidationError
-from tests.activate.conftest import (
+from tests.audiences.conftest import (
     ADS_WITHDRAWN,
     EMAIL_GRANTED,
     EMAIL_WITHDRAWN,

@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from aidmp import DMP
-from aidmp.activate import Audiences
-from aidmp.activate.sync import state_table
+from aidmp.audiences import Audiences
+from aidmp.audiences.sync import state_table
 from aidmp.segments.webhooks import load_secret, verify
-from tests.activate.conftest import ADS_WITHDRAWN, PROS
+from tests.audiences.conftest import ADS_WITHDRAWN, PROS
 from tests.webhook_receiver import Receiver
 
 

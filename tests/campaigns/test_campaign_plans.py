@@ -17,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aidmp import DMP
-from aidmp.activate import Audiences
 from aidmp.api.app import create_app
+from aidmp.audiences import Audiences
 from aidmp.campaigns.experiments import assign
 from aidmp.errors import NotFoundError, ValidationError
 from tests.cli.test_cli import aidmp as cli

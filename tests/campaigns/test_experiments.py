@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from aidmp.campaigns import TwoModelUplift, assign, conversion_test, revenue_test, sample_size
-from aidmp.campaigns.report import analyse
+from aidmp.campaigns.service import analyse
 from aidmp.errors import ValidationError
 
 

@@ -16,9 +16,9 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from aidmp.campaigns.optimiser import BudgetOptimiser, NotFittedError
-from aidmp.campaigns.optimiser_curves import fit_curve
-from aidmp.campaigns.optimiser_lp import PiecewiseLinear, solve_allocation
+from aidmp.campaigns.optimiser.curves import fit_curve
+from aidmp.campaigns.optimiser.lp import PiecewiseLinear, solve_allocation
+from aidmp.campaigns.optimiser.model import BudgetOptimiser, NotFittedError
 from aidmp.errors import ValidationError
 
 # Two channels on paper: A returns 3 per unit for 10 units then 1 per unit for 10 more;

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from aidmp import DMP
 from aidmp.api.app import create_app
-from aidmp.campaigns.optimiser import BudgetOptimiser
+from aidmp.campaigns.optimiser.model import BudgetOptimiser
 from aidmp.demo.campaigns import CampaignStudy, StudyConfig
 from aidmp.demo.generator import DemoConfig, DemoGenerator
 from aidmp.errors import ValidationError

@@ -7,7 +7,7 @@ from typing import Any
 import pyarrow as pa
 
 from aidmp import DMP
-from aidmp.identity.resolve import IdentityGraph
+from aidmp.identity.service import IdentityGraph
 from aidmp.spec.identity import IdentityRules
 
 

@@ -14,8 +14,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from aidmp import DMP
 from aidmp.errors import ValidationError
-from aidmp.ml.clustering import ProfileClusterer, knee_index
-from aidmp.ml.clustering_prep import profiles_frame
+from aidmp.ml.clustering.model import ProfileClusterer, knee_index
+from aidmp.ml.clustering.prep import profiles_frame
 
 
 def movielens_profiles(folder: Path) -> pd.DataFrame:

@@ -34,7 +34,7 @@ from aidmp.ml.clv import (
     summary_expr,
     transaction_summary,
 )
-from aidmp.ml.clv_bgnbd import log_likelihood
+from aidmp.ml.clv.bgnbd import log_likelihood
 from aidmp.spec.imports import ImportMapping
 
 CAL_END, OBS_END = "1997-09-30", "1998-06-30"

@@ -25,10 +25,10 @@ from threadpoolctl import threadpool_limits
 from aidmp import DMP
 from aidmp.demo.datasets import cdnow_frame, load_dataset
 from aidmp.errors import ValidationError
-from aidmp.ml.explain import EXACT_LIMIT, ShapleyExplainer, logit
 from aidmp.ml.metrics import evaluate
-from aidmp.ml.propensity import PropensityModel
-from aidmp.ml.propensity_data import churn_label, future_event_label, history_features
+from aidmp.ml.propensity.data import churn_label, future_event_label, history_features
+from aidmp.ml.propensity.explain import EXACT_LIMIT, ShapleyExplainer, logit
+from aidmp.ml.propensity.model import PropensityModel
 
 CUTOFF = "1997-09-30"
 WINDOW = 273  # 39 weeks: (1997-09-30, 1998-06-30]

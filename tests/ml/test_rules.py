@@ -14,7 +14,7 @@ import pytest
 
 from aidmp.demo.datasets import default_datasets_dir
 from aidmp.errors import ValidationError
-from aidmp.ml.rules import AssociationRules, baskets_from_long
+from aidmp.ml.rules.model import AssociationRules, baskets_from_long
 
 N_GROCERIES = 9835
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from aidmp.demo.datasets import load_dataset
-from aidmp.segments.ml import cluster_segments, lookalike_segment
+from aidmp.segments.learned import cluster_segments, lookalike_segment
 
 FEATURES = ["age", "events", "interest_drama", "interest_sci_fi", "interest_comedy",
             "interest_action"]

@@ -1,12 +1,12 @@
 """Audience activation: destinations, platform hashing and incremental segment syncs.
 
 Example:
-    >>> from aidmp.activate import sha256
+    >>> from aidmp.audiences import sha256
     >>> len(sha256("jane@example.com"))
     64
 """
 
-from aidmp.activate.destinations import (
+from aidmp.audiences.destinations import (
     Destination,
     DestinationStore,
     EmailPlatform,
@@ -16,9 +16,9 @@ from aidmp.activate.destinations import (
     WebhookDestination,
     parse_destination,
 )
-from aidmp.activate.hashing import sha256
-from aidmp.activate.service import Audiences
-from aidmp.activate.sync import AudienceSync, SyncSummary
+from aidmp.audiences.hashing import sha256
+from aidmp.audiences.service import Audiences
+from aidmp.audiences.sync import AudienceSync, SyncSummary
 
 __all__ = [
     "AudienceSync",

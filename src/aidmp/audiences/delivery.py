@@ -12,7 +12,7 @@ batch is appended to ``<home>/activate/dead-letter/<destination>.jsonl``.
 
 Example:
     >>> import tempfile, pyarrow as pa
-    >>> from aidmp.activate.destinations import FileDestination
+    >>> from aidmp.audiences.destinations import FileDestination
     >>> dest = FileDestination(name="f", folder=tempfile.mkdtemp())
     >>> rows = pa.table({"profile_id": ["p1"], "email": ["a@b.co"]})
     >>> report = deliver(dest, "seg", rows, rows.slice(0, 0), first=True, home=dest.folder)
@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from aidmp.activate.destinations import Destination, FileDestination, WebhookDestination
+from aidmp.audiences.destinations import Destination, FileDestination, WebhookDestination
 from aidmp.segments.webhooks import RetryPolicy, WebhookSender, load_secret
 
 

@@ -6,7 +6,7 @@ one are counted as ``skipped_no_identifier`` and never sent.
 
 Example:
     >>> import pyarrow as pa
-    >>> from aidmp.activate.destinations import MetaCustomAudience
+    >>> from aidmp.audiences.destinations import MetaCustomAudience
     >>> rows = pa.table({"profile_id": ["p1", "p2"], "email": [" A@x.com", None],
     ...                  "address_country": ["US", None]})
     >>> out, ok = format_rows(MetaCustomAudience(name="m", folder="/tmp"), rows)
@@ -22,7 +22,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aidmp.activate.destinations import (
+from aidmp.audiences.destinations import (
     Destination,
     EmailPlatform,
     FileDestination,
@@ -30,7 +30,7 @@ from aidmp.activate.destinations import (
     MetaCustomAudience,
     WebhookDestination,
 )
-from aidmp.activate.hashing import (
+from aidmp.audiences.hashing import (
     country_key,
     email_key,
     hash_field,

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aidmp.activate.destinations import Destination, DestinationStore
-from aidmp.activate.sync import AudienceSync, SyncSummary
+from aidmp.audiences.destinations import Destination, DestinationStore
+from aidmp.audiences.sync import AudienceSync, SyncSummary
 from aidmp.campaigns.plans import CampaignPlans
 from aidmp.errors import ValidationError
 
@@ -41,7 +41,7 @@ class Audiences:
 
     def add_destination(self, config: dict[str, Any] | str | Destination, *,
                         replace: bool = False) -> Destination:
-        """Check and save a destination (see :mod:`aidmp.activate.destinations`)."""
+        """Check and save a destination (see :mod:`aidmp.audiences.destinations`)."""
         return self.destinations.add(config, replace=replace)
 
     def list_destinations(self) -> list[Destination]:

@@ -18,7 +18,7 @@ ends in the dead letter the state is not updated, so the next sync sends the sam
 Example:
     >>> import tempfile, pyarrow as pa
     >>> from aidmp import DMP
-    >>> from aidmp.activate.destinations import FileDestination
+    >>> from aidmp.audiences.destinations import FileDestination
     >>> dmp = DMP(home=tempfile.mkdtemp())
     >>> dmp.engine.write_table("profiles", pa.table({"profile_id": ["a", "b", "c"],
     ...     "email": ["a@x.co", None, "c@x.co"], "age": [30.0, 31.0, 50.0]}))
@@ -41,9 +41,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aidmp.activate.delivery import deliver
-from aidmp.activate.destinations import Destination
-from aidmp.activate.formats import format_rows, source_columns
+from aidmp.audiences.delivery import deliver
+from aidmp.audiences.destinations import Destination
+from aidmp.audiences.formats import format_rows, source_columns
 from aidmp.campaigns.experiments import assign
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError

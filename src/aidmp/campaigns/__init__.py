@@ -14,7 +14,7 @@ from aidmp.campaigns.experiments import (
     revenue_test,
     sample_size,
 )
-from aidmp.campaigns.report import Campaigns
+from aidmp.campaigns.service import Campaigns
 from aidmp.campaigns.touchpoints import conversions, import_costs, touchpoints
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Charts of the campaign reports: ROI by channel, attribution side by side, experiments.
 
-Each function takes what the matching :class:`~aidmp.campaigns.report.Campaigns` method
+Each function takes what the matching :class:`~aidmp.campaigns.service.Campaigns` method
 returns and writes a PNG, or an HTML page holding that PNG (``.html``: one self-contained
 file to mail or attach to a ticket), chosen by the file's suffix.
 

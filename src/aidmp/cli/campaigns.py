@@ -304,7 +304,7 @@ def optimise(
     """Fit response curves with diminishing returns and allocate the budget (LP, HiGHS)."""
     import polars as pl
 
-    from aidmp.campaigns.optimiser import BudgetOptimiser, CurveChoice
+    from aidmp.campaigns.optimiser.model import BudgetOptimiser, CurveChoice
     from aidmp.errors import ValidationError
 
     if model not in ("exp", "hill", "log", "auto"):

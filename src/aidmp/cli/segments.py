@@ -177,7 +177,7 @@ def cluster(
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """Cluster the profiles and save each cluster as a segment, described in plain words."""
-    from aidmp.segments.ml import cluster_segments
+    from aidmp.segments.learned import cluster_segments
 
     if method not in ("kmeans", "dbscan", "agglomerative"):
         raise ValidationError(f"unknown method {method!r}; valid: kmeans, dbscan, "
@@ -206,7 +206,7 @@ def lookalike(
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """People most similar to a seed segment, with the expected precision and recall."""
-    from aidmp.segments.ml import lookalike_segment
+    from aidmp.segments.learned import lookalike_segment
 
     with open_dmp(home) as dmp:
         out = lookalike_segment(dmp, seed, name, top_percent=top_percent, top_n=top_n,

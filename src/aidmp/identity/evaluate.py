@@ -22,7 +22,7 @@ import polars as pl
 from aidmp.identity.extract import normalise_values
 
 if TYPE_CHECKING:
-    from aidmp.identity.resolve import IdentityGraph
+    from aidmp.identity.service import IdentityGraph
 
 
 def _pairs(counts: pl.Series) -> int:

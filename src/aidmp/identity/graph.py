@@ -36,7 +36,9 @@ MAX_ITERATIONS = 100
 Progress = Callable[[str], None]
 
 
-def _mat(engine: Engine, name: str, expr: ir.Table) -> ir.Table:
+def materialize(engine: Engine, name: str, expr: ir.Table) -> ir.Table:
+    """Write ``expr`` to the work table ``name`` and return that table (a step's result read
+    once, not recomputed by every later step that uses it)."""
     engine.scratch(name, expr)
     return engine.table(name)
 
@@ -69,7 +71,7 @@ def build_nodes(engine: Engine, rules: IdentityRules, obs: ir.Table) -> ir.Table
         events=per_source.events.sum(),
         sources=per_source.source.collect(distinct=True).sort().join(","))
     joined = agg.join(identifiers(engine), "nid").join(types, "id_type")
-    return _mat(engine, "_identity_nodes", joined.select(
+    return materialize(engine, "_identity_nodes", joined.select(
         "nid", "node", "id_type", "id_value", "priority", "lim", "first_seen", "last_seen",
         "events", "sources"))
 
@@ -83,7 +85,7 @@ def shared_nodes(engine: Engine, rules: IdentityRules, obs: ir.Table, nodes: ir.
     degree = pairs.group_by("nid").aggregate(degree=pairs.count())
     hubs = degree.join(nodes, "nid").filter(
         [ibis._.lim > 1, ibis._.degree > rules.max_shared])
-    return _mat(engine, "_identity_shared", hubs.select("nid", "degree"))
+    return materialize(engine, "_identity_shared", hubs.select("nid", "degree"))
 
 
 def _numbers(nodes: ir.Table, id_type: ir.StringValue, id_value: ir.StringValue,
@@ -102,7 +104,7 @@ def build_edges(engine: Engine, obs: ir.Table, nodes: ir.Table, shared: ir.Table
     """
     kept = obs.anti_join(shared, "nid")
     # kept as a work table: it is also each event's way to its profile (see ANCHORS)
-    anchor = _mat(engine, ANCHORS, kept.group_by("message_id").aggregate(
+    anchor = materialize(engine, ANCHORS, kept.group_by("message_id").aggregate(
         anchor=kept.nid.min(), n=kept.count()))
     # only events with two identifiers or more draw edges (most carry just a device id)
     several = anchor.filter(anchor.n > 1).select("message_id", "anchor")
@@ -119,7 +121,7 @@ def build_edges(engine: Engine, obs: ir.Table, nodes: ir.Table, shared: ir.Table
                            distinct=False)
     directed = ibis.union(edges, edges.select(a=edges.b, b=edges.a, message_id=edges.message_id),
                           distinct=False)
-    return _mat(engine, "_identity_edges", directed)
+    return materialize(engine, "_identity_edges", directed)
 
 
 def _changed(engine: Engine, old: ir.Table, new: ir.Table, cols: list[str]) -> int:
@@ -134,12 +136,12 @@ def components(engine: Engine, nodes: ir.Table, shared: ir.Table, edges: ir.Tabl
                progress: Progress | None = None) -> ir.Table:
     """``nid -> label``: the smallest number of its connected component."""
     live = nodes.anti_join(shared, "nid")
-    current = _mat(engine, "_identity_cc0", live.select("nid", label=live.nid))
+    current = materialize(engine, "_identity_cc0", live.select("nid", label=live.nid))
     for i in range(1, MAX_ITERATIONS):
         cand = edges.join(current, edges.b == current.nid).select(
             nid=edges.a, label=current.label)
         both = ibis.union(current.select("nid", "label"), cand, distinct=False)
-        nxt = _mat(engine, f"_identity_cc{i % 2}",
+        nxt = materialize(engine, f"_identity_cc{i % 2}",
                    both.group_by("nid").aggregate(label=both.label.min()))
         if progress:
             progress(f"components: iteration {i}")
@@ -167,14 +169,14 @@ def split_conflicts(engine: Engine, nodes: ir.Table, labels: ir.Table, edges: ir
                                          first_seen="first_seen", nid="nid"))
         anchors = anchors.select(nid="anchor_nid", label="cluster")
         seeds = ibis.union(seeds, forced, anchors, distinct=True)
-    seeds = _mat(engine, "_identity_seeds", seeds)
-    conflicted = _mat(engine, "_identity_conflicted", n.join(
+    seeds = materialize(engine, "_identity_seeds", seeds)
+    conflicted = materialize(engine, "_identity_conflicted", n.join(
         seeds.select("label").distinct(), "label").select("nid", "label"))
     # the seeds' order breaks ties between seeds of different types by their text, as ever
     seeded = seeds.join(n.select("nid", "node", "first_seen"), "nid")
     rank = ibis.row_number().over(group_by=seeded.label,
                                   order_by=[seeded.first_seen, seeded.node])
-    state = _mat(engine, "_identity_bfs0", seeded.select(
+    state = materialize(engine, "_identity_bfs0", seeded.select(
         "nid", seed="nid", d=ibis.literal(0, "int64"), r=rank.cast("int64")))
     local = edges.join(conflicted.select("nid"), edges.a == conflicted.nid).select(
         "a", "b")
@@ -185,14 +187,14 @@ def split_conflicts(engine: Engine, nodes: ir.Table, labels: ir.Table, edges: ir
                                        r=state.r.cast("int64")),
                           cand.mutate(r=cand.r.cast("int64")), distinct=False)
         best = ibis.row_number().over(group_by=both.nid, order_by=[both.d, both.r, both.seed])
-        nxt = _mat(engine, f"_identity_bfs{i % 2}", both.mutate(rn=best).filter(
+        nxt = materialize(engine, f"_identity_bfs{i % 2}", both.mutate(rn=best).filter(
             ibis._.rn == 0).drop("rn"))
         if _changed(engine, state, nxt, ["seed", "d"]) == 0:
             break
         state = nxt
     split = state.select("nid", cluster=state.seed)
     plain = labels.anti_join(conflicted, "nid").select("nid", cluster=labels.label)
-    return _mat(engine, "_identity_clusters", ibis.union(plain, split, distinct=False))
+    return materialize(engine, "_identity_clusters", ibis.union(plain, split, distinct=False))
 
 
 SPLIT_REASON = "split from a conflicting profile"
@@ -244,7 +246,7 @@ def assign(engine: Engine, nodes: ir.Table, clusters: ir.Table, shared: ir.Table
     anchors = anchors.join(names, "anchor_nid")
     anchors = anchors.select("cluster", "anchor", profile_id=profile_id_of(anchors.anchor))
     out = allnodes.join(anchors, "cluster")
-    return _mat(engine, "_identity_assign", out.select(
+    return materialize(engine, "_identity_assign", out.select(
         "nid", "node", "id_type", "id_value", "priority", "first_seen", "last_seen", "events",
         "sources", "status", "reason", "anchor", "profile_id"))
 

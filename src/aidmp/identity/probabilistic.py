@@ -249,7 +249,7 @@ class ProbabilisticMatcher:
         was_active = link["status"] == "active"
         self.engine.upsert(LINKS, pa.Table.from_pylist([{**link, "status": status}]))
         if resolve and (was_active or status == "active"):
-            from aidmp.identity.resolve import IdentityGraph
+            from aidmp.identity.service import IdentityGraph
 
             IdentityGraph(self.engine, self.rules).resolve()
         return {**link, "status": status, "evidence": json.loads(link["evidence"] or "{}")}

@@ -138,7 +138,7 @@ class IdentityGraph:
 
     def _full(self, build_id: str, progress: graph.Progress | None) -> ResolveSummary:
         eng, rules = self.engine, self.rules
-        obs = graph._mat(eng, "_identity_obs", observations(eng, rules))
+        obs = graph.materialize(eng, "_identity_obs", observations(eng, rules))
         nodes = graph.build_nodes(eng, rules, obs)
         shared = graph.shared_nodes(eng, rules, obs, nodes)
         edges = graph.build_edges(eng, obs, nodes, shared, self._links("link"))
@@ -205,14 +205,14 @@ class IdentityGraph:
         # shared values stay shared: their degree only grows as events arrive
         old_hubs = nodes.semi_join(hubs, "node").anti_join(found, "nid").select(
             "nid", degree=ibis.literal(rules.max_shared + 1, "int64"))
-        shared = graph._mat(eng, "_identity_shared_all", ibis.union(found, old_hubs,
+        shared = graph.materialize(eng, "_identity_shared_all", ibis.union(found, old_hubs,
                                                                     distinct=False))
         edges = graph.build_edges(eng, obs, nodes, shared, None)
         labels = graph.components(eng, nodes, shared, edges, progress)
         clusters = graph.split_conflicts(eng, nodes, labels, edges, None)
         assigned = graph.assign(eng, nodes, clusters, shared, eng.table("_identity_conflicted"))
         # an old shared value's row stays as it was (these events are not all of its events)
-        assigned = graph._mat(eng, "_identity_assign_new", assigned.anti_join(hubs, "node"))
+        assigned = graph.materialize(eng, "_identity_assign_new", assigned.anti_join(hubs, "node"))
         merges = self._record_merges(assigned, edges, build_id)
         eng.upsert("identities", eng.execute(self._rows(assigned, build_id)))
         mapped = self._event_map(assigned)
@@ -244,7 +244,7 @@ class IdentityGraph:
             is_fresh = is_fresh & (ev.received_at <= mark.until)
         if rules.alias and self._alias_moves(before, ev.filter(is_fresh)):
             return None  # an alias call is new, or a previous id would now read as another type
-        new_obs = graph._mat(eng, "_identity_obs_new", observations(eng, rules,
+        new_obs = graph.materialize(eng, "_identity_obs_new", observations(eng, rules,
                                                                     ev.filter(is_fresh)))
         if eng.count("_identity_obs_new") == 0:
             return 0
@@ -256,14 +256,15 @@ class IdentityGraph:
         touched = fresh.select("node").join(known, "node")
         if self._any(touched.filter(touched.status == "blocked")):
             return None  # a shared value's statistics and degree change
-        profiles = graph._mat(eng, "_identity_touched", touched.select("profile_id").distinct())
+        profiles = graph.materialize(eng, "_identity_touched",
+                                     touched.select("profile_id").distinct())
         members = known.join(profiles, "profile_id")
         if self._any(members.filter((members.status != "linked") | members.reason.notnull())):
             return None  # a split or limited profile is not a whole component
         theirs = eng.table(EVENT_PROFILES).join(profiles, "profile_id")
-        events = graph._mat(eng, "_identity_events", ev.filter(
+        events = graph.materialize(eng, "_identity_events", ev.filter(
             is_fresh | ev.message_id.isin(theirs.message_id)))
-        obs = graph._mat(eng, "_identity_obs", observations(eng, rules, events))
+        obs = graph.materialize(eng, "_identity_obs", observations(eng, rules, events))
         here = obs.select("nid").distinct().join(identifiers(eng), "nid").select("node")
         outside = here.join(known, "node").anti_join(profiles, "profile_id")
         if self._any(outside.filter(outside.status != "blocked")):

@@ -51,7 +51,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from aidmp.errors import ValidationError
-from aidmp.ml.clustering_prep import (
+from aidmp.ml.clustering.prep import (
     as_model_frame,
     choose_features,
     make_preprocessor,

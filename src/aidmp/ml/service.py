@@ -31,15 +31,12 @@ import ibis
 import pandas as pd
 
 from aidmp.errors import NotFoundError, ValidationError
-from aidmp.ml.clv_summary import Freq
+from aidmp.ml.clv.service import fit_clv, score_clv
+from aidmp.ml.clv.summary import Freq
+from aidmp.ml.data import item_names, write_predictions
 from aidmp.ml.metrics import evaluate as evaluate_scores
-from aidmp.ml.propensity_data import churn_label, future_event_label
-from aidmp.ml.recommend import Recommender
-from aidmp.ml.recommend.base import check_n
-from aidmp.ml.registry import FIT_KINDS, ModelRegistry, Rows, check_name, json_ready
-from aidmp.ml.service_clv import fit_clv, score_clv
-from aidmp.ml.service_data import item_names, write_predictions
-from aidmp.ml.service_propensity import (
+from aidmp.ml.propensity.data import churn_label, future_event_label
+from aidmp.ml.propensity.service import (
     Kind,
     features_at,
     fit_propensity,
@@ -48,7 +45,11 @@ from aidmp.ml.service_propensity import (
     propensity_events,
     score_propensity,
 )
-from aidmp.ml.service_recommend import fit_recommender, fit_rules, popular_items
+from aidmp.ml.recommend import Recommender
+from aidmp.ml.recommend.base import check_n
+from aidmp.ml.recommend.service import fit_recommender, popular_items
+from aidmp.ml.registry import FIT_KINDS, ModelRegistry, Rows, check_name, json_ready
+from aidmp.ml.rules.service import fit_rules
 
 if TYPE_CHECKING:
     from aidmp.dmp import DMP

@@ -34,7 +34,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from aidmp.engine.base import Engine
-from aidmp.identity.resolve import IdentityGraph
+from aidmp.identity.service import IdentityGraph
 from aidmp.profiles.stages import Stages
 from aidmp.profiles.timeline import carries, person_ids, timeline
 from aidmp.profiles.traits import build_traits

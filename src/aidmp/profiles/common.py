@@ -15,7 +15,7 @@ import ibis
 import ibis.expr.types as ir
 
 from aidmp.engine.base import Engine
-from aidmp.identity.resolve import EVENT_PROFILES
+from aidmp.identity.service import EVENT_PROFILES
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 

@@ -17,7 +17,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from aidmp.engine.base import Engine
-from aidmp.identity.resolve import EVENT_PROFILES
+from aidmp.identity.service import EVENT_PROFILES
 from aidmp.profiles.common import (
     column_name,
     person_events,

@@ -38,7 +38,7 @@ import ibis.expr.types as ir
 
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
-from aidmp.identity.resolve import EVENT_PROFILES, IdentityGraph
+from aidmp.identity.service import EVENT_PROFILES, IdentityGraph
 
 #: A person with at most this many events has them read by key (a probe each, ~0.1-1 ms);
 #: above it one scan (~150-300 ms at 10M events) is cheaper.

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from aidmp.errors import ValidationError
-from aidmp.ml.clustering import ProfileClusterer
-from aidmp.ml.clustering_prep import profiles_frame
+from aidmp.ml.clustering.model import ProfileClusterer
+from aidmp.ml.clustering.prep import profiles_frame
+from aidmp.ml.data import write_predictions
 from aidmp.ml.lookalike import LookalikeModel, consent_exclusions
-from aidmp.ml.service_data import write_predictions
 from aidmp.profiles.common import column_name
 
 if TYPE_CHECKING:

@@ -54,7 +54,7 @@ import pyarrow as pa
 
 from aidmp.engine.base import arrow_schema
 from aidmp.errors import AidmpError, EngineError
-from aidmp.identity.resolve import EVENT_PROFILES
+from aidmp.identity.service import EVENT_PROFILES
 from aidmp.segments.compiler import catalog_of, compile_spec
 from aidmp.segments.service import Segments, _segment_refs, spec_from
 from aidmp.segments.webhooks import WebhookSender

@@ -13,8 +13,8 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from aidmp.activate.service import Audiences
 from aidmp.api.auth import require
+from aidmp.audiences.service import Audiences
 from aidmp.privacy.keys import ApiKey
 
 router = APIRouter(tags=["audiences"])

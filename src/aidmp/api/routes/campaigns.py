@@ -175,7 +175,7 @@ def optimise(request: Request, body: OptimiseRequest,
     """Allocate a budget across channels by LP over fitted diminishing-returns curves."""
     import pyarrow as pa
 
-    from aidmp.campaigns.optimiser import BudgetOptimiser
+    from aidmp.campaigns.optimiser.model import BudgetOptimiser
     from aidmp.errors import ValidationError
 
     skipped: list[str] = []

@@ -142,7 +142,7 @@ class LookalikeRequest(BaseModel):
 def cluster(request: Request, body: ClusterRequest,
             _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
     """Cluster profiles; each cluster becomes a segment with a plain-words description."""
-    from aidmp.segments.ml import cluster_segments
+    from aidmp.segments.learned import cluster_segments
 
     return cluster_segments(request.app.state.dmp, body.name, features=body.features,
                             method=body.method, k=body.k)
@@ -152,7 +152,7 @@ def cluster(request: Request, body: ClusterRequest,
 def lookalike(request: Request, body: LookalikeRequest,
               _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
     """Score non-members by similarity to the seed; save the top as a segment."""
-    from aidmp.segments.ml import lookalike_segment
+    from aidmp.segments.learned import lookalike_segment
 
     return lookalike_segment(request.app.state.dmp, body.seed, body.name,
                              top_percent=body.top_percent, top_n=body.top_n,

@@ -34,8 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aidmp.campaigns.optimiser_curves import CurveModel, ResponseCurve, fit_curve
-from aidmp.campaigns.optimiser_lp import (
+from aidmp.campaigns.optimiser.curves import CurveModel, ResponseCurve, fit_curve
+from aidmp.campaigns.optimiser.lp import (
     FloatArray,
     LPSolution,
     PiecewiseLinear,
@@ -363,6 +363,6 @@ class BudgetOptimiser:
         """
         if not hasattr(self, "curves_"):
             raise NotFittedError("call fit(history) before plot()")
-        from aidmp.campaigns.optimiser_plot import plot_allocation
+        from aidmp.campaigns.optimiser.plot import plot_allocation
 
         return plot_allocation(self.curves_, result, Path(path), top=top)

@@ -3,7 +3,7 @@
 Example:
     >>> import tempfile, numpy as np, pyarrow as pa
     >>> from pathlib import Path
-    >>> from aidmp.campaigns.optimiser import BudgetOptimiser
+    >>> from aidmp.campaigns.optimiser.model import BudgetOptimiser
     >>> x = np.linspace(10.0, 100.0, 6)
     >>> opt = BudgetOptimiser().fit(pa.table({"channel": ["tv"] * 6, "period": range(6),
     ...                                       "spend": x, "return": 90 * (1 - np.exp(-x / 40))}))
@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aidmp.campaigns.optimiser_curves import ResponseCurve
+from aidmp.campaigns.optimiser.curves import ResponseCurve
 
 if TYPE_CHECKING:
-    from aidmp.campaigns.optimiser import AllocationResult
+    from aidmp.campaigns.optimiser.model import AllocationResult
 
 
 def plot_allocation(curves: Mapping[str, ResponseCurve], result: AllocationResult, path: Path,

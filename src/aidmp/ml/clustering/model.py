@@ -1,7 +1,7 @@
 """Customer clusters from profiles: K-Means with automatic K, DBSCAN, Ward agglomerative.
 
 :class:`ProfileClusterer` standardises the chosen profile columns (median imputation, z-scores,
-one-hot categories; see :mod:`aidmp.ml.clustering_prep`), fits a scikit-learn clusterer and
+one-hot categories; see :mod:`aidmp.ml.clustering.prep`), fits a scikit-learn clusterer and
 explains the result: :meth:`~ProfileClusterer.describe` gives size, share, means, top
 categories and plain words per cluster ("older, higher income"), :meth:`~ProfileClusterer.plot`
 draws a PCA scatter and :meth:`~ProfileClusterer.cluster_members` hands the profile ids per
@@ -47,9 +47,9 @@ from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from aidmp.errors import ValidationError
-from aidmp.ml.clustering_describe import ClusterInfo, Label, describe_clusters
-from aidmp.ml.clustering_plot import MAX_POINTS, plot_clusters
-from aidmp.ml.clustering_prep import (
+from aidmp.ml.clustering.describe import ClusterInfo, Label, describe_clusters
+from aidmp.ml.clustering.plot import MAX_POINTS, plot_clusters
+from aidmp.ml.clustering.prep import (
     as_model_frame,
     choose_features,
     make_preprocessor,

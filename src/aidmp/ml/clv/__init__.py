@@ -25,11 +25,16 @@ Example:
 
 from __future__ import annotations
 
-from aidmp.ml.clv_bgnbd import BGNBD
-from aidmp.ml.clv_common import ConvergenceError, NotFittedError
-from aidmp.ml.clv_eval import ForecastErrors, cumulative_tracking, forecast_errors, holdout_table
-from aidmp.ml.clv_gamma import GammaGamma
-from aidmp.ml.clv_summary import summary_expr, transaction_summary
+from aidmp.ml.clv.bgnbd import BGNBD
+from aidmp.ml.clv.common import ConvergenceError, NotFittedError
+from aidmp.ml.clv.evaluate import (
+    ForecastErrors,
+    cumulative_tracking,
+    forecast_errors,
+    holdout_table,
+)
+from aidmp.ml.clv.gamma import GammaGamma
+from aidmp.ml.clv.summary import summary_expr, transaction_summary
 
 __all__ = [
     "BGNBD",

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from aidmp.errors import ValidationError
-from aidmp.ml.clv_common import (
+from aidmp.ml.clv.common import (
     FloatArray,
     NotFittedError,
     as_float,

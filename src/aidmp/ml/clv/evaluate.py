@@ -24,8 +24,8 @@ import pyarrow as pa
 from numpy.typing import ArrayLike
 
 from aidmp.errors import ValidationError
-from aidmp.ml.clv_bgnbd import BGNBD
-from aidmp.ml.clv_common import FloatArray, as_float
+from aidmp.ml.clv.bgnbd import BGNBD
+from aidmp.ml.clv.common import FloatArray, as_float
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln
 
 from aidmp.errors import ValidationError
-from aidmp.ml.clv_bgnbd import BGNBD
-from aidmp.ml.clv_common import (
+from aidmp.ml.clv.bgnbd import BGNBD
+from aidmp.ml.clv.common import (
     FloatArray,
     NotFittedError,
     as_float,

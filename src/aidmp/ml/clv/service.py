@@ -22,8 +22,8 @@ import pyarrow as pa
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
 from aidmp.ml.clv import BGNBD, GammaGamma, forecast_errors, summary_expr
-from aidmp.ml.clv_summary import Freq
-from aidmp.ml.service_data import count_rows, profile_events
+from aidmp.ml.clv.summary import Freq
+from aidmp.ml.data import count_rows, profile_events
 
 __all__ = ["CLVModel", "fit_clv", "horizon_periods", "score_clv"]
 

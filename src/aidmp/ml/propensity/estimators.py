@@ -1,4 +1,4 @@
-"""Input checks, preprocessing and the candidate classifiers of :mod:`aidmp.ml.propensity`.
+"""Input checks, preprocessing and the candidate classifiers of :mod:`aidmp.ml.propensity.model`.
 
 Columns are typed from their dtype: numbers (and booleans) are imputed with the median and
 standardised; strings, objects and categoricals are one-hot encoded, a missing value being its

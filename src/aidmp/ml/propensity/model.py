@@ -5,9 +5,9 @@ calibrated probabilities. ``method="auto"`` compares logistic regression, an RBF
 tree and gradient boosting by stratified cross-validated AUC on the training part only and keeps
 the best; a held-out validation split then gives the metrics, the permutation importances and
 the model card. :meth:`PropensityModel.explain` says which columns pushed a person's score up
-or down compared with the average person (see :mod:`aidmp.ml.explain`).
+or down compared with the average person (see :mod:`aidmp.ml.propensity.explain`).
 
-Labels and features as of a cutoff date come from :mod:`aidmp.ml.propensity_data`.
+Labels and features as of a cutoff date come from :mod:`aidmp.ml.propensity.data`.
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -40,9 +40,8 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from aidmp.errors import ValidationError
-from aidmp.ml.explain import LinearExplainer, ShapleyExplainer, logit, top_contributions
 from aidmp.ml.metrics import Evaluation, evaluate
-from aidmp.ml.propensity_estimators import (
+from aidmp.ml.propensity.estimators import (
     METHODS,
     FeatureSpec,
     Method,
@@ -51,6 +50,7 @@ from aidmp.ml.propensity_estimators import (
     prepare,
     source_slices,
 )
+from aidmp.ml.propensity.explain import LinearExplainer, ShapleyExplainer, logit, top_contributions
 
 __all__ = ["ModelCard", "PropensityModel"]
 
@@ -125,7 +125,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         base_rate_: share of positives in the training rows.
         expected_logit_: the logit explanations start from (the average person's).
         explainer_: exact linear explainer (logistic, affine calibration) or interventional
-            Shapley explainer (anything else), see :mod:`aidmp.ml.explain`.
+            Shapley explainer (anything else), see :mod:`aidmp.ml.propensity.explain`.
     """
 
     def __init__(

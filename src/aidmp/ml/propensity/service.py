@@ -1,7 +1,7 @@
 """Propensity and churn models fitted from the store, without leakage.
 
 Training rows are the people active at or before a cutoff: features come only from their
-events up to the cutoff (:func:`~aidmp.ml.propensity_data.history_features`), labels only from
+events up to the cutoff (:func:`~aidmp.ml.propensity.data.history_features`), labels only from
 the ``window_days`` after it. Scoring recomputes the same features up to the latest event, so
 a score reads "probability of the outcome in the next ``window_days``".
 
@@ -20,9 +20,9 @@ import pandas as pd
 
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
-from aidmp.ml.propensity import PropensityModel
-from aidmp.ml.propensity_data import churn_label, future_event_label, history_features
-from aidmp.ml.service_data import profile_events
+from aidmp.ml.data import profile_events
+from aidmp.ml.propensity.data import churn_label, future_event_label, history_features
+from aidmp.ml.propensity.model import PropensityModel
 
 __all__ = ["features_at", "fit_propensity", "latest_event_time", "prediction_key",
            "propensity_events", "score_propensity"]

@@ -1,4 +1,4 @@
-"""Recommenders and association rules fitted from the store.
+"""Recommenders fitted from the store.
 
 Recommenders learn from (profile, item) pairs of one event (``Item Rated``, ``Product Viewed``,
 ``Order Completed``...). The stated evaluation protocol: a per-profile random 80/20 split
@@ -20,6 +20,7 @@ import polars as pl
 
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
+from aidmp.ml.data import item_names, profile_events
 from aidmp.ml.recommend import (
     ALS,
     Interactions,
@@ -30,10 +31,8 @@ from aidmp.ml.recommend import (
     evaluate,
     random_split,
 )
-from aidmp.ml.rules import AssociationRules
-from aidmp.ml.service_data import baskets, item_names, profile_events
 
-__all__ = ["METHODS", "fit_recommender", "fit_rules", "popular_items"]
+__all__ = ["METHODS", "fit_recommender", "popular_items"]
 
 METHODS: dict[str, type[Recommender]] = {
     "als": ALS, "item_knn": ItemKNN, "user_knn": UserKNN, "popularity": Popularity}
@@ -118,35 +117,3 @@ def fit_recommender(engine: Engine, method: str = "als", event: str = "Item Rate
     window = {"profiles": int(data.shape[0]), "items": int(data.shape[1]),
               "interactions": int(data.nnz)}
     return model, out_params, metrics, window
-
-
-def fit_rules(engine: Engine, order_event: str = "Order Completed",
-              items_property: str = "products", basket_property: str = "order_id",
-              item_key: str | None = None, min_support: float = 0.001,
-              min_confidence: float = 0.8, min_len: int = 1, max_len: int = 10
-              ) -> tuple[AssociationRules, dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Mine association rules from the baskets of ``order_event`` events.
-
-    Raises:
-        ValidationError: no baskets, or thresholds out of range.
-    """
-    data = baskets(engine, order_event, items_property, basket_property, item_key)
-    if not data:
-        raise ValidationError(f"no {order_event!r} events with items in {items_property!r}",
-                              field="items_property")
-    model = AssociationRules(min_support=min_support, min_confidence=min_confidence,
-                             min_len=min_len, max_len=max_len).fit(data)
-    rules = model.rules_
-    top = rules.head(10)
-    metrics = {"rules": len(rules), "itemsets": len(model.itemsets_),
-               "baskets": model.n_baskets_, "items": len(model.items_),
-               "min_count": model.min_count_,
-               "top_rules": [{"antecedents": list(r.antecedents),
-                              "consequents": list(r.consequents), "support": r.support,
-                              "confidence": r.confidence, "lift": r.lift}
-                             for r in top.itertuples()]}
-    params = {"order_event": order_event, "items_property": items_property,
-              "basket_property": basket_property, "item_key": item_key,
-              "min_support": min_support, "min_confidence": min_confidence,
-              "min_len": min_len, "max_len": max_len}
-    return model, params, metrics, {"baskets": model.n_baskets_}

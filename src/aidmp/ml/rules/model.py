@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from aidmp.errors import ValidationError
-from aidmp.ml.rules_encode import (
+from aidmp.ml.rules.encode import (
     EncodedBaskets,
     Item,
     baskets_from_long,
@@ -46,7 +46,7 @@ from aidmp.ml.rules_encode import (
     is_frame,
     object_array,
 )
-from aidmp.ml.rules_mining import (
+from aidmp.ml.rules.mining import (
     Algorithm,
     Level,
     frequent_itemsets,
