@@ -58,7 +58,7 @@ def loaded(name: str, folder: str, home: Path) -> tuple[DMP, Models]:
     dmp = DMP(home=home / name)
     load_dataset(dmp, name, default_datasets_dir() / folder)
     dmp.identity.resolve()
-    return dmp, Models(dmp)
+    return dmp, dmp.models
 
 
 def clv_part(home: Path) -> dict[str, Any]:

@@ -62,12 +62,11 @@ def profiles(members: int, others: int, churn: int = 0, phones: bool = False) ->
 
 def _setup(home: Path, members: int, others: int, phones: bool = False) -> Any:
     from aidmp import DMP
-    from aidmp.audiences import Audiences
 
     dmp = DMP(home=home)
     dmp.engine.write_table("profiles", profiles(members, others, phones=phones))
     dmp.segments.create("Pros", rule='plan = "pro"')
-    aud = Audiences(dmp)
+    aud = dmp.audiences
     aud.add_destination({"type": "file", "name": "drop", "folder": str(home / "out")})
     aud.add_destination({"type": "meta_custom_audience", "name": "meta",
                          "folder": str(home / "meta")})

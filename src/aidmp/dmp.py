@@ -119,7 +119,7 @@ class DMP:
         """Fit, register, score and use models (CLV, propensity, rules, recommenders)."""
         from aidmp.ml.service import Models
 
-        return Models(self)
+        return Models(self.engine, self.home / "models")
 
     @property
     def matching(self) -> ProbabilisticMatcher:
@@ -131,14 +131,14 @@ class DMP:
     @cached_property
     def segments(self) -> Segments:
         """Rule segments: create, size, members, export, overlap, refresh membership."""
-        return Segments(self)
+        return Segments(self.engine)
 
     @cached_property
     def audiences(self) -> Audiences:
         """Destinations and incremental audience syncs (files, webhooks, ad platforms)."""
         from aidmp.audiences.service import Audiences
 
-        return Audiences(self)
+        return Audiences(self.engine, self.home)
 
     @cached_property
     def campaigns(self) -> Campaigns:

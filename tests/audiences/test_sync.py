@@ -10,7 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from aidmp import DMP
-from aidmp.audiences import Audiences
 from aidmp.audiences.sync import LOG_TABLE, state_table
 from aidmp.errors import NotFoundError, ValidationError
 from tests.audiences.conftest import (
@@ -34,7 +33,7 @@ def read_csv(path: str) -> list[dict[str, object]]:
 
 def test_first_sync_then_one_percent_churn(tmp_path: Path) -> None:
     dmp = build_world(tmp_path / "home")
-    aud = Audiences(dmp)
+    aud = dmp.audiences
     aud.add_destination({"type": "file", "name": "drop", "folder": str(tmp_path / "out")})
     aud.add_destination({"type": "meta_custom_audience", "name": "meta",
                          "folder": str(tmp_path / "meta")})
@@ -70,7 +69,7 @@ def test_first_sync_then_one_percent_churn(tmp_path: Path) -> None:
 
 
 def test_dry_run_sends_and_stores_nothing(world: DMP, tmp_path: Path) -> None:
-    aud = Audiences(world)
+    aud = world.audiences
     aud.add_destination({"type": "file", "name": "dry", "folder": str(tmp_path)})
     dry = aud.sync("pros", "dry", dry_run=True)
     assert (dry.dry_run, dry.first_sync, dry.added, dry.stored, dry.files) == \
@@ -85,7 +84,7 @@ def test_dry_run_sends_and_stores_nothing(world: DMP, tmp_path: Path) -> None:
 
 
 def test_email_platform_needs_opt_in_and_writes_plain_email(world: DMP, tmp_path: Path) -> None:
-    aud = Audiences(world)
+    aud = world.audiences
     aud.add_destination({"type": "email_platform", "name": "esp", "folder": str(tmp_path),
                          "min_audience": 50})
     s = aud.sync("pros", "esp")
@@ -97,7 +96,7 @@ def test_email_platform_needs_opt_in_and_writes_plain_email(world: DMP, tmp_path
 
 
 def test_withdrawn_consent_is_skipped_without_opt_in(world: DMP, tmp_path: Path) -> None:
-    aud = Audiences(world)
+    aud = world.audiences
     aud.add_destination({"type": "file", "name": "mail_out", "folder": str(tmp_path),
                          "purpose": "email"})
     s = aud.sync("pros", "mail_out", dry_run=True)
@@ -106,7 +105,7 @@ def test_withdrawn_consent_is_skipped_without_opt_in(world: DMP, tmp_path: Path)
 
 
 def test_minimum_audience_size_is_refused(world: DMP, tmp_path: Path) -> None:
-    aud = Audiences(world)
+    aud = world.audiences
     aud.add_destination({"type": "email_platform", "name": "small", "folder": str(tmp_path)})
     with pytest.raises(ValidationError) as err:
         aud.sync("pros", "small")
@@ -119,7 +118,7 @@ def test_minimum_audience_size_is_refused(world: DMP, tmp_path: Path) -> None:
 
 def test_google_and_meta_files_have_documented_columns_and_hashes(
         world: DMP, tmp_path: Path) -> None:
-    aud = Audiences(world)
+    aud = world.audiences
     aud.add_destination({"type": "google_customer_match", "name": "gcm",
                          "folder": str(tmp_path / "g")})
     aud.add_destination({"type": "meta_custom_audience", "name": "fb",
@@ -142,7 +141,7 @@ def test_google_and_meta_files_have_documented_columns_and_hashes(
 
 
 def test_parquet_file_destination(world: DMP, tmp_path: Path) -> None:
-    aud = Audiences(world)
+    aud = world.audiences
     aud.add_destination({"type": "file", "name": "pq", "folder": str(tmp_path),
                          "format": "parquet", "columns": ["email"]})
     s = aud.sync("pros", "pq")
@@ -154,7 +153,7 @@ def test_parquet_file_destination(world: DMP, tmp_path: Path) -> None:
 
 
 def test_destination_configs_are_strict(world: DMP) -> None:
-    aud = Audiences(world)
+    aud = world.audiences
     with pytest.raises(ValidationError, match="min_audience"):
         aud.add_destination({"type": "file", "name": "x", "folder": "/tmp",
                              "min_audience": "100"})  # strict: no string -> int

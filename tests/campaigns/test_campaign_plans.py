@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 
 from aidmp import DMP
 from aidmp.api.app import create_app
-from aidmp.audiences import Audiences
 from aidmp.campaigns.experiments import assign
 from aidmp.errors import NotFoundError, ValidationError
 from tests.cli.test_cli import aidmp as cli
@@ -42,7 +41,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DMP, dict[
         dmp.segments.create("customers", "events >= 1")
         plan = dmp.campaigns.create("Spring mail", "Email", date(2026, 3, 1), date(2026, 3, 14),
                                     daily_cost=10.0, audience="customers", holdout=0.2)
-        aud = Audiences(dmp)
+        aud = dmp.audiences
         aud.add_destination({"type": "file", "name": "esp", "folder": str(root / "out")})
         synced = aud.sync("customers", "esp", campaign="spring_mail")
         sent = pacsv.read_csv(synced.files[0]).to_pylist()
@@ -103,7 +102,7 @@ def test_sync_leaves_the_holdout_out(world: tuple[DMP, dict[str, Any]]) -> None:
     assert {r["profile_id"] for r in truth["sent"]} == set(members) - held
     dmp.segments.create("other", "events >= 2")
     with pytest.raises(ValidationError, match="targets 'customers', not 'other'"):
-        Audiences(dmp).sync("other", "esp", campaign="spring_mail")
+        dmp.audiences.sync("other", "esp", campaign="spring_mail")
 
 
 def test_performance_costs_credit_and_holdout_test(world: tuple[DMP, dict[str, Any]]) -> None:

@@ -15,7 +15,6 @@ import pyarrow as pa
 
 from aidmp import DMP
 from aidmp.demo.datasets import load_dataset
-from aidmp.segments.service import Segments
 
 RULE = ('occupation = "student" and age < 25 and event("Item Rated", count >= 10, '
         'where item.genres contains "Sci-Fi" and rating >= 4)')
@@ -52,7 +51,7 @@ def test_students_who_love_sci_fi(tmp_path: Path, datasets: Path) -> None:
             ["profile_id", "user_id", "age", "gender", "occupation"]]
         profiles["age"] = profiles["age"].astype("float64")
         dmp.engine.write_table("profiles", pa.Table.from_pandas(profiles, preserve_index=False))
-        segs = Segments(dmp)
+        segs = dmp.segments
         made = segs.create("young sci-fi students", rule=RULE)
         members = segs.members(made["id"], page_size=10_000)["profile_ids"]
         user_of = dict(zip(profiles.profile_id, profiles.user_id, strict=True))

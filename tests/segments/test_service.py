@@ -52,14 +52,14 @@ def members(segs: Segments, rule: str, pid: dict[str, str]) -> set[str]:
 @pytest.mark.parametrize(("rule", "expected"), CASES, ids=[c[0][:40] for c in CASES])
 def test_known_members(world: World, rule: str, expected: set[str]) -> None:
     dmp, pid = world
-    segs = Segments(dmp, as_of=AS_OF)
+    segs = Segments(dmp.engine, as_of=AS_OF)
     assert members(segs, rule, pid) == expected
     assert segs.estimate(rule=rule)["size"] == len(expected)
 
 
 def test_spec_json_gives_the_same_answer_and_errors_name_the_field(world: World) -> None:
     dmp, _ = world
-    segs = Segments(dmp, as_of=AS_OF)
+    segs = Segments(dmp.engine, as_of=AS_OF)
     spec = {"condition": {"kind": "and", "conditions": [
         {"kind": "trait", "trait": "country", "op": "=", "value": "DE"},
         {"kind": "event", "event": "Order Completed", "within": "90d", "count": 2,
@@ -79,7 +79,7 @@ def test_spec_json_gives_the_same_answer_and_errors_name_the_field(world: World)
 
 def test_realtime_capability_is_decided_by_the_compiler(world: World) -> None:
     dmp, _ = world
-    segs = Segments(dmp, as_of=AS_OF)
+    segs = Segments(dmp.engine, as_of=AS_OF)
     live = segs.estimate(rule='age > 30 and event("Order Completed", within=30d)')
     assert live["realtime_capable"] is True
     scored = segs.estimate(rule="clv_12m > 500")
@@ -97,7 +97,7 @@ def test_realtime_capability_is_decided_by_the_compiler(world: World) -> None:
 
 def test_create_show_list_members_export_delete(world: World, tmp_path: Path) -> None:
     dmp, pid = world
-    segs = Segments(dmp, as_of=AS_OF)
+    segs = Segments(dmp.engine, as_of=AS_OF)
     shown = segs.create("Germans", rule='country = "DE"', description="home market")
     assert shown["size"] == 3 and shown["realtime_capable"] is True
     assert "FROM" in shown["sql"] and "profiles" in shown["sql"]
@@ -125,7 +125,7 @@ def test_create_show_list_members_export_delete(world: World, tmp_path: Path) ->
 
 def test_overlap_matrix(world: World) -> None:
     dmp, _ = world
-    segs = Segments(dmp, as_of=AS_OF)
+    segs = Segments(dmp.engine, as_of=AS_OF)
     segs.create("a", rule=CASES[0][0])  # u2 u4 u6
     segs.create("b", rule=CASES[1][0])  # u1 u5
     segs.create("c", rule='gender != "f"')  # u2 u5 u6
@@ -136,7 +136,7 @@ def test_overlap_matrix(world: World) -> None:
 def test_membership_history_across_refreshes(world: World) -> None:
     dmp, pid = world
     user = {v: k for k, v in pid.items()}
-    segs = Segments(dmp, as_of=AS_OF)
+    segs = Segments(dmp.engine, as_of=AS_OF)
     segs.create("recent buyers", rule='event("Order Completed", within=30d)')
     first = segs.refresh(build_id="b1")[0]
     assert (first.entered, first.exited, first.stayed, first.size) == (2, 0, 0, 2)  # u1 u3
@@ -145,15 +145,15 @@ def test_membership_history_across_refreshes(world: World) -> None:
     dmp.events.ingest([order("u2", AS_OF + timedelta(days=10), 15.0, 9)], source="shop")
     dmp.identity.resolve()
     t2 = AS_OF + timedelta(days=22)
-    second = Segments(dmp, as_of=t2).refresh(build_id="b2")[0]
+    second = Segments(dmp.engine, as_of=t2).refresh(build_id="b2")[0]
     assert (second.entered, second.exited, second.stayed, second.size) == (1, 1, 1, 2)
-    again = Segments(dmp, as_of=t2).refresh(build_id="b3")[0]
+    again = Segments(dmp.engine, as_of=t2).refresh(build_id="b3")[0]
     assert (again.entered, again.exited, again.stayed) == (0, 0, 2)
 
     # u1 comes back: a second spell, the first stays closed.
     dmp.events.ingest([order("u1", t2 + timedelta(days=1), 5.0, 10)], source="shop")
     dmp.identity.resolve()
-    Segments(dmp, as_of=t2 + timedelta(days=2)).refresh(build_id="b4")
+    Segments(dmp.engine, as_of=t2 + timedelta(days=2)).refresh(build_id="b4")
     spells = {(user[r["profile_id"]], r["entered_at"], r["exited_at"], r["trigger"])
               for r in segs.history("recent_buyers")}
     t4 = t2 + timedelta(days=2)
@@ -165,7 +165,7 @@ def test_membership_history_across_refreshes(world: World) -> None:
 
 def test_in_segment_reads_materialised_membership(world: World) -> None:
     dmp, pid = world
-    segs = Segments(dmp, as_of=AS_OF)
+    segs = Segments(dmp.engine, as_of=AS_OF)
     segs.create("vip", rule="clv_12m > 500")
     segs.create("german vip", rule='in_segment("vip") and country = "DE"')
     assert segs.size("german_vip")["size"] == 0  # vip not materialised yet
@@ -181,6 +181,6 @@ def test_in_segment_reads_materialised_membership(world: World) -> None:
 
 def test_approximate_size_is_labelled(world: World) -> None:
     dmp, _ = world
-    out = Segments(dmp, as_of=AS_OF).estimate(rule="age > 0", approximate_above=3)
+    out = Segments(dmp.engine, as_of=AS_OF).estimate(rule="age > 0", approximate_above=3)
     assert out["approximate"] is True and out["sample_fraction"] == 0.01
     assert out["size"] % 100 == 0 and 0 <= out["size"] <= 500

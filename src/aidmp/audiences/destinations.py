@@ -1,7 +1,7 @@
 """Destination configurations: where an audience is sent, saved as JSON files.
 
 Each destination is a strict pydantic model (unknown fields and wrong types are refused) kept
-in ``<home>/activate/destinations/<name>.json``. Kinds:
+as JSON in the declared ``destinations`` table. Kinds:
 
 * ``file``: CSV or Parquet files in a folder (profile id and chosen identifier columns).
 * ``webhook``: signed JSON batches ``POST``-ed to a URL, retried with exponential backoff.
@@ -15,7 +15,8 @@ it, not merely those who did not withdraw) and ``min_audience`` (k-anonymity flo
 
 Example:
     >>> import tempfile
-    >>> store = DestinationStore(tempfile.mkdtemp())
+    >>> from aidmp import DMP
+    >>> store = DestinationStore(DMP(home=tempfile.mkdtemp()).engine)
     >>> store.add({"type": "meta_custom_audience", "name": "meta_main", "folder": "/tmp/m"}).purpose
     'ads'
     >>> [d.name for d in store.list()], store.get("meta_main").min_audience
@@ -24,15 +25,19 @@ Example:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from aidmp.engine.base import Engine
 from aidmp.errors import NotFoundError, ValidationError
 
 _NAME = r"^[a-z][a-z0-9_]{0,62}$"
+TABLE = "destinations"
 
 
 class _Destination(BaseModel):
@@ -119,13 +124,34 @@ def parse_destination(config: dict[str, Any] | str | bytes) -> Destination:
 
 
 class DestinationStore:
-    """The saved destinations of one installation (``<home>/activate/destinations``)."""
+    """The saved destinations of one installation (the declared ``destinations`` table).
 
-    def __init__(self, home: str | Path) -> None:
-        self.folder = Path(home) / "activate" / "destinations"
+    Args:
+        engine: the store.
+        legacy_folder: a folder of ``<name>.json`` files written by earlier versions; they are
+            moved into the table the first time the store is opened.
+    """
 
-    def _path(self, name: str) -> Path:
-        return self.folder / f"{name}.json"
+    def __init__(self, engine: Engine, legacy_folder: Path | None = None) -> None:
+        self.engine = engine
+        if legacy_folder is not None and legacy_folder.is_dir():
+            self._adopt(legacy_folder)
+
+    def _adopt(self, folder: Path) -> None:
+        for path in sorted(folder.glob("*.json")):
+            dest = parse_destination(path.read_text())
+            if not self._row(dest.name):
+                self._save(dest)
+            path.unlink()
+
+    def _row(self, name: str) -> list[dict[str, Any]]:
+        t = self.engine.table(TABLE)
+        return self.engine.execute(t.filter(t.name == name)).to_pylist()  # type: ignore[no-any-return]
+
+    def _save(self, dest: Destination) -> None:
+        self.engine.upsert(TABLE, pa.table({
+            "name": [dest.name], "type": [dest.type], "config": [dest.model_dump_json()],
+            "updated_at": pa.array([datetime.now(UTC)], pa.timestamp("us", tz="UTC"))}))
 
     def add(self, config: dict[str, Any] | str | Destination, *,
             replace: bool = False) -> Destination:
@@ -135,14 +161,10 @@ class DestinationStore:
             ValidationError: a bad config, or the name is taken and ``replace`` is false.
         """
         dest = config if isinstance(config, _Destination) else parse_destination(config)
-        path = self._path(dest.name)
-        if path.exists() and not replace:
+        if self._row(dest.name) and not replace:
             raise ValidationError(f"destination {dest.name!r} exists; remove it first",
                                   field="name")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(dest.model_dump_json(indent=2))
-        tmp.replace(path)  # atomic: a reader never sees half a file
+        self._save(dest)  # type: ignore[arg-type]
         return dest  # type: ignore[return-value]
 
     def get(self, name: str) -> Destination:
@@ -151,22 +173,23 @@ class DestinationStore:
         Raises:
             NotFoundError: no such destination (the message lists the saved ones).
         """
-        path = self._path(name)
-        if not path.is_file():
+        rows = self._row(name)
+        if not rows:
             known = ", ".join(d.name for d in self.list()) or "none yet"
             raise NotFoundError(f"no destination {name!r}; destinations: {known}")
-        return parse_destination(path.read_text())
+        return parse_destination(rows[0]["config"])
 
     def list(self) -> list[Destination]:
         """Every saved destination, by name."""
-        if not self.folder.is_dir():
-            return []
-        return [parse_destination(p.read_text()) for p in sorted(self.folder.glob("*.json"))]
+        t = self.engine.table(TABLE)
+        rows = self.engine.execute(t.order_by("name")).to_pylist()
+        return [parse_destination(r["config"]) for r in rows]
 
     def remove(self, name: str) -> None:
         """Delete a saved destination (its sync state stays, for the record)."""
         self.get(name)
-        self._path(name).unlink()
+        t = self.engine.table(TABLE)
+        self.engine.keep_only(TABLE, t.filter(t.name != name))
 
 
 __all__ = [

@@ -7,7 +7,7 @@ Example:
     >>> dmp.engine.write_table("profiles", pa.table({"profile_id": ["a", "b"],
     ...     "email": ["a@x.co", "b@x.co"], "age": [30.0, 31.0]}))
     >>> _ = dmp.segments.create("Thirties", rule="age between 30 and 39")
-    >>> aud = Audiences(dmp)
+    >>> aud = dmp.audiences
     >>> _ = aud.add_destination({"type": "file", "name": "drop", "min_audience": 2,
     ...                          "folder": tempfile.mkdtemp()})
     >>> aud.sync("thirties", "drop").added, aud.sync("thirties", "drop").unchanged
@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidmp.audiences.destinations import Destination, DestinationStore
@@ -24,20 +25,21 @@ from aidmp.campaigns.plans import CampaignPlans
 from aidmp.errors import ValidationError
 
 if TYPE_CHECKING:
-    from aidmp.dmp import DMP
+    from aidmp.engine.base import Engine
 
 
 class Audiences:
     """Destinations of one installation and the syncs of segments to them.
 
     Args:
-        dmp: the DMP (its engine holds the data, its home the destination files).
+        engine: the store.
+        home: the installation's folder (destination files, export state).
     """
 
-    def __init__(self, dmp: DMP) -> None:
-        self.dmp = dmp
-        self.destinations = DestinationStore(dmp.home)
-        self._sync = AudienceSync(dmp.engine, dmp.home)
+    def __init__(self, engine: Engine, home: Path) -> None:
+        self.engine = engine
+        self.destinations = DestinationStore(engine, Path(home) / "activate" / "destinations")
+        self._sync = AudienceSync(engine, home)
 
     def add_destination(self, config: dict[str, Any] | str | Destination, *,
                         replace: bool = False) -> Destination:
@@ -68,7 +70,7 @@ class Audiences:
             else destination
         holdout = None
         if campaign is not None:
-            plan = CampaignPlans(self.dmp.engine).get(campaign)
+            plan = CampaignPlans(self.engine).get(campaign)
             if plan["audience"] != segment_id:
                 raise ValidationError(f"campaign {campaign!r} targets {plan['audience']!r}, not "
                                       f"{segment_id!r}", field="campaign")

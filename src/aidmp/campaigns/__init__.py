@@ -6,7 +6,7 @@ Example:
     8158
 """
 
-from aidmp.campaigns.attribution import MODELS, Attribution, MarkovAttribution
+from aidmp.campaigns.attribution import MODELS, Attribution
 from aidmp.campaigns.experiments import (
     TwoModelUplift,
     assign,
@@ -14,6 +14,7 @@ from aidmp.campaigns.experiments import (
     revenue_test,
     sample_size,
 )
+from aidmp.campaigns.markov import MarkovAttribution
 from aidmp.campaigns.service import Campaigns
 from aidmp.campaigns.touchpoints import conversions, import_costs, touchpoints
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from aidmp.campaigns.attribution import MarkovAttribution
+from aidmp.campaigns.markov import MarkovAttribution
 
 Interval = list[float]
 

@@ -248,6 +248,24 @@ class Campaigns:
                 "attribution": self.attribution(lookback_days=lookback_days)}
 
     # -- optimiser input -------------------------------------------------------------------------
+    def optimise(self, history: pa.Table | None = None, *, total: float | None = None,
+                 period: str = "day", attribution_model: str = "last_touch",
+                 lookback_days: float = 30.0, **options: Any) -> dict[str, Any]:
+        """Allocate a budget across channels by LP over fitted diminishing-return curves.
+
+        Without ``history`` the store's costs and attributed revenue per ``period`` are the
+        history (:meth:`history`). ``options`` go to
+        :func:`~aidmp.campaigns.optimiser.service.optimise_budget` (breakpoints, model,
+        min_spend, max_spend, reach_caps, current, spend_all, plot).
+        """
+        from aidmp.campaigns.optimiser.service import optimise_budget
+
+        def stored() -> pa.Table:
+            return self.history(model=attribution_model, lookback_days=lookback_days,
+                                period=period, fittable=True)
+
+        return optimise_budget(stored if history is None else history, total=total, **options)
+
     def history(self, *, model: str = "last_touch", lookback_days: float = 30.0,
                 half_life_days: float = 7.0, period: str = "day",
                 fittable: bool = False) -> pa.Table:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -29,6 +30,7 @@ from aidmp.errors import NotFoundError, ValidationError
 
 COSTS_TABLE = "campaign_costs"
 COST_COLUMNS = ("date", "channel", "campaign", "cost")
+COST_KEY = ("date", "channel", "campaign")
 CONVERSION_EVENT = "Order Completed"
 
 
@@ -117,17 +119,24 @@ def import_costs(engine: Engine, source: str | Path | pa.Table, *,
                                                   "campaign": pa.string()})
         raw = pacsv.read_csv(path, convert_options=opts)
     data = normalise_costs(raw)
-    if mode == "append" and engine.has_table(COSTS_TABLE):
-        engine.write_table(COSTS_TABLE, data, mode="append")
+    # one row per (date, channel, campaign): a repeated row in the file keeps its last cost
+    data = pa.table(pl.from_arrow(data).unique(subset=list(COST_KEY), keep="last",
+                                               maintain_order=True).to_arrow())
+    if mode == "append":
+        engine.upsert(COSTS_TABLE, data)  # the same costs imported twice are stored once
     else:
-        engine.write_table(COSTS_TABLE, data, mode="replace")
+        engine.scratch_rows("_costs_import", data)
+        try:
+            engine.replace_from(COSTS_TABLE, engine.table("_costs_import"))
+        finally:
+            engine.drop("_costs_import")
     return int(data.num_rows)
 
 
 def costs(engine: Engine) -> ir.Table | None:
     """Imported ``campaign_costs`` plus the planned daily costs of defined campaigns for the
     days, channels and campaigns without an imported cost; None when there are neither."""
-    imported = engine.table(COSTS_TABLE) if engine.has_table(COSTS_TABLE) else None
+    imported = engine.table(COSTS_TABLE) if engine.count(COSTS_TABLE) else None
     planned = planned_costs(engine)
     if planned is None:
         return imported

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 
@@ -281,6 +281,10 @@ def _amounts(values: list[str], field: str) -> dict[str, float] | None:
     return out or None
 
 
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 @app.command()
 def optimise(
     history: Annotated[Path | None, typer.Argument(
@@ -302,45 +306,23 @@ def optimise(
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """Fit response curves with diminishing returns and allocate the budget (LP, HiGHS)."""
-    import polars as pl
+    from aidmp.campaigns.optimiser.service import read_history
 
-    from aidmp.campaigns.optimiser.model import BudgetOptimiser, CurveChoice
-    from aidmp.errors import ValidationError
-
-    if model not in ("exp", "hill", "log", "auto"):
-        raise ValidationError(f"unknown model {model!r}; valid: exp, hill, log, auto",
-                              field="model")
-    skipped: list[str] = []
-    if history is None:
-        with open_dmp(home) as dmp:
-            frame: Any = dmp.campaigns.history(
-                model=attribution_model, lookback_days=lookback_days, period=period,
-                fittable=True)
-        skipped = [s for s in (frame.schema.metadata or {}).get(b"skipped", b"").decode()
-                   .split(",") if s]
-        if frame.num_rows == 0:
-            raise ValidationError("no channel has 3 different positive spends in the campaign "
-                                  "costs", field="history")
-    elif not history.exists():
-        raise ValidationError(f"{history} not found", field="history")
-    else:
-        frame = pl.read_parquet(history) if history.suffix in (".parquet", ".pq") \
-            else pl.read_csv(history)
-    opt = BudgetOptimiser(breakpoints=breakpoints, model=cast(CurveChoice, model)).fit(frame)
-    budget = total if total is not None else sum(opt.current_.values())
-    result = opt.allocate(budget, min_spend=_amounts(min_spend or [], "min_spend"),
-                          max_spend=_amounts(max_spend or [], "max_spend"),
-                          reach_caps=_amounts(reach_cap or [], "reach_cap"),
-                          spend_all=spend_all)
-    if plot:
-        opt.plot(result, plot)
-    out = {**result.to_dict(), "skipped_channels": skipped}
+    with open_dmp(home) as dmp:
+        out = dmp.campaigns.optimise(
+            read_history(history) if history is not None else None, total=total,
+            period=period, attribution_model=attribution_model, lookback_days=lookback_days,
+            breakpoints=breakpoints, model=model,
+            min_spend=_amounts(min_spend or [], "min_spend"),
+            max_spend=_amounts(max_spend or [], "max_spend"),
+            reach_caps=_amounts(reach_cap or [], "reach_cap"), spend_all=spend_all, plot=plot)
+    skipped = out["skipped_channels"]
     if json:
         emit_json(out)
         return
     table("budget plan", ["channel", "current", "optimal", "marginal ROI", "binding"],
-          [(c.unit, f"{c.current_spend:.0f}", f"{c.spend:.0f}", f"{c.marginal_roi:.2f}",
-            c.binding or "") for c in result.channels])
+          [(c["unit"], _fmt(c["current_spend"], ".0f"), _fmt(c["spend"], ".0f"),
+            _fmt(c["marginal_roi"], ".2f"), c["binding"] or "") for c in out["channels"]])
     summary("expected return", {k: out[k] for k in (
         "expected_return", "current_return", "uplift", "uplift_pct", "budget_marginal_roi")})
     if skipped:

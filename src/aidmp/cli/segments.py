@@ -10,7 +10,6 @@ import typer
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
-from aidmp.segments.service import Segments
 
 app = typer.Typer(help="Audiences: rule segments, their size, members and history.",
                   no_args_is_help=True)
@@ -33,7 +32,7 @@ def create(
     if spec is not None and not spec.is_file():
         raise ValidationError(f"{spec} not found", field="--spec")
     with open_dmp(home) as dmp:
-        shown = Segments(dmp).create(
+        shown = dmp.segments.create(
             name, rule=rule, spec=spec.read_text() if spec else None, description=description,
             realtime=realtime, webhook_url=webhook_url)
         dmp.audit.record("cli", "segments.create", shown["id"], {"realtime": realtime})
@@ -52,7 +51,7 @@ def _show(shown: dict[str, Any], json: bool) -> None:
 def list_(home: HomeOption = None, json: JsonOption = False) -> None:
     """Every segment."""
     with open_dmp(home) as dmp:
-        rows = Segments(dmp).list()
+        rows = dmp.segments.list()
     if json:
         emit_json(rows)
         return
@@ -64,7 +63,7 @@ def list_(home: HomeOption = None, json: JsonOption = False) -> None:
 def show(segment_id: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
     """Rule, spec, SQL, size and real-time capability."""
     with open_dmp(home) as dmp:
-        _show(Segments(dmp).show(segment_id), json)
+        _show(dmp.segments.show(segment_id), json)
 
 
 @app.command()
@@ -77,7 +76,7 @@ def size(
     if (segment_id is None) == (rule is None):
         raise ValidationError("give a segment id or --rule", field="segment")
     with open_dmp(home) as dmp:
-        segs = Segments(dmp)
+        segs = dmp.segments
         out = segs.size(segment_id) if segment_id else segs.estimate(rule=rule)
     if json:
         emit_json(out)
@@ -94,7 +93,7 @@ def members(
 ) -> None:
     """One page of member profile ids."""
     with open_dmp(home) as dmp:
-        out = Segments(dmp).members(segment_id, page=page, page_size=page_size)
+        out = dmp.segments.members(segment_id, page=page, page_size=page_size)
     if json:
         emit_json(out)
         return
@@ -111,7 +110,7 @@ def export(
 ) -> None:
     """Write the members (profile id, user id, e-mail) to CSV or Parquet."""
     with open_dmp(home) as dmp:
-        out = Segments(dmp).export(segment_id, path, format)  # type: ignore[arg-type]
+        out = dmp.segments.export(segment_id, path, format)  # type: ignore[arg-type]
         dmp.audit.record("cli", "segments.export", segment_id, {"rows": out["rows"]})
     if json:
         emit_json(out)
@@ -123,7 +122,7 @@ def export(
 def delete(segment_id: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
     """Delete a segment and its membership history."""
     with open_dmp(home) as dmp:
-        Segments(dmp).delete(segment_id)
+        dmp.segments.delete(segment_id)
         dmp.audit.record("cli", "segments.delete", segment_id, {})
     if json:
         emit_json({"id": segment_id, "deleted": True})
@@ -138,7 +137,7 @@ def overlap(
 ) -> None:
     """Intersection sizes of every pair of segments."""
     with open_dmp(home) as dmp:
-        out = Segments(dmp).overlap(segment_ids)
+        out = dmp.segments.overlap(segment_ids)
     if json:
         emit_json(out)
         return
@@ -154,7 +153,7 @@ def refresh(
 ) -> None:
     """Materialise membership with history (entries and exits)."""
     with open_dmp(home) as dmp:
-        reports = [r.to_dict() for r in Segments(dmp).refresh(build_id, segment_ids or None)]
+        reports = [r.to_dict() for r in dmp.segments.refresh(build_id, segment_ids or None)]
     if json:
         emit_json(reports)
         return

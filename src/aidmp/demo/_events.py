@@ -39,7 +39,7 @@ from aidmp.demo._util import (
 )
 
 if TYPE_CHECKING:
-    from aidmp.demo.generator import DemoConfig
+    from aidmp.demo.config import DemoConfig
 
 ID_ANONYMOUS, ID_MESSAGE, ID_ORDER, ID_CART = 1, 2, 3, 4
 PAGE, IDENTIFY, VIEWED, ADDED, CHECKOUT, ORDER = range(6)

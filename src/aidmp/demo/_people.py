@@ -25,7 +25,7 @@ from aidmp.demo._util import (
 )
 
 if TYPE_CHECKING:
-    from aidmp.demo.generator import DemoConfig
+    from aidmp.demo.config import DemoConfig
 
 YEAR_MS = int(365.25 * DAY_MS)
 LATEST_START_MS = 12 * HOUR_MS  # no session starts in the last 12 h, so none runs past `end`

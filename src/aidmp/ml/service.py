@@ -13,7 +13,7 @@ Example:
     >>> _ = dmp.events.ingest([{"type": "track", "event": "Order Completed", "userId": f"u{i}",
     ...     "messageId": f"m{i}", "properties": {"products": ["tea", "milk"]}}
     ...     for i in range(3)], source="shop")
-    >>> models = Models(dmp)
+    >>> models = dmp.models
     >>> models.fit_rules(min_support=0.5, min_confidence=0.9)["metrics"]["rules"]
     4
     >>> [r["item"] for r in models.bought_together(["tea"])]
@@ -52,7 +52,9 @@ from aidmp.ml.registry import FIT_KINDS, ModelRegistry, Rows, check_name, json_r
 from aidmp.ml.rules.service import fit_rules
 
 if TYPE_CHECKING:
-    from aidmp.dmp import DMP
+    from pathlib import Path
+
+    from aidmp.engine.base import Engine
 
 __all__ = ["FIT_KINDS", "Models"]
 
@@ -62,12 +64,13 @@ class Models:
     """Fit, register, score and use models (the ``dmp.models`` namespace).
 
     Args:
-        dmp: the installation; artefacts go under ``<home>/models``.
+        engine: the store.
+        folder: where model artefacts go (``<home>/models`` in a DMP).
     """
 
-    def __init__(self, dmp: DMP) -> None:
-        self.engine = dmp.engine
-        self.registry = ModelRegistry(dmp.engine, dmp.home / "models")
+    def __init__(self, engine: Engine, folder: Path) -> None:
+        self.engine = engine
+        self.registry = ModelRegistry(engine, folder)
         self._loaded: dict[str, tuple[int, Any]] = {}
 
     # -- registry ------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ from aidmp.engine.base import arrow_schema
 from aidmp.errors import AidmpError, EngineError
 from aidmp.identity.service import EVENT_PROFILES
 from aidmp.segments.compiler import catalog_of, compile_spec
-from aidmp.segments.service import Segments, _segment_refs, spec_from
+from aidmp.segments.service import Segments, segment_refs, spec_from
 from aidmp.segments.webhooks import WebhookSender
 from aidmp.store.schema import TABLES
 
@@ -252,7 +252,7 @@ class RealtimeEvaluator:
             return self._rounds
         eng = self.engine
         s = eng.table("segments")
-        rows = Segments(self.dmp)._refresh_order(eng.execute(s.filter(s.realtime)).to_pylist())
+        rows = Segments(self.engine).refresh_order(eng.execute(s.filter(s.realtime)).to_pylist())
         rounds: list[_Round] = []
         if rows:
             self._ensure_tables()
@@ -273,7 +273,7 @@ class RealtimeEvaluator:
                                     "by builds only", row["id"], compiled.reason)
                     continue
                 # Rows come dependencies first, so a segment's level is known when read.
-                n = max((level[r] + 1 for r in _segment_refs(spec.condition) if r in level),
+                n = max((level[r] + 1 for r in segment_refs(spec.condition) if r in level),
                         default=0)
                 level[row["id"]] = n
                 parts.setdefault(n, []).append((row["id"], row.get("webhook_url"),

@@ -6,7 +6,7 @@ Example:
     >>> dmp = DMP(home=tempfile.mkdtemp())
     >>> dmp.engine.write_table("profiles", pa.table({"profile_id": ["a", "b", "c"],
     ...                                              "age": [22.0, 31.0, 45.0]}))
-    >>> segs = Segments(dmp)
+    >>> segs = Segments(dmp.engine)
     >>> segs.create("Thirties", rule="age between 30 and 39")["id"]
     'thirties'
     >>> segs.size("thirties")["size"], segs.estimate(rule="age > 40")["size"]
@@ -19,7 +19,7 @@ import builtins
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -33,9 +33,6 @@ from aidmp.segments.compiler import CompiledSegment, catalog_of, compile_spec
 from aidmp.segments.membership import RefreshReport, history, refresh_membership
 from aidmp.segments.parser import parse_rule
 from aidmp.spec.segments import AndCondition, Condition, NotCondition, OrCondition, SegmentSpec
-
-if TYPE_CHECKING:
-    from aidmp.dmp import DMP
 
 ExportFormat = Literal["csv", "parquet"]
 _EXPORT_IDS = ("user_id", "email")
@@ -56,25 +53,26 @@ def spec_from(spec: SegmentSpec | dict[str, Any] | str) -> SegmentSpec:
         raise ValidationError(f"{where}: {err['msg']}", field="spec") from None
 
 
-def _segment_refs(c: Condition) -> list[str]:
+def segment_refs(c: Condition) -> list[str]:
+    """The segments a condition refers to with ``in_segment`` (at any depth)."""
     if isinstance(c, AndCondition | OrCondition):
-        return [s for x in c.conditions for s in _segment_refs(x)]
+        return [s for x in c.conditions for s in segment_refs(x)]
     if isinstance(c, NotCondition):
-        return _segment_refs(c.condition)
+        return segment_refs(c.condition)
     return [c.segment] if c.kind == "in_segment" else []
 
 
 class Segments:
-    """Rule segments over one DMP (or engine).
+    """Rule segments over one store.
 
     Args:
-        dmp: the DMP (or directly its engine).
+        engine: the store.
         as_of: fixed "now" for ``within=`` windows and spell times (tests, replays); default the
             current time at each call.
     """
 
-    def __init__(self, dmp: DMP | Engine, *, as_of: datetime | None = None) -> None:
-        self.engine: Engine = dmp if isinstance(dmp, Engine) else dmp.engine
+    def __init__(self, engine: Engine, *, as_of: datetime | None = None) -> None:
+        self.engine = engine
         self.as_of = as_of
 
     def _now(self) -> datetime:
@@ -182,7 +180,7 @@ class Segments:
         """
         self.get(segment_id)
         users = [r["id"] for r in self._rows()
-                 if segment_id in _segment_refs(spec_from(r["spec"]).condition)]
+                 if segment_id in segment_refs(spec_from(r["spec"]).condition)]
         if users:
             raise ValidationError(f"segment {segment_id!r} is used by {', '.join(users)}; "
                                   "delete those first", field="id")
@@ -277,14 +275,14 @@ class Segments:
         return {"segments": list(segment_ids), "matrix": matrix}
 
     # -- membership ----------------------------------------------------------------------------
-    def _refresh_order(self, rows: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
+    def refresh_order(self, rows: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
         by_id = {r["id"]: r for r in rows}
         done: dict[str, dict[str, Any]] = {}
 
         def visit(r: dict[str, Any]) -> None:
             if r["id"] in done:
                 return
-            for dep in _segment_refs(spec_from(r["spec"]).condition):
+            for dep in segment_refs(spec_from(r["spec"]).condition):
                 if dep in by_id:
                     visit(by_id[dep])
             done[r["id"]] = r
@@ -300,7 +298,7 @@ class Segments:
         at = self._now()
         trigger = f"build:{build_id}" if build_id else "manual"
         return [refresh_membership(self.engine, r["id"], self._compiled(r["id"]).expr, at=at,
-                                   trigger=trigger) for r in self._refresh_order(rows)]
+                                   trigger=trigger) for r in self.refresh_order(rows)]
 
     def history(self, segment_id: str,
                 profile_id: str | None = None) -> builtins.list[dict[str, Any]]:

@@ -334,11 +334,160 @@ CAMPAIGNS = TableSpec(
     ),
 )
 
+JOBS = TableSpec(
+    name="jobs",
+    doc="Long work run by the service (build, refresh, fit, import, sync...): state, progress, "
+        "outcome. `params` may name a person (an erasure), so it is flagged personal.",
+    key=("id",),
+    columns=(
+        _c("id", _S, "job id", null=False),
+        _c("kind", _S, "registered job kind, e.g. build, models.fit", null=False),
+        _c("params", _S, "JSON parameters the job was submitted with", pii=True),
+        _c("state", _S, "queued | running | succeeded | failed | cancelled", null=False),
+        _c("stage", _S, "current (or last) stage"),
+        _c("done", _I, "steps done in the stage"),
+        _c("total", _I, "steps in the stage"),
+        _c("result", _S, "JSON result of a succeeded job"),
+        _c("error", _S, "why it failed (one line, no personal data)"),
+        _c("submitted_by", _S, "key id, 'cli', 'python' or 'schedule:<name>'"),
+        _c("created_at", _TS, "when submitted", null=False),
+        _c("started_at", _TS, "when it started running"),
+        _c("finished_at", _TS, "when it ended"),
+    ),
+)
+
+SCHEDULES = TableSpec(
+    name="schedules",
+    doc="Cron schedules of the service: which job kind to submit, when it last ran.",
+    key=("name",),
+    columns=(
+        _c("name", _S, "schedule name", null=False),
+        _c("cron", _S, "cron expression (5 fields, UTC)", null=False),
+        _c("kind", _S, "job kind it submits", null=False),
+        _c("params", _S, "JSON parameters of the job"),
+        _c("created_at", _TS, "when added", null=False),
+        _c("last_run_at", _TS, "the scheduled time of the last run submitted"),
+        _c("last_job_id", _S, "job id of the last run"),
+    ),
+)
+
+OUTBOX = TableSpec(
+    name="outbox",
+    doc="Deliveries to webhooks and destinations, kept until delivered; retried with "
+        "exponential backoff; `dead` rows are the dead-letter list (replayable). The body can "
+        "carry profile ids and hashed identifiers.",
+    key=("id",),
+    columns=(
+        _c("id", _S, "delivery id; also the Idempotency-Key header", null=False),
+        _c("topic", _S, "what produced it: webhook:<segment>, audience:<destination>",
+           null=False),
+        _c("url", _S, "target URL", null=False),
+        _c("body", dt.Binary(nullable=True), "request body (bytes, sent as is)", pii=True),
+        _c("headers", _S, "JSON object of extra headers (signatures)"),
+        _c("state", _S, "pending | delivered | dead", null=False),
+        _c("attempts", _I, "attempts so far"),
+        _c("next_at", _TS, "earliest time of the next attempt"),
+        _c("last_status", _I, "HTTP status of the last attempt (null: no answer)"),
+        _c("last_error", _S, "why the last attempt failed"),
+        _c("created_at", _TS, "when queued", null=False),
+        _c("delivered_at", _TS, "when a receiver accepted it"),
+    ),
+)
+
+CAMPAIGN_COSTS = TableSpec(
+    name="campaign_costs",
+    doc="Imported campaign costs per day, channel and campaign (re-imports replace a day's row).",
+    key=("date", "channel", "campaign"),
+    columns=(
+        _c("date", dt.Date(nullable=True), "the day the money was spent", null=False),
+        _c("channel", _S, "channel (UTM medium), lower case", null=False),
+        _c("campaign", _S, "campaign (UTM campaign name)", null=False),
+        _c("cost", dt.Float64(nullable=True), "spend that day", null=False),
+    ),
+)
+
+DESTINATIONS = TableSpec(
+    name="destinations",
+    doc="Where audiences are sent: one checked configuration per destination name.",
+    key=("name",),
+    columns=(
+        _c("name", _S, "destination id (lower case, digits, underscores)", null=False),
+        _c("type", _S, "file | webhook | google_customer_match | meta_custom_audience | "
+                       "email_platform", null=False),
+        _c("config", _S, "the configuration as JSON (no personal data)", null=False),
+        _c("updated_at", _TS, "when it was saved", null=False),
+    ),
+)
+
 TABLES: dict[str, TableSpec] = {
     t.name: t for t in (EVENTS, QUARANTINE, API_KEYS, ITEMS, AUDIT_LOG, IDENTITIES, MERGES,
                         IDENTITY_LINKS, TRAITS, BUILDS, SEGMENTS, SEGMENT_MEMBERS, MODELS,
-                        PREDICTIONS, CONSENTS, CAMPAIGNS)
+                        PREDICTIONS, CONSENTS, CAMPAIGNS, CAMPAIGN_COSTS, DESTINATIONS,
+                        JOBS, SCHEDULES, OUTBOX)
 }
+
+
+@dataclass(frozen=True)
+class DerivedSpec:
+    """A table the pipeline writes whole from other tables (its columns follow the data and the
+    settings, so they are not listed). Erasure, access export and the Spark path find it here.
+
+    Attributes:
+        name: the table name, or a name prefix when ``prefix`` is true.
+        key: the columns rows are unique on (empty when the table holds one row of state).
+        doc: what it holds.
+        person_columns: the columns tying a row to a person (empty: no personal data).
+        pii: whether columns other than the key may hold personal data.
+        prefix: ``name`` is a prefix (one table per destination, per run...).
+    """
+
+    name: str
+    key: tuple[str, ...]
+    doc: str
+    person_columns: tuple[str, ...] = ()
+    pii: bool = False
+    prefix: bool = False
+
+    def matches(self, table: str) -> bool:
+        """Whether ``table`` is this table (or one of this prefix's tables)."""
+        return table.startswith(self.name) if self.prefix else table == self.name
+
+
+DERIVED: tuple[DerivedSpec, ...] = (
+    DerivedSpec("profiles", ("profile_id",), "the wide, model-ready view: traits, computed "
+                "traits, scores and predictions per profile", ("profile_id",), pii=True),
+    DerivedSpec("event_profiles", ("message_id",), "which profile each event belongs to",
+                ("profile_id",)),
+    DerivedSpec("_profile_computed", ("profile_id",), "per-person computed traits and the "
+                "scores' inputs kept between builds", ("profile_id",), pii=True),
+    DerivedSpec("_profile_interests", ("profile_id", "category"), "per-person decayed interest "
+                "sums kept between builds", ("profile_id",)),
+    DerivedSpec("_profile_", (), "the profile build's state and work tables (reference time, "
+                "settings signature, people to recompute)", ("profile_id",), prefix=True),
+    DerivedSpec("_identity_", (), "identity resolution state and work tables (dictionary of "
+                "normalised identifiers, observations, refused counts)", ("profile_id",),
+                pii=True, prefix=True),
+    DerivedSpec("audience_syncs", (), "the log of audience syncs: segment, destination, adds "
+                "and removes counted"),
+    DerivedSpec("sync_state_", ("segment_id", "profile_id"), "what was last sent to one "
+                "destination", ("profile_id",), prefix=True),
+    DerivedSpec("campaign_planned_costs", ("date", "channel", "campaign"), "daily costs "
+                "planned by campaign definitions"),
+    DerivedSpec("_keep_stage_", (), "rows kept while a declared table is rewritten",
+                prefix=True, pii=True),
+)
+
+
+def declared(table: str) -> TableSpec | DerivedSpec | None:
+    """The declaration of a stored table: a declared table, a derived one, or None.
+
+    Example:
+        >>> declared("events").key, declared("sync_state_meta").person_columns
+        (('message_id',), ('profile_id',))
+    """
+    if table in TABLES:
+        return TABLES[table]
+    return next((d for d in DERIVED if d.matches(table)), None)
 
 
 @dataclass(frozen=True)
@@ -359,4 +508,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "audiences and models: segments, segment_members, models, predictions, "
                  "consents", create=(SEGMENTS, SEGMENT_MEMBERS, MODELS, PREDICTIONS, CONSENTS)),
     Migration(4, "campaign definitions", create=(CAMPAIGNS,)),
+    Migration(5, "service: jobs, schedules, delivery outbox",
+              create=(JOBS, SCHEDULES, OUTBOX)),
+    Migration(6, "campaign costs and audience destinations as declared tables",
+              create=(CAMPAIGN_COSTS, DESTINATIONS)),
 )

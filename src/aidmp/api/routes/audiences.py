@@ -21,7 +21,7 @@ router = APIRouter(tags=["audiences"])
 
 
 def _audiences(request: Request) -> Audiences:
-    return Audiences(request.app.state.dmp)
+    return request.app.state.dmp.audiences  # type: ignore[no-any-return]
 
 
 class SyncRequest(BaseModel):

@@ -175,29 +175,17 @@ def optimise(request: Request, body: OptimiseRequest,
     """Allocate a budget across channels by LP over fitted diminishing-returns curves."""
     import pyarrow as pa
 
-    from aidmp.campaigns.optimiser.model import BudgetOptimiser
-    from aidmp.errors import ValidationError
-
-    skipped: list[str] = []
-    if body.history is None:
-        history = _campaigns(request).history(model=body.attribution_model,
-                                              lookback_days=body.lookback_days,
-                                              period=body.period, fittable=True)
-        skipped = [s for s in (history.schema.metadata or {}).get(b"skipped", b"").decode()
-                   .split(",") if s]
-        if history.num_rows == 0:
-            raise ValidationError("no channel has 3 different positive spends in the campaign "
-                                  "costs", field="history")
-    else:
+    history = None
+    if body.history is not None:
         rows = [r.model_dump(by_alias=True, exclude_none=True) for r in body.history]
         for r in rows:
             r["period"] = str(r["period"])
         history = pa.Table.from_pylist(rows)
-    opt = BudgetOptimiser(breakpoints=body.breakpoints, model=body.model).fit(history)
-    total = body.total if body.total is not None else sum(opt.current_.values())
-    return {**opt.allocate(total, min_spend=body.min_spend, max_spend=body.max_spend,
-                           reach_caps=body.reach_caps, current=body.current,
-                           spend_all=body.spend_all).to_dict(), "skipped_channels": skipped}
+    return _campaigns(request).optimise(
+        history, total=body.total, period=body.period, attribution_model=body.attribution_model,
+        lookback_days=body.lookback_days, breakpoints=body.breakpoints, model=body.model,
+        min_spend=body.min_spend, max_spend=body.max_spend, reach_caps=body.reach_caps,
+        current=body.current, spend_all=body.spend_all)
 
 
 class CampaignRequest(BaseModel):

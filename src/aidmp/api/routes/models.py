@@ -18,14 +18,8 @@ router = APIRouter()
 
 def _models(request: Request) -> Models:
     """The DMP's models namespace (one per app, so loaded models stay cached)."""
-    dmp = request.app.state.dmp
-    models = getattr(dmp, "models", None)
-    if isinstance(models, Models):
-        return models
-    cached = getattr(request.app.state, "models", None)
-    if not isinstance(cached, Models):
-        cached = request.app.state.models = Models(dmp)
-    return cached
+    models: Models = request.app.state.dmp.models
+    return models
 
 
 @router.get("/v1/models", tags=["models"])

@@ -16,7 +16,8 @@ router = APIRouter(tags=["segments"])
 
 
 def _segments(request: Request) -> Segments:
-    return Segments(request.app.state.dmp)
+    segments: Segments = request.app.state.dmp.segments
+    return segments
 
 
 class SegmentRequest(BaseModel):

@@ -2,6 +2,7 @@
 linear programme (``lp``), the estimator that ties them together (``model``) and its chart
 (``plot``)."""
 
-from aidmp.campaigns.optimiser.model import AllocationResult, BudgetOptimiser, ChannelAllocation
+from aidmp.campaigns.optimiser.allocation import AllocationResult, ChannelAllocation
+from aidmp.campaigns.optimiser.model import BudgetOptimiser
 
 __all__ = ["AllocationResult", "BudgetOptimiser", "ChannelAllocation"]

@@ -23,7 +23,7 @@ import numpy as np
 from aidmp.campaigns.optimiser.curves import ResponseCurve
 
 if TYPE_CHECKING:
-    from aidmp.campaigns.optimiser.model import AllocationResult
+    from aidmp.campaigns.optimiser.allocation import AllocationResult
 
 
 def plot_allocation(curves: Mapping[str, ResponseCurve], result: AllocationResult, path: Path,

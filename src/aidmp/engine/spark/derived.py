@@ -34,7 +34,7 @@ class DerivedTables:
     """Mixin for :class:`~aidmp.engine.spark.engine.SparkEngine`."""
 
     def _save(self: _Host, name: str, frame: DataFrame, mode: str) -> None:
-        from aidmp.engine.spark.engine import _wrapped as wrapped
+        from aidmp.engine.spark.errors import wrapped
 
         fq = self._fq(name)
         with self._lock, wrapped(f"write {name}", f"saveAsTable {fq} mode={mode}"):
@@ -45,7 +45,7 @@ class DerivedTables:
     def materialize(self: _Host, name: str, expr: ibis.Table) -> None:
         self._check_derived(name)
         query = self.compile(expr)
-        from aidmp.engine.spark.engine import _wrapped as wrapped
+        from aidmp.engine.spark.errors import wrapped
 
         with wrapped(f"materialize {name}", query):
             frame = self._spark.sql(query)
@@ -58,7 +58,7 @@ class DerivedTables:
         self._save(name, frame, "overwrite" if mode == "replace" else "append")
 
     def replace_from(self: _Host, table: str, expr: ibis.Table) -> None:
-        from aidmp.engine.spark.engine import _wrapped as wrapped
+        from aidmp.engine.spark.errors import wrapped
         from aidmp.store.schema import TABLES
 
         spec = TABLES[table]
@@ -72,14 +72,14 @@ class DerivedTables:
 
     def drop(self: _Host, name: str) -> None:
         self._check_derived(name)
-        from aidmp.engine.spark.engine import _wrapped as wrapped
+        from aidmp.engine.spark.errors import wrapped
 
         query = f"DROP TABLE IF EXISTS {self._fq(name)}"
         with self._lock, wrapped(f"drop {name}", query):
             self._spark.sql(query)
 
     def _stored_arrow_schema(self: _Host, name: str) -> pa.Schema:
-        from aidmp.engine.spark.engine import _wrapped as wrapped
+        from aidmp.engine.spark.errors import wrapped
 
         with wrapped(f"read schema of {name}", f"DESCRIBE TABLE {self._fq(name)}"):
             schema = self._spark.table(self._fq(name)).schema

@@ -33,8 +33,8 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -46,9 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot.expressions as sge
 from ibis.backends.sql.compilers import pyspark as pyspark_compiler
-from py4j.protocol import Py4JError
 from pyspark import SparkContext
-from pyspark.errors import PySparkException
 from pyspark.logger import PySparkLogger
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -56,6 +54,7 @@ from pyspark.sql.types import StructType
 
 from aidmp.engine.base import SCHEMA_TABLE, Engine, one_row_per_key
 from aidmp.engine.spark.derived import DerivedTables
+from aidmp.engine.spark.errors import SPARK_ERRORS, wrapped
 from aidmp.errors import ConfigError, EngineError, NotFoundError
 from aidmp.store.schema import TABLES, Column, Migration, TableSpec
 
@@ -68,7 +67,6 @@ DEFAULT_WAREHOUSE = Path("aidmp-home") / "spark-warehouse"
 
 CatalogKind = Literal["hive", "in-memory"]
 
-_SPARK_ERRORS = (PySparkException, Py4JError)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ROW = "__aidmp_row"
 _SIMPLE_TYPES: dict[type[dt.DataType], str] = {
@@ -78,8 +76,8 @@ _SIMPLE_TYPES: dict[type[dt.DataType], str] = {
     dt.Float64: "DOUBLE",
     dt.Boolean: "BOOLEAN",
     dt.Date: "DATE",
+    dt.Binary: "BINARY",
 }
-_MAX_DETAIL = 4000
 
 
 def _quote(name: str) -> str:
@@ -117,27 +115,6 @@ def _column_ddl(column: Column) -> str:
     # NOT NULL is enforced by the engine before each write: Spark's Parquet tables in a Hive
     # catalog silently drop the constraint.
     return f"{_quote(column.name)} {spark_type(column.dtype)} COMMENT {_literal(column.doc)}"
-
-
-def _describe(exc: BaseException) -> str:
-    """The useful part of a Spark error (Py4J errors carry a whole JVM stack trace)."""
-    text = str(exc).strip()
-    if isinstance(exc, Py4JError) and not isinstance(exc, PySparkException):
-        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("\tat ")]
-        text = "\n".join(lines[:12])
-    return text[:_MAX_DETAIL]
-
-
-@contextmanager
-def _wrapped(step: str, query: str | None = None) -> Iterator[None]:
-    """Turn Spark and Py4J failures into :class:`EngineError` carrying the query."""
-    try:
-        yield
-    except _SPARK_ERRORS as exc:
-        detail = _describe(exc)
-        if query:
-            detail += f"\n-- query:\n{query}"
-        raise EngineError(step, detail) from exc
 
 
 def _quiet_pyspark_error_logs() -> None:
@@ -208,7 +185,7 @@ def build_session(
             "spark.driver.extraJavaOptions", f"-Dderby.system.home={metastore}"
         ).config("spark.hadoop.hive.downloaded.resources.dir", str(metastore / "resources"))
     running = SparkContext._active_spark_context is not None
-    with _wrapped("start Spark", f"master={master} warehouse={location}"):
+    with wrapped("start Spark", f"master={master} warehouse={location}"):
         session = builder.getOrCreate()
         if not running:
             session.sparkContext.setLogLevel("ERROR")
@@ -321,17 +298,17 @@ class SparkEngine(DerivedTables, Engine):
         return f"{_quote(self.database)}.{_quote(table)}"
 
     def _ddl(self, step: str, query: str) -> None:
-        with _wrapped(step, query):
+        with wrapped(step, query):
             self._spark.sql(query)
 
     def _use_database(self) -> None:
-        with _wrapped("use database", f"USE {_quote(self.database)}"):
+        with wrapped("use database", f"USE {_quote(self.database)}"):
             if self._spark.catalog.currentDatabase() != self.database:
                 self._spark.catalog.setCurrentDatabase(self.database)
 
     def _table_names(self) -> list[str]:
         query = f"SHOW TABLES IN {_quote(self.database)}"
-        with _wrapped("list tables", query):
+        with wrapped("list tables", query):
             rows = self._spark.sql(query).collect()
         return sorted(r["tableName"] for r in rows if not r["isTemporary"])
 
@@ -351,7 +328,7 @@ class SparkEngine(DerivedTables, Engine):
                 )
 
     def _stored_schema(self, table: str) -> StructType:
-        with _wrapped(f"read schema of {table}", f"DESCRIBE TABLE {self._fq(table)}"):
+        with wrapped(f"read schema of {table}", f"DESCRIBE TABLE {self._fq(table)}"):
             return self._spark.table(self._fq(table)).schema
 
     # -- queries ---------------------------------------------------------------------------------
@@ -383,7 +360,7 @@ class SparkEngine(DerivedTables, Engine):
 
     def execute(self, expr: ibis.Expr) -> pa.Table:
         query = self.compile(expr)
-        with _wrapped("query", query):
+        with wrapped("query", query):
             result = self._spark.sql(query).toArrow()
         return normalise_arrow(result)
 
@@ -392,7 +369,7 @@ class SparkEngine(DerivedTables, Engine):
 
         Unqualified table names resolve to the engine's database.
         """
-        with self._lock, _wrapped("sql", query):
+        with self._lock, wrapped("sql", query):
             self._use_database()
             frame = self._spark.sql(query, args=list(params) if params else None)
             result = frame.toArrow()
@@ -444,7 +421,7 @@ class SparkEngine(DerivedTables, Engine):
         """The keys of ``batch`` that are already stored in ``table``."""
         fq = self._fq(table)
         step = f"look up keys in {table}"
-        with _wrapped(step, f"SELECT {', '.join(key)} FROM {fq} LEFT SEMI JOIN <batch keys>"):
+        with wrapped(step, f"SELECT {', '.join(key)} FROM {fq} LEFT SEMI JOIN <batch keys>"):
             keys = self._spark.createDataFrame(batch.select(list(key)))
             stored = self._spark.table(fq).select(*key).join(keys, on=list(key), how="left_semi")
             return stored.toArrow()
@@ -464,7 +441,7 @@ class SparkEngine(DerivedTables, Engine):
 
     def _insert(self, table: str, batch: pa.Table, schema: StructType) -> None:
         fq = self._fq(table)
-        with _wrapped(f"append to {table}", f"INSERT INTO {fq} <{batch.num_rows} rows>"):
+        with wrapped(f"append to {table}", f"INSERT INTO {fq} <{batch.num_rows} rows>"):
             self._spark.createDataFrame(batch, schema=schema).write.insertInto(fq)
 
     def _check_table(self, table: str) -> TableSpec:
@@ -508,7 +485,7 @@ class SparkEngine(DerivedTables, Engine):
             f"INSERT INTO {staged} SELECT * FROM {fq} LEFT ANTI JOIN <batch keys> "
             f"UNION ALL <batch of {batch.num_rows} rows>"
         )
-        with _wrapped(step, query):
+        with wrapped(step, query):
             keys = self._spark.createDataFrame(batch.select(list(key)))
             rows = self._spark.createDataFrame(batch, schema=schema)
             kept: DataFrame = self._spark.table(fq).join(keys, on=list(key), how="left_anti")
@@ -549,7 +526,7 @@ class SparkEngine(DerivedTables, Engine):
             )
             self._schema_table_ready = True
         query = f"SELECT version FROM {fq}"
-        with _wrapped("read schema versions", query):
+        with wrapped("read schema versions", query):
             rows = self._spark.sql(query).toArrow()
         return {int(v) for v in rows.column("version").to_pylist()}
 
@@ -562,7 +539,7 @@ class SparkEngine(DerivedTables, Engine):
                 "applied_at": pa.array([at], pa.timestamp("us", tz="UTC")),
             }
         )
-        with _wrapped("record schema version", f"INSERT INTO {fq} VALUES (...)"):
+        with wrapped("record schema version", f"INSERT INTO {fq} VALUES (...)"):
             schema = self._spark.table(fq).schema
             self._spark.createDataFrame(row, schema=schema).write.insertInto(fq)
 
@@ -572,5 +549,5 @@ class SparkEngine(DerivedTables, Engine):
             return
         self._closed = True
         if self._owns_session:
-            with suppress(*_SPARK_ERRORS):
+            with suppress(*SPARK_ERRORS):
                 self._spark.stop()

@@ -32,7 +32,7 @@ from aidmp.ml.recommend.interactions import IntArray, Interactions
 
 ScoreArray = np.ndarray[Any, np.dtype[np.float32]]
 # Dense score blocks are capped at this many cells (64 MB of float32) whatever the catalogue size.
-_BLOCK_CELLS = 1 << 24
+BLOCK_CELLS = 1 << 24
 
 
 def top_n(scores: ScoreArray, n: int) -> tuple[IntArray, ScoreArray]:
@@ -133,7 +133,7 @@ class Recommender(BaseEstimator, ABC):  # type: ignore[misc]
         return self._data.matrix
 
     def _batches(self, users: IntArray) -> Iterator[IntArray]:
-        size = max(1, _BLOCK_CELLS // max(1, self._matrix.shape[1]))
+        size = max(1, BLOCK_CELLS // max(1, self._matrix.shape[1]))
         for start in range(0, len(users), size):
             yield users[start : start + size]
 

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
 from aidmp.errors import ValidationError
-from aidmp.ml.recommend.base import _BLOCK_CELLS, Recommender, ScoreArray, seen_items
+from aidmp.ml.recommend.base import BLOCK_CELLS, Recommender, ScoreArray, seen_items
 from aidmp.ml.recommend.interactions import IntArray
 
 Weighting = Literal["none", "tfidf", "bm25"]
@@ -63,7 +63,7 @@ def cosine_neighbours(vectors: sp.csr_matrix, k: int, shrink: float) -> sp.csr_m
     kk = min(k, n - 1)
     if kk < 1:
         return sp.csr_matrix((n, n), dtype=np.float32)
-    block = max(1, _BLOCK_CELLS // max(n, n_features))
+    block = max(1, BLOCK_CELLS // max(n, n_features))
     rows, cols, vals = [], [], []
     for start in range(0, n, block):
         stop = min(n, start + block)
