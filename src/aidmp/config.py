@@ -71,6 +71,36 @@ class CollectorConfig(_Strict):
     """fdatasync the write-ahead log before acknowledging (survives power loss)."""
 
 
+class KafkaBrokerConfig(_Strict):
+    """A Kafka (or Kafka-protocol) broker between collector-only processes and the loader."""
+
+    kind: Literal["kafka"] = "kafka"
+    bootstrap: str = "127.0.0.1:9092"
+    """``bootstrap.servers``: comma-separated ``host:port`` list."""
+    topic: str = Field(default="aidmp-events", min_length=1, max_length=249,
+                       pattern=r"^[A-Za-z0-9._\-]+$")
+    """Topic the collectors write acknowledged batches to."""
+    group: str = Field(default="aidmp-loader", min_length=1, max_length=255)
+    """Consumer group whose committed offsets record what the loader has stored."""
+    partitions: int = Field(default=1, ge=1, le=1024)
+    """Partitions when the topic is created (an existing topic keeps its own)."""
+
+
+class RedisBrokerConfig(_Strict):
+    """A Redis stream between collector-only processes and the loader."""
+
+    kind: Literal["redis"] = "redis"
+    url: str = "redis://127.0.0.1:6379/0"
+    """Redis URL; a password in it may come from the environment as ``${VAR}``."""
+    stream: str = Field(default="aidmp-events", min_length=1, max_length=256)
+    """Stream key the collectors ``XADD`` acknowledged batches to."""
+    group: str = Field(default="aidmp-loader", min_length=1, max_length=256)
+    """Consumer group; entries are ``XACK``-ed once stored."""
+
+
+BrokerConfig = Annotated[KafkaBrokerConfig | RedisBrokerConfig, Field(discriminator="kind")]
+
+
 class Settings(BaseSettings):
     """All of aidmp's settings."""
 
@@ -84,6 +114,9 @@ class Settings(BaseSettings):
     """Which engine stores the tables and runs the queries."""
     collector: CollectorConfig = CollectorConfig()
     """Collector limits and durability."""
+    broker: BrokerConfig | None = None
+    """A broker between ``aidmp serve --collector-only`` processes and the loader; none: the
+    collector writes the store itself."""
     identity: IdentityRules = IdentityRules()
     """Identity-resolution rules (identifier types, priorities, limits, blocked values)."""
     profiles: ProfileConfig = ProfileConfig()

@@ -90,3 +90,11 @@ class EngineError(AidmpError, RuntimeError):
     def __init__(self, step: str, detail: str) -> None:
         self.step = step
         super().__init__(f"{step} failed: {detail}")
+
+
+class BrokerError(AidmpError, ConnectionError):
+    """The broker (Kafka, Redis) or a source database could not be reached or refused a write;
+    nothing was acknowledged."""
+
+    http_status = 503
+    code = "unavailable"

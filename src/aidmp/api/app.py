@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 
 from aidmp import __version__
 from aidmp.api.routes import admin, audiences, campaigns, collect, models, profiles, segments
+from aidmp.collect.broker.base import open_broker
 from aidmp.collect.collector import Collector, CollectorLimits, CollectorSettings
 from aidmp.dmp import DMP
 from aidmp.errors import AidmpError
@@ -40,6 +41,23 @@ def create_app(dmp: DMP) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if dmp.settings.broker is not None:
+            # Requests go to the broker like those of collector-only processes; the loader
+            # writes the store and feeds the real-time evaluator.
+            from aidmp.collect.broker.producer import BrokerCollector
+            from aidmp.collect.broker.service import BrokerLoading
+
+            app.state.broker = BrokerLoading(dmp).start()
+            app.state.collector = BrokerCollector(
+                open_broker(dmp.settings.broker, client_id="aidmp-serve"),
+                collector_settings(dmp))
+            try:
+                yield
+            finally:
+                app.state.collector.close()
+                app.state.collector.broker.close()
+                app.state.broker.stop()
+            return
         app.state.collector = Collector(dmp.engine, dmp.wal_dir, collector_settings(dmp))
         # Only with real-time segments: the evaluator makes the flusher write per request.
         app.state.realtime = realtime.attach(dmp, app.state.collector)
@@ -55,6 +73,8 @@ def create_app(dmp: DMP) -> FastAPI:
         description="Segment-compatible collector and REST API of the aidmp data platform.",
     )
     app.state.dmp = dmp
+    app.state.keys = dmp.keys
+    app.state.broker = None
     # Browsers post to the collector from the shop's own origin (analytics.js), as to Segment.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
                        allow_headers=["*"], max_age=86400)

@@ -14,6 +14,7 @@ import typer
 from aidmp import __version__
 from aidmp.cli import (
     audiences,
+    broker,
     campaigns,
     events,
     keys,
@@ -46,7 +47,9 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(segments.app, name="segments")
 app.add_typer(audiences.app, name="audiences")
 app.add_typer(campaigns.app, name="campaigns")
+app.add_typer(broker.app, name="broker")
 app.command("import")(import_command)
+app.command("loader")(broker.loader_command)
 app.command("build")(profiles.build_command)
 app.command("demo")(demo_command)
 
@@ -72,8 +75,17 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: 8000].")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    collector_only: Annotated[bool, typer.Option(
+        help="Only the Segment routes: produce to the configured broker, never open the "
+             "store (run several; `aidmp serve` or `aidmp loader` writes the store).")] = False,
 ) -> None:
     """Run the collector and REST API (OpenAPI docs at /docs)."""
+    if collector_only:
+        from aidmp.api.collector_app import serve_collector
+        from aidmp.config import load_settings
+
+        serve_collector(load_settings(home), host=host, port=port, access_log=access_log)
+        return
     from aidmp.api.server import serve as run
 
     with open_dmp(home) as dmp:

@@ -70,7 +70,7 @@ def show(name: str, home: HomeOption = None, json: JsonOption = False,
         return
     summary(f"{row['name']} v{row['version']} ({row['kind']}, {row['status']})",
             {**{k: v for k, v in row["metrics"].items() if not isinstance(v, list | dict)},
-             **row["data_window"]})
+             **row["data_window"], "scored": row.get("scored")})
 
 
 @app.command()
@@ -92,6 +92,14 @@ def fit(
                                                     "recommend: als|item_knn|user_knn|"
                                                     "popularity.")] = None,
     set_: Annotated[list[str] | None, typer.Option(
+    target_column: Annotated[str | None, typer.Option(
+        help="propensity/churn: a yes/no profile attribute as the outcome (instead of "
+             "--event/--window-days).")] = None,
+    positive: Annotated[str | None, typer.Option(
+        help="propensity: the value of --target-column that means yes.")] = None,
+    features: Annotated[str | None, typer.Option(
+        help="propensity/churn: auto|attributes|events|all or a comma-separated list of "
+             "columns.")] = None,
         "--set", help="Any other option of the kind, e.g. --set min_support=0.002")] = None,
     score: Annotated[bool, typer.Option(help="Score profiles right after fitting.")] = False,
 ) -> None:
@@ -100,6 +108,7 @@ def fit(
     given = {"calibration_end": calibration_end, "holdout_end": holdout_end,
              "window_days": window_days, "cutoff": cutoff, "method": method,
              _EVENT_ARG.get(kind, "event"): event}
+             "target_column": target_column, "positive": positive, "features": features,
     options.update({k: v for k, v in given.items() if v is not None})
     with open_dmp(home) as dmp:
         models = dmp.models

@@ -178,6 +178,34 @@ def process_document(
     return rows, quarantined
 
 
+def validate_request(
+    body: bytes, *, path_type: str, source: str, received_at: datetime, limits: CollectorLimits,
+    doc: Any = None,
+) -> tuple[list[tuple[Any, ...]] | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Validate one request as the collector does before acknowledging it.
+
+    Returns:
+        (values, rows, quarantine rows): ``values`` (event value tuples in
+        :data:`~aidmp.spec.events.EVENT_COLUMNS` order) when the fast path took the whole
+        batch, else None and the event ``rows`` as dicts.
+
+    Raises:
+        ValidationError: the request as a whole is unusable.
+    """
+    values = batch_values(body, source=source, received_at=received_at,
+                          max_event_bytes=limits.max_event_bytes) \
+        if path_type == "batch" else None
+    if values is not None:  # every message valid: no row dicts on the request path
+        return [v for v, _ in values], [], []
+    if path_type == "batch":  # the whole-batch decode declined: message by message
+        rows, rejected = rows_one_by_one(body, source=source, received_at=received_at,
+                                         max_event_bytes=limits.max_event_bytes)
+        return None, rows, _quarantine_rows(rejected, source, received_at)
+    rows, quarantined = process_body(body, path_type=path_type, source=source,
+                                     received_at=received_at, limits=limits, doc=doc)
+    return None, rows, quarantined
+
+
 @dataclass
 class CollectorStats:
     """Counters since start (exposed by ``/health``)."""
@@ -198,7 +226,7 @@ class CollectorStats:
 class CollectorSettings:
     """How the collector buffers and flushes."""
 
-    limits: CollectorLimits = CollectorLimits()
+    limits: CollectorLimits = field(default_factory=CollectorLimits)
     flush_interval: float = 0.25
     flush_rows: int = 20_000
     fsync: bool = True
@@ -238,29 +266,15 @@ class Collector:
         ``doc`` is the decoded body when the caller already decoded it. The caller
         acknowledges only after ``wal.wait(seq)`` / ``wal.wait_async(seq)``.
         """
-        values = batch_values(body, source=source, received_at=received_at,
-                              max_event_bytes=self.settings.limits.max_event_bytes) \
-            if path_type == "batch" else None
-        rows: list[dict[str, Any]] = []
-        quarantined: list[dict[str, Any]] = []
-        if values is not None:  # every message valid: no row dicts on the request path
-            accepted = len(values)
-        else:
-            if path_type == "batch":  # the whole-batch decode declined: message by message
-                rows, rejected = rows_one_by_one(
-                    body, source=source, received_at=received_at,
-                    max_event_bytes=self.settings.limits.max_event_bytes)
-                quarantined = _quarantine_rows(rejected, source, received_at)
-            else:
-                rows, quarantined = process_body(
-                    body, path_type=path_type, source=source, received_at=received_at,
-                    limits=self.settings.limits, doc=doc)
-            accepted = len(rows)
+        values, rows, quarantined = validate_request(
+            body, path_type=path_type, source=source, received_at=received_at,
+            limits=self.settings.limits, doc=doc)
+        accepted = len(values) if values is not None else len(rows)
         header = orjson.dumps({"r": received_at.isoformat(), "s": source, "t": path_type})
         with self._lock:
             seq = self.wal.append(header + b"\n" + body)
             if values is not None:
-                self._events.extend_values([v for v, _ in values])
+                self._events.extend_values(values)
             else:
                 self._events.extend(rows)
                 self._quarantine.extend(quarantined)
@@ -273,6 +287,10 @@ class Collector:
         if pending >= self.settings.flush_rows or (accepted and self._listeners):
             self._wake.set()
         return accepted, quarantined, seq
+
+    async def wait_async(self, seq: int) -> None:
+        """Return once request ``seq`` (from :meth:`accept`) is durable."""
+        await self.wal.wait_async(seq)
 
     def add_listener(self, fn: Callable[[pa.Table], object]) -> None:
         """Call ``fn(rows)`` with the ``events`` rows of every flush, after they are stored.
@@ -372,4 +390,5 @@ class Collector:
         self.wal.current.unlink(missing_ok=True)  # empty: its records were just flushed
 
 
-__all__ = ["MESSAGE_TYPES", "Collector", "CollectorLimits", "CollectorSettings", "decode_body"]
+__all__ = ["MESSAGE_TYPES", "Collector", "CollectorLimits", "CollectorSettings", "decode_body",
+           "validate_request"]

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from aidmp.engine.base import Engine
 from aidmp.identity.service import IdentityGraph
+from aidmp.profiles.common import column_name
 from aidmp.profiles.stages import Stages
 from aidmp.profiles.timeline import carries, person_ids, timeline
 from aidmp.profiles.traits import build_traits
@@ -249,6 +250,14 @@ class ProfileBuilder:
         return {"profile_id": profile_id, "profile": row, "traits": traits,
                 "identities": identities, "interests": dict(sorted(
                     interests.items(), key=lambda kv: -float(kv[1]))),
+        # model scores written since the build (``models fit --score``) show at once: the wide
+        # table only pivots them in at the next build
+        def scores_of(pid: ibis.Value) -> ir.Table:
+            t = eng.table("predictions")
+            return t.filter(t.profile_id == pid).select("key", "value")
+
+        for score in eng.prepared("profiles.predictions", scores_of, [profile_id]).to_pylist():
+            row[column_name(score["key"])] = score["value"]
                 "since_build": realtime}
 
     def _since_build(self, build: dict[str, Any] | None, identities: list[dict[str, Any]],

@@ -23,8 +23,12 @@ def health(request: Request) -> dict[str, Any]:
     stats = dict(collector.stats.__dict__) if collector else {}
     if stats:
         stats["uptime_s"] = round(time.time() - stats.pop("started_at"), 1)
-    return {"status": "ok", "version": __version__, "engine": dmp.engine.name,
-            "schema_version": dmp.engine.schema_version(), "collector": stats}
+    out = {"status": "ok", "version": __version__, "engine": dmp.engine.name,
+           "schema_version": dmp.engine.schema_version(), "collector": stats}
+    broker = getattr(request.app.state, "broker", None)
+    if broker is not None:  # loader counters, events/s, consumer and end-to-end lag
+        out["broker"] = broker.status()
+    return out
 
 
 @router.get("/v1/events/stats", tags=["events"])

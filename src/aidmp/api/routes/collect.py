@@ -25,7 +25,6 @@ _SHORT = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group
 
 async def _collect(request: Request, path_type: str) -> Response:
     received_at = datetime.now(UTC)
-    dmp = request.app.state.dmp
     collector = request.app.state.collector
     limits = collector.settings.limits
     length = request.headers.get("content-length")
@@ -33,15 +32,16 @@ async def _collect(request: Request, path_type: str) -> Response:
         raise PayloadTooLarge(
             f"request body is {length} bytes; the limit is {limits.max_batch_bytes}", field="body")
     header_key = basic_username(request.headers.get("authorization"))
-    key = dmp.keys.verify(header_key, "write") if header_key else None  # 401 before parsing
+    keys = request.app.state.keys  # dmp.keys, or the exported key file (collector-only)
+    key = keys.verify(header_key, "write") if header_key else None  # 401 before parsing
     body = decode_body(await request.body(), request.headers.get("content-encoding"), limits)
     doc = None
     if key is None:  # the key is in the body (analytics.js): decode it first
         doc = parse_json(body)
-        key = dmp.keys.verify(doc.get("writeKey") if isinstance(doc, dict) else None, "write")
+        key = keys.verify(doc.get("writeKey") if isinstance(doc, dict) else None, "write")
     accepted, quarantined, seq = collector.accept(
         body, path_type=path_type, source=key.source, received_at=received_at, doc=doc)
-    await collector.wal.wait_async(seq)
+    await collector.wait_async(seq)
     result: dict[str, Any] = {"success": True, "accepted": accepted,
                               "quarantined": len(quarantined)}
     if quarantined:
