@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # imported when first used: they bring scipy, scikit-learn an
     # (1.1-1.4 s each), which a profile lookup from the command line never needs
     from aidmp.audiences.service import Audiences
     from aidmp.campaigns import Campaigns
+    from aidmp.identity.matching.config import MatchingConfig
     from aidmp.identity.probabilistic import ProbabilisticMatcher
     from aidmp.ml.service import Models
 
@@ -123,10 +124,17 @@ class DMP:
 
     @property
     def matching(self) -> ProbabilisticMatcher:
-        """Probabilistic links between profiles that share no identifier (Splink)."""
+        """Probabilistic links between profiles that share no identifier (Splink), with the
+        automatic configuration; :meth:`matching_with` takes one."""
+        return self.matching_with(None)
+
+    def matching_with(self, config: MatchingConfig | None) -> ProbabilisticMatcher:
+        """Probabilistic matching with a configuration (sources, comparisons, blocking,
+        thresholds); each fitted model is registered as a version of ``identity_match``."""
         from aidmp.identity.probabilistic import ProbabilisticMatcher
 
-        return ProbabilisticMatcher(self.engine, self.settings.identity)
+        return ProbabilisticMatcher(self.engine, self.settings.identity, config,
+                                    models=self.home / "models")
 
     @cached_property
     def segments(self) -> Segments:

@@ -19,7 +19,16 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from aidmp import __version__
-from aidmp.api.routes import admin, audiences, campaigns, collect, models, profiles, segments
+from aidmp.api.routes import (
+    admin,
+    audiences,
+    campaigns,
+    collect,
+    matching,
+    models,
+    profiles,
+    segments,
+)
 from aidmp.collect.broker.base import open_broker
 from aidmp.collect.collector import Collector, CollectorLimits, CollectorSettings
 from aidmp.dmp import DMP
@@ -95,6 +104,7 @@ def create_app(dmp: DMP) -> FastAPI:
     app.include_router(collect.router)
     app.include_router(admin.router)
     app.include_router(profiles.router)
+    app.include_router(matching.router)
     app.include_router(models.router)
     app.include_router(segments.router)
     app.include_router(audiences.router)

@@ -8,13 +8,15 @@ from typing import Annotated, Any
 import polars as pl
 import typer
 
+from aidmp.cli import matching
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
 from aidmp.spec.identity import split_identifier
 
 profiles_app = typer.Typer(help="Look profiles up by any identifier.", no_args_is_help=True)
-identity_app = typer.Typer(help="Identity resolution: resolve, merges, unmerge, evaluate.",
+identity_app = typer.Typer(help="Identity resolution: resolve, merges, unmerge, match, review, "
+                                "accept, reject, evaluate.",
                            no_args_is_help=True)
 quality_app = typer.Typer(help="Data-quality reports.", no_args_is_help=True)
 
@@ -191,55 +193,8 @@ def report(home: HomeOption = None, json: JsonOption = False) -> None:
               result["identifiers_refused"].items())
 
 
-@identity_app.command("match")
-def match(
-    home: HomeOption = None, json: JsonOption = False,
-    threshold: Annotated[float, typer.Option(min=0, max=1,
-                                             help="Link at or above this probability.")] = 0.95,
-    review_threshold: Annotated[float, typer.Option(
-        min=0, max=1, help="List for review at or above this probability.")] = 0.80,
-    resolve: Annotated[bool, typer.Option(help="Re-resolve identities afterwards.")] = True,
-) -> None:
-    """Link profiles that share no identifier (Splink, Fellegi-Sunter) by names, e-mail,
-    phone, postcode and birth date."""
-    from aidmp.identity.probabilistic import ProbabilisticMatcher
-
-    with open_dmp(home) as dmp:
-        result = ProbabilisticMatcher(dmp.engine, dmp.settings.identity, threshold,
-                                      review_threshold).match().to_dict()
-        if resolve:
-            result["resolve"] = dmp.identity.resolve().to_dict()
-    if json:
-        emit_json(result)
-        return
-    summary("probabilistic matching", {k: v for k, v in result.items() if k != "resolve"})
-
-
-@identity_app.command("review")
-def review(home: HomeOption = None, json: JsonOption = False,
-           limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
-    """Probable matches near the threshold, waiting for a decision."""
-    with open_dmp(home) as dmp:
-        rows = dmp.matching.review_list(limit=limit)
-    if json:
-        emit_json(rows)
-        return
-    table("links for review", ["id", "first", "second", "score"],
-          [(r["id"], f"{r['id_type']}:{r['id_value']}", f"{r['other_type']}:{r['other_value']}",
-            f"{r['score']:.3f}") for r in rows])
-
-
-@identity_app.command("accept")
-def accept(link_id: str, home: HomeOption = None, json: JsonOption = False) -> None:
-    """Accept a link from the review list (the two profiles merge)."""
-    with open_dmp(home) as dmp:
-        result = dmp.matching.accept(link_id)
-    emit_json(result) if json else console.print(f"link {link_id} accepted")
-
-
-@identity_app.command("reject")
-def reject(link_id: str, home: HomeOption = None, json: JsonOption = False) -> None:
-    """Reject a link (it is never proposed again)."""
-    with open_dmp(home) as dmp:
-        result = dmp.matching.reject(link_id)
-    emit_json(result) if json else console.print(f"link {link_id} rejected")
+# probabilistic matching (cli/matching.py)
+identity_app.command("match")(matching.match)
+identity_app.command("review")(matching.review)
+identity_app.command("accept")(matching.accept)
+identity_app.command("reject")(matching.reject)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from aidmp.errors import ValidationError
 from aidmp.identity.extract import normalise_values
 
 if TYPE_CHECKING:
@@ -47,8 +48,23 @@ def pairwise_scores(truth: pl.DataFrame, pred: pl.DataFrame) -> dict[str, Any]:
             "persons": both["person"].n_unique(), "profiles": both["profile"].n_unique()}
 
 
+def _refuse(truth: pl.DataFrame, stored: pl.DataFrame, why: str) -> None:
+    """An evaluation that compares nothing would score 1.0: say what did not meet instead."""
+    expected = sorted(truth["id_type"].unique().to_list())
+    found = sorted(stored["id_type"].unique().to_list())
+    raise ValidationError(
+        f"nothing to evaluate: the truth file's identifiers were not found ({why}); truth id "
+        f"types: {', '.join(map(str, expected)) or 'none'}; stored id types: "
+        f"{', '.join(found) or 'none (run aidmp identity resolve)'}", field="truth")
+
+
 def evaluate(identity: IdentityGraph, truth: pl.DataFrame) -> dict[str, Any]:
-    """Score the stored resolution against ``truth`` (id_type, id_value, person_id)."""
+    """Score the stored resolution against ``truth`` (id_type, id_value, person_id).
+
+    Raises:
+        ValidationError: no pair of truth identifiers of one person is stored (wrong id
+            types, or values that are not in the store): a score over nothing would read 1.0.
+    """
     rules = identity.rules
     parts = []
     for kind in rules.ordered_types():
@@ -59,14 +75,19 @@ def evaluate(identity: IdentityGraph, truth: pl.DataFrame) -> dict[str, Any]:
         parts.append(part.select(pl.lit(kind.name).alias("id_type"),
                                  pl.col("person_id").alias("person")).with_columns(
             values.alias("id_value")))
-    norm = pl.concat(parts).drop_nulls("id_value").unique(["id_type", "id_value"])
     stored = pl.from_arrow(identity.engine.execute(
         identity.engine.table("identities").select("id_type", "id_value", "profile_id")))
     assert isinstance(stored, pl.DataFrame)
+    if not parts:
+        _refuse(truth, stored, "none of its identifier types is a configured type")
+    norm = pl.concat(parts).drop_nulls("id_value").unique(["id_type", "id_value"])
     key = pl.col("id_type") + ":" + pl.col("id_value")
     scores = pairwise_scores(
         norm.select(key.alias("node"), "person"),
         stored.select(key.alias("node"), pl.col("profile_id").alias("profile")))
+    if scores["true_pairs"] == 0:
+        _refuse(truth, stored, f"{scores['identifiers']} of its identifiers are stored, "
+                               "which makes no pair of one person to score")
     scores["truth_identifiers"] = norm.height
     # Identifiers that never appeared beside another one (a device that never logged in) are
     # alone in their profile: no deterministic rule can link them. Recall is also reported

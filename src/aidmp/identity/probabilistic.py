@@ -1,40 +1,39 @@
 """Probabilistic identity matching: link profiles that share no identifier (Splink, Fellegi-Sunter).
 
-Deterministic resolution joins profiles only through a shared, normalised identifier. A CRM row
-exported without its e-mail (or with a typo in it) stays apart from the same person's web
-profile. This module compares what the profiles *say* about the person instead: names
-(Jaro-Winkler), e-mail (exact, then user name / Jaro-Winkler), phone, postcode and birth date,
-and lets Splink estimate how much each agreement is worth (m and u probabilities: u by random
-sampling, m by expectation maximisation).
+Deterministic resolution joins profiles only through a shared, normalised identifier. Two lists
+of the same people (a CRM export, a shop's customers) without a common key stay apart. This
+module compares what the profiles *say* about the person instead: every recognised name,
+address, date and contact field the sources carry (or the comparisons a
+:class:`~aidmp.identity.matching.config.MatchingConfig` names), with the m and u probabilities
+Splink estimates (u from random pairs, m by EM over several blocking passes, the prior from
+deterministic rules over a random sample).
 
-Records are one row per profile and *side*: the traits a profile got from the ``left`` sources
-(the CRM by default) and those it got from every other source. A profile the deterministic rules
-already built from both sides gives a matching pair for free, which is what lets the EM see
-enough true matches on a small shop; pairs within one profile are never proposed as links.
-
-Pairs scoring at least ``threshold`` become active ``identity_links`` (``rule='probabilistic'``)
-between the two profiles' anchors (their strongest identifier); the next
-``dmp.identity.resolve()`` merges them. Pairs between ``review_threshold`` and ``threshold`` are
-stored with ``status='review'`` for a person to :meth:`~ProbabilisticMatcher.accept` or
-:meth:`~ProbabilisticMatcher.reject`.
+Records are one row per profile and *side* (a source, or a group of sources). Pairs scoring at
+least ``threshold`` become active ``identity_links`` (``rule='probabilistic'``) between the two
+profiles' anchors (their strongest identifier), unless the one-to-one constraint or an
+identifier limit says otherwise (:mod:`aidmp.identity.matching.links`); the next
+``dmp.identity.resolve()`` merges them. Pairs between ``review_threshold`` and ``threshold``
+are stored with ``status='review'`` for a person to :meth:`~ProbabilisticMatcher.accept` or
+:meth:`~ProbabilisticMatcher.reject`. Each fitted model is registered as a version of the model
+``identity_match`` (m and u per level, prior).
 
 Example:
     >>> import tempfile
     >>> from aidmp import DMP
     >>> dmp = DMP(home=tempfile.mkdtemp())
-    >>> matcher = ProbabilisticMatcher(dmp.engine, dmp.settings.identity, threshold=0.9)
-    >>> matcher.match().to_dict()["linked"]   # nothing resolved yet: nothing to link
-    0
+    >>> summary = ProbabilisticMatcher(dmp.engine, dmp.settings.identity).match()
+    >>> summary.linked, summary.warnings[0][:40]
+    (0, 'nothing resolved yet: run `aidmp identit')
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import pandas as pd
@@ -42,24 +41,38 @@ import pyarrow as pa
 
 from aidmp.engine.base import Engine
 from aidmp.errors import NotFoundError, ValidationError
-from aidmp.identity.probabilistic_records import FIELDS, profile_records
+from aidmp.identity.matching.config import MatchingConfig
+from aidmp.identity.matching.defaults import Plan, choose_blocking, make_plan
+from aidmp.identity.matching.links import Candidate, select
+from aidmp.identity.matching.records import available, eligible, read_records
+from aidmp.identity.service import EVENT_PROFILES
 from aidmp.spec.identity import IdentityRules
 
+if TYPE_CHECKING:
+    from aidmp.identity.matching.model import Fitted
+
 LINKS = "identity_links"
-Mode = Literal["link_only", "dedupe_only"]
+MODEL_NAME = "identity_match"
 
 
 @dataclass
 class MatchSummary:
-    """What a matching run found."""
+    """What a matching run found; ``warnings`` say why a run linked nothing it could have."""
 
     records: int = 0
+    records_left_out: int = 0
+    sides: dict[str, list[str]] = field(default_factory=dict)
+    compared: list[str] = field(default_factory=list)
+    blocking: list[str] = field(default_factory=list)
     pairs_compared: int = 0
     linked: int = 0
     for_review: int = 0
     already_decided: int = 0
     conflicting: int = 0
-    lambda_: float | None = None
+    prior: float | None = None
+    prior_method: str = ""
+    model_version: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for JSON output)."""
@@ -77,107 +90,138 @@ class ProbabilisticMatcher:
 
     Args:
         engine: the store.
-        rules: identity rules (anchor priorities, limit-1 types).
-        threshold: match probability from which a pair becomes an active link.
-        review_threshold: match probability from which a pair is listed for review.
-        left_sources: sources on the left of a ``link_only`` run (the rest are the right).
-        mode: ``link_only`` (left vs right sides) or ``dedupe_only`` (every profile vs every
-            other, one record per profile).
-        recall: expected recall of the deterministic training rules, used to estimate the
-            prior probability that two records match.
-        max_pairs: random pairs sampled to estimate u probabilities.
-        seed: seed of that sampling.
+        rules: identity rules (anchor priorities, limit-1 types, phone region).
+        config: sources, comparisons, blocking, thresholds (defaults from the data).
+        models: folder of the model registry; the fitted model is registered there.
 
     Attributes (after :meth:`fit`):
-        records_: the compared records (pandas).
-        linker_: the trained Splink linker.
-        lambda_: estimated prior probability that two random records match.
-        match_weights_: comparison -> level label -> match weight (log2 Bayes factor).
+        plan_: the resolved sources, fields, comparisons and blocking rules.
+        records_: the compared records (pandas, one row per profile and side).
+        fitted_: the trained model (:class:`~aidmp.identity.matching.model.Fitted`).
     """
 
-    def __init__(self, engine: Engine, rules: IdentityRules, threshold: float = 0.95,
-                 review_threshold: float = 0.80, *, left_sources: Sequence[str] = ("crm",),
-                 mode: Mode = "link_only", recall: float = 0.8, max_pairs: float = 1e6,
-                 seed: int | None = 42) -> None:
+    def __init__(self, engine: Engine, rules: IdentityRules, config: MatchingConfig | None = None,
+                 *, models: Path | None = None) -> None:
         self.engine = engine
         self.rules = rules
-        self.threshold = threshold
-        self.review_threshold = review_threshold
-        self.left_sources = tuple(left_sources)
-        self.mode = mode
-        self.recall = recall
-        self.max_pairs = max_pairs
-        self.seed = seed
+        self.config = config or MatchingConfig()
+        self.models = models
 
     # -- estimation ------------------------------------------------------------------------------
-    def _check(self) -> None:
-        if not 0.0 < self.review_threshold <= self.threshold <= 1.0:
-            raise ValidationError(
-                f"thresholds must satisfy 0 < review_threshold <= threshold <= 1, got "
-                f"review_threshold={self.review_threshold}, threshold={self.threshold}",
-                field="threshold")
-        if self.mode not in ("link_only", "dedupe_only"):
-            raise ValidationError(f"unknown mode {self.mode!r}; valid: link_only, dedupe_only",
-                                  field="mode")
-        if self.mode == "link_only" and not self.left_sources:
-            raise ValidationError("link_only needs at least one left source, e.g. ['crm']",
-                                  field="left_sources")
+    def _resolved(self) -> bool:
+        return self.engine.has_table(EVENT_PROFILES) and self.engine.count("identities") > 0
 
-    def fit(self) -> ProbabilisticMatcher:
-        """Read the profiles' records and estimate the model's m and u probabilities."""
-        from aidmp.identity.probabilistic_model import train
+    def plan(self) -> Plan:
+        """The sources, sides and comparisons this configuration resolves to on the data.
 
-        self._check()
-        records = profile_records(self.engine, self.rules, self.left_sources, self.mode)
-        self.records_ = records
-        self.linker_, self.lambda_, self.match_weights_ = train(
-            records, self.mode, recall=self.recall, max_pairs=self.max_pairs, seed=self.seed)
+        Raises:
+            ValidationError: an unknown source or field (the message lists the valid ones).
+        """
+        return make_plan(self.config, available(self.engine))
+
+    def fit(self, summary: MatchSummary | None = None) -> ProbabilisticMatcher:
+        """Read the records, choose the blocking rules, estimate the model.
+
+        Leaves ``fitted_`` at None (with a warning in ``summary``) when nothing can be compared.
+        """
+        from aidmp.identity.matching.model import train
+
+        summary = summary or MatchSummary()
+        self.fitted_: Fitted | None = None
+        plan = self.plan_ = self.plan()
+        summary.sides = {side: sorted(s for s, v in plan.sides.items() if v == side)
+                         for side in sorted(set(plan.sides.values()))}
+        summary.compared = plan.fields
+        if not plan.comparisons:
+            summary.warnings.append(
+                "no field to compare: no recognised name, address, date or contact trait is on"
+                f" two sides; sources read: {', '.join(plan.sides) or 'none'}. Name fields with"
+                " `comparisons` (aidmp identity match --compare FIELD:TYPE)")
+            self.records_ = pd.DataFrame()
+            return self
+        records = read_records(self.engine, plan.sides, plan.keys, self.rules.default_region)
+        ok = eligible(records, plan.fields)
+        summary.records_left_out = int((~ok).sum())
+        records = self.records_ = records[ok].reset_index(drop=True)
+        summary.records = len(records)
+        sides = records["side"].nunique() if len(records) else 0
+        if len(records) < 2 or (plan.mode == "link_only" and sides < 2):
+            summary.warnings.append(
+                f"too few records to compare ({len(records)} with two or more of "
+                f"{', '.join(plan.fields)}, on {sides} side(s)); check the sources and fields")
+            return self
+        choose_blocking(records, plan, self.config)
+        summary.blocking = ["+".join(r) for r in plan.blocking]
+        if not plan.blocking:
+            summary.warnings.append(
+                "no blocking rule generates pairs within max_block_pairs; give `blocking` "
+                "rules or raise max_block_pairs")
+            return self
+        self.fitted_ = train(records, plan, self.config)
+        summary.prior = self.fitted_.prior
+        summary.prior_method = self.fitted_.prior_method
         return self
 
-    def _fitted(self) -> bool:
-        return hasattr(self, "linker_")
-
-    def predict(self) -> pd.DataFrame:
-        """Scored candidate pairs of different profiles at or above ``review_threshold``.
-
-        Columns: ``profile_l``, ``profile_r``, ``match_probability``, ``match_weight`` and, per
-        comparison, ``gamma_<name>`` (level) and ``bf_<name>`` (Bayes factor).
-        """
-        from aidmp.identity.probabilistic_model import predict
-
-        if not self._fitted():
-            self.fit()
-        return predict(self.linker_, self.review_threshold)
+    def model(self) -> dict[str, Any]:
+        """The fitted model: prior (and how it was estimated), m / u / weight per level,
+        blocking and training passes."""
+        fitted = getattr(self, "fitted_", None)
+        if fitted is None:
+            raise ValidationError("no model fitted: nothing was compared; run match first",
+                                  field="model")
+        return {"prior": fitted.prior, "prior_method": fitted.prior_method,
+                "comparisons": fitted.levels(), "blocking": self.plan_.block_pairs,
+                "training_passes": fitted.training, "mode": self.plan_.mode}
 
     # -- writing ---------------------------------------------------------------------------------
     def match(self) -> MatchSummary:
-        """Fit (if needed), score, and store links (active) and near misses (review).
+        """Fit, score, and store links (active) and near misses (review).
 
-        Links take effect at the next ``dmp.identity.resolve()``.
+        Links take effect at the next ``dmp.identity.resolve()``. A run that cannot compare
+        anything returns at once with a warning saying why (and what to do).
         """
-        self._check()
-        if self.engine.count("identities") == 0:
-            return MatchSummary()
-        if not self._fitted():
-            self.fit()
-        summary = MatchSummary(records=len(self.records_), lambda_=self.lambda_)
-        if self.linker_ is None:
-            return summary
-        from aidmp.identity.probabilistic_model import count_comparisons
+        from aidmp.identity.matching.model import score
 
-        summary.pairs_compared = count_comparisons(self.linker_)
-        scored = self.predict()
+        summary = MatchSummary()
+        if not self._resolved():
+            summary.warnings.append("nothing resolved yet: run `aidmp identity resolve` (or "
+                                    "`aidmp build`) before matching")
+            return summary
+        self.fit(summary)
+        if self.fitted_ is None:
+            return summary
+        scored = score(self.fitted_)
+        summary.pairs_compared = len(scored)
+        if not len(scored):
+            summary.warnings.append("no pair was compared: the blocking rules found no two "
+                                    "records that agree; try other `blocking` rules")
         rows = self._link_rows(scored, summary)
         if rows:
             inserted = self.engine.append(LINKS, pa.Table.from_pylist(rows))
-            summary.already_decided += len(rows) - inserted
-            new = {r["id"] for r in rows}
-            stored = self._links_by_id(new)
-            summary.linked = sum(1 for r in stored if r["status"] == "active"
-                                 and r["created_at"] == rows[0]["created_at"])
-            summary.for_review = sum(1 for r in stored if r["status"] == "review"
-                                     and r["created_at"] == rows[0]["created_at"])
+            summary.already_decided = len(rows) - inserted
+            stored = self._links_by_id({r["id"] for r in rows})
+            now = rows[0]["created_at"]
+            fresh = [r for r in stored if r["created_at"] == now]
+            summary.linked = sum(1 for r in fresh if r["status"] == "active")
+            summary.for_review = sum(1 for r in fresh if r["status"] == "review")
+        if summary.conflicting and not summary.linked:
+            summary.warnings.append(
+                f"{summary.conflicting} pairs above the threshold were not linked: each would "
+                "put two values of a limit-1 identifier in one profile (see the review list)")
+        summary.model_version = self._register(summary)
         return summary
+
+    def _register(self, summary: MatchSummary) -> int | None:
+        if self.models is None or self.fitted_ is None:
+            return None
+        from aidmp.ml.registry import ModelRegistry
+
+        return ModelRegistry(self.engine, self.models).register(
+            MODEL_NAME, self.fitted_.model, kind="identity_match",
+            params={**self.model(), "config": self.config.model_dump()},
+            metrics={"pairs_compared": summary.pairs_compared, "linked": summary.linked,
+                     "for_review": summary.for_review},
+            data_window={"records": summary.records, "sides": summary.sides})
 
     def _anchors(self) -> dict[str, tuple[str, str]]:
         """profile_id -> (id_type, id_value) of its strongest, earliest-seen identifier."""
@@ -191,32 +235,59 @@ class ProbabilisticMatcher:
         return {r["profile_id"]: (r["id_type"], r["id_value"])
                 for r in self.engine.execute(best).to_pylist()}
 
+    def _limited(self, profiles: set[str]) -> dict[str, dict[str, set[str]]]:
+        """profile -> limit-1 identifier type -> its values (of the given profiles)."""
+        one = [k.name for k in self.rules.types if k.limit == 1]
+        if not one or not profiles:
+            return {}
+        t = self.engine.table("identities")
+        t = t.filter([t.status != "blocked", t.id_type.isin(one)])
+        out: dict[str, dict[str, set[str]]] = {}
+        for r in self.engine.execute(t.select("profile_id", "id_type", "id_value")).to_pylist():
+            if r["profile_id"] in profiles:
+                out.setdefault(r["profile_id"], {}).setdefault(r["id_type"], set()).add(
+                    r["id_value"])
+        return out
+
     def _link_rows(self, scored: pd.DataFrame, summary: MatchSummary) -> list[dict[str, Any]]:
+        from aidmp.identity.matching.review import pair_evidence
+
+        assert self.fitted_ is not None
+        cfg = self.config
+        near = scored[(scored["match_probability"] >= cfg.review_threshold)
+                      & (scored["profile_l"] != scored["profile_r"])]
+        if near.empty:
+            return []
+        rows = near.to_dict("records")
+        cands = [Candidate(r["profile_l"], r["profile_r"], r["side_l"], r["side_r"],
+                           float(r["match_probability"])) for r in rows]
+        by_key = {(c.profile_l, c.profile_r, c.side_l, c.side_r): r
+                  for c, r in zip(cands, rows, strict=True)}
+        profiles = {c.profile_l for c in cands} | {c.profile_r for c in cands}
+        chosen = select(cands, self._limited(profiles), cfg.threshold,
+                        one_to_one=cfg.one_to_one)
         anchors = self._anchors()
-        limit_one = {k.name for k in self.rules.types if k.limit == 1}
+        levels = self.fitted_.levels()
         now = datetime.now(UTC)
         best: dict[str, dict[str, Any]] = {}
-        for r in scored.to_dict("records"):
-            a, b = anchors.get(r["profile_l"]), anchors.get(r["profile_r"])
-            if a is None or b is None or r["profile_l"] == r["profile_r"]:
+        for c in chosen:
+            a, b = anchors.get(c.profile_l), anchors.get(c.profile_r)
+            if a is None or b is None:
                 continue
-            if a[0] == b[0] and a[0] in limit_one:
-                # two user ids (or CRM ids) in one profile would be split again by resolve
+            if c.reason and c.reason.startswith("conflict"):
                 summary.conflicting += 1
-                continue
-            p = float(r["match_probability"])
             link_id = _link_id(f"{a[0]}:{a[1]}", f"{b[0]}:{b[1]}")
-            if link_id in best and best[link_id]["score"] >= p:
-                continue
-            evidence = {"match_probability": round(p, 6),
-                        "match_weight": round(float(r["match_weight"]), 4),
-                        "comparisons": _levels(r, self.match_weights_),
-                        "profiles": [r["profile_l"], r["profile_r"]]}
+            if link_id in best:
+                continue  # (ordered best first)
+            row = by_key[(c.profile_l, c.profile_r, c.side_l, c.side_r)]
+            evidence = pair_evidence(row, levels, self.plan_.fields)
+            if c.reason:
+                evidence["reason"] = c.reason
             best[link_id] = {
                 "id": link_id, "kind": "link", "id_type": a[0], "id_value": a[1],
-                "other_type": b[0], "other_value": b[1], "rule": "probabilistic", "score": p,
-                "evidence": json.dumps(evidence),
-                "status": "active" if p >= self.threshold else "review", "created_at": now}
+                "other_type": b[0], "other_value": b[1], "rule": "probabilistic",
+                "score": c.score, "evidence": json.dumps(evidence), "status": c.status,
+                "created_at": now}
         return list(best.values())
 
     # -- decisions -------------------------------------------------------------------------------
@@ -235,7 +306,8 @@ class ProbabilisticMatcher:
         return [{**r, "evidence": json.loads(r["evidence"] or "{}")} for r in rows.to_pylist()]
 
     def review_list(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Pairs waiting for a decision (between the two thresholds), best score first."""
+        """Pairs waiting for a decision, best score first: both records' field values, each
+        comparison's level and match weight, and why a pair above the threshold was held."""
         return self.links("review", limit)
 
     def _decide(self, link_id: str, status: str, resolve: bool) -> dict[str, Any]:
@@ -275,17 +347,4 @@ class ProbabilisticMatcher:
         return self._decide(link_id, "rejected", resolve)
 
 
-def _levels(row: dict[str, Any], weights: dict[str, dict[int, tuple[str, float]]]
-            ) -> dict[str, dict[str, Any]]:
-    """Each comparison's level label and match weight for one scored pair."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, levels in weights.items():
-        gamma = row.get(f"gamma_{name}")
-        if gamma is None or pd.isna(gamma):
-            continue
-        label, weight = levels.get(int(gamma), ("", 0.0))
-        out[name] = {"level": label, "match_weight": round(weight, 4)}
-    return out
-
-
-__all__ = ["FIELDS", "MatchSummary", "ProbabilisticMatcher"]
+__all__ = ["MODEL_NAME", "MatchSummary", "ProbabilisticMatcher"]
