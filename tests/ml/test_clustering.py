@@ -96,7 +96,8 @@ def test_predict_and_members_match_labels() -> None:
 
 def test_movielens_k_is_silhouette_argmax_and_stable(movielens: pd.DataFrame) -> None:
     features = [c for c in movielens.columns if c != "profile_id"]
-    model = ProfileClusterer(features=features, k_range=(2, 8)).fit(movielens)
+    model = ProfileClusterer(features=features, k_range=(2, 8),
+                             selection="silhouette").fit(movielens)
     table = model.selection_["table"]
     assert [row["k"] for row in table] == list(range(2, 9))
     best = max(table, key=lambda row: row["silhouette"])["k"]
@@ -105,7 +106,8 @@ def test_movielens_k_is_silhouette_argmax_and_stable(movielens: pd.DataFrame) ->
     assert inertias == sorted(inertias, reverse=True)  # more clusters, less inertia
     assert model.selection_["elbow_k"] in range(2, 9)
     assert model.selection_["silhouette_sample"] == 943
-    again = ProfileClusterer(features=features, k_range=(2, 8)).fit(movielens)
+    again = ProfileClusterer(features=features, k_range=(2, 8),
+                             selection="silhouette").fit(movielens)
     assert (again.labels_ == model.labels_).all()
     assert model.card()["rows"] == 943 and "every row" in model.card()["assignment"]
 

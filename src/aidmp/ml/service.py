@@ -36,6 +36,7 @@ from aidmp.ml.clv.summary import Freq
 from aidmp.ml.data import item_names, write_predictions
 from aidmp.ml.metrics import evaluate as evaluate_scores
 from aidmp.ml.propensity.data import churn_label, future_event_label
+from aidmp.ml.propensity.frame import attribute_table
 from aidmp.ml.propensity.service import (
     Kind,
     features_at,
@@ -44,6 +45,7 @@ from aidmp.ml.propensity.service import (
     prediction_key,
     propensity_events,
     score_propensity,
+    scoring_frame,
 )
 from aidmp.ml.recommend import Recommender
 from aidmp.ml.recommend.base import check_n
@@ -80,8 +82,14 @@ class Models:
                 for row in self.registry.list(name)]
 
     def show(self, name: str, version: int | None = None) -> dict[str, Any]:
-        """One version (the newest active by default) with params, metrics and data window."""
-        return self.registry.show(name, version)
+        """One version (the newest active by default) with params, metrics and data window,
+        and ``scored``: how many profiles hold this version's predictions (``None`` before
+        it is scored)."""
+        row = self.registry.show(name, version)
+        p = self.engine.table("predictions")
+        p = p.filter(p.model == row["name"], p.version == row["version"])
+        n = self.engine.execute(p.aggregate(n=p.profile_id.nunique())).column("n")[0].as_py()
+        return {**row, "scored": int(n) if n else None}
 
     def archive(self, name: str, version: int | None = None) -> dict[str, Any]:
         """Archive a version; the previous active one becomes the one used."""
@@ -135,23 +143,34 @@ class Models:
 
     def fit_clv(self, name: str = "clv", order_event: str = "Order Completed",
                 value_property: str = "revenue", calibration_end: date | str | None = None,
-                holdout_end: date | str | None = None, freq: Freq = "W") -> dict[str, Any]:
+                holdout_end: date | str | None = None, freq: Freq = "W",
+                method: str = "auto") -> dict[str, Any]:
         """BG/NBD + Gamma-Gamma on the ``order_event`` purchases; register a version.
 
         With ``calibration_end`` the fit sees purchases up to it, and the metrics compare the
-        holdout forecast (to ``holdout_end``) with what happened.
+        holdout forecast (to ``holdout_end``) with what happened: BG/NBD, the linear and
+        tree regressions on customer features and a naive rate model, side by side
+        (``metrics.candidates``). ``method`` (``auto``, ``bgnbd``, ``linear``, ``tree``)
+        says where ``clv_12m`` comes from; ``auto`` takes the lowest holdout MAE.
         """
         return self._register(check_name(name), "clv", fit_clv(
-            self.engine, order_event, value_property, calibration_end, holdout_end, freq))
+            self.engine, order_event, value_property, calibration_end, holdout_end, freq,
+            method))
 
-    def fit_propensity(self, name: str, target_event: str, window_days: int,
-                       cutoff: str | None = None, kind: Kind = "propensity",
-                       method: str = "auto", value_property: str | None = "revenue"
-                       ) -> dict[str, Any]:
+    def fit_propensity(self, name: str, target_event: str | None = None,
+                       window_days: int | None = None, cutoff: str | None = None,
+                       kind: Kind = "propensity", method: str = "auto",
+                       value_property: str | None = "revenue",
+                       target_column: str | None = None, positive: str | None = None,
+                       features: str | Sequence[str] = "auto") -> dict[str, Any]:
         """Classifier of doing (or, ``kind="churn"``, not doing) ``target_event`` within
-        ``window_days``; features before the cutoff, labels after it."""
+        ``window_days`` (features before the cutoff, labels after it), or of a yes/no profile
+        attribute ``target_column``; over profile attributes and / or event aggregates
+        (``features``: ``auto``, ``attributes``, ``events``, ``all`` or a list of columns).
+        The chosen model is validated on a held-out fifth, then refitted on every row."""
         return self._register(check_name(name), kind, fit_propensity(
-            self.engine, target_event, window_days, cutoff, kind, method, value_property))
+            self.engine, target_event, window_days, cutoff, kind, method, value_property,
+            target_column, positive, features))
 
     def fit_rules(self, name: str = "rules", order_event: str = "Order Completed",
                   items_property: str = "products", basket_property: str = "order_id",
@@ -180,7 +199,7 @@ class Models:
         if row["kind"] == "clv":
             ids, scores = score_clv(self.engine, model)
         elif row["kind"] in ("propensity", "churn"):
-            ids, raw = score_propensity(self.engine, model, row["params"].get("value_property"))
+            ids, raw = score_propensity(self.engine, model, row["params"])
             scores = {prediction_key(name): raw["p"]}
         else:
             raise ValidationError(f"model {name!r} is a {row['kind']} model, which has no "
@@ -199,9 +218,7 @@ class Models:
             raise ValidationError(f"model {name!r} is a {row['kind']} model; explanations are "
                                   "given by propensity and churn models", field="name")
         model = self.load(name)
-        events = propensity_events(self.engine, row["params"].get("value_property"))
-        frame = features_at(self.engine, events, latest_event_time(self.engine, events),
-                            row["params"].get("value_property"))
+        frame = scoring_frame(self.engine, row["params"])
         person = frame[frame["profile_id"] == profile_id]
         if person.empty:
             raise NotFoundError(f"profile {profile_id!r} has no events to explain")
@@ -220,7 +237,8 @@ class Models:
         row = self.registry.show(name)
         out = {"name": name, "version": row["version"], "kind": row["kind"],
                "metrics": row["metrics"], "data_window": row["data_window"], "current": None}
-        if row["kind"] in ("propensity", "churn"):
+        # a static outcome has no newer window to re-check on
+        if row["kind"] in ("propensity", "churn") and not row["params"].get("target_column"):
             out["current"] = json_ready(self._recheck(self.load(name), row["params"]))
         return out
 
@@ -237,6 +255,9 @@ class Models:
         assert isinstance(labels, ibis.Table)
         y = self.engine.execute(labels).to_pandas()
         X = features_at(self.engine, events, cut, params.get("value_property"))
+        if params.get("attributes"):
+            X = X.merge(attribute_table(self.engine, params["attributes"]), on="profile_id",
+                        how="left")
         frame = y.merge(X, on="profile_id", how="inner")
         p = model.predict_proba(frame.drop(columns=["profile_id", "label"]))[:, 1]
         m = evaluate_scores(frame["label"].to_numpy(), p)

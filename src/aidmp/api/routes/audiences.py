@@ -34,11 +34,10 @@ class SyncRequest(BaseModel):
 
 
 @router.post("/v1/destinations", status_code=201)
-def add_destination(request: Request, body: dict[str, Any] = Body(...), replace: bool = False,
+def add_destination(request: Request, body: dict[str, Any] = Body(...),
                     key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
-    """Check and save a destination (the body is its config, with ``type`` and ``name``;
-    ``replace`` overwrites one of that name)."""
-    dest = _audiences(request).add_destination(body, replace=replace)
+    """Check and save a destination (the body is its config, with ``type`` and ``name``)."""
+    dest = _audiences(request).add_destination(body)
     request.app.state.dmp.audit.record(key.key_id, "destinations.add", dest.name,
                                        {"type": dest.type})
     return dest.model_dump()

@@ -52,9 +52,11 @@ from aidmp.ml.clustering.plot import MAX_POINTS, plot_clusters
 from aidmp.ml.clustering.prep import (
     as_model_frame,
     choose_features,
+    count_columns,
     make_preprocessor,
     require_frame,
 )
+from aidmp.ml.clustering.select import RULE, criteria, vote
 
 __all__ = ["ProfileClusterer", "knee_index"]
 
@@ -105,6 +107,10 @@ class ProfileClusterer(BaseEstimator):  # type: ignore[misc]
         n_threads: BLAS/OpenMP threads while fitting and predicting (``None`` = library
             default). One is the default because on small shared machines OpenMP's busy waiting
             made K-Means and gradient boosting up to 30x slower with two threads than with one.
+        selection: how K is chosen from ``k_range``: ``"vote"`` of silhouette,
+            Calinski-Harabasz and Gaussian-mixture BIC (:mod:`aidmp.ml.clustering.select`,
+            the table and each criterion's pick kept in ``selection_``) or ``"silhouette"``
+            alone.
     """
 
     def __init__(
@@ -114,6 +120,7 @@ class ProfileClusterer(BaseEstimator):  # type: ignore[misc]
         id_column: str = "profile_id", feature_labels: Mapping[str, Label] | None = None,
         sample_size: int = 5_000, fit_sample: int = 5_000, large_threshold: int = 200_000,
         n_init: int = 4, n_threads: int | None = 1,
+        selection: Literal["vote", "silhouette"] = "vote",
     ) -> None:
         self.method = method
         self.features = features
@@ -129,6 +136,7 @@ class ProfileClusterer(BaseEstimator):  # type: ignore[misc]
         self.large_threshold = large_threshold
         self.n_init = n_init
         self.n_threads = n_threads
+        self.selection = selection
 
     # -- fitting -------------------------------------------------------------------------
 
@@ -167,7 +175,9 @@ class ProfileClusterer(BaseEstimator):  # type: ignore[misc]
         ks = self._check(len(frame))
         self.numeric_, self.categorical_ = choose_features(frame, self.features, self.id_column)
         model_frame = as_model_frame(frame, self.numeric_, self.categorical_)
-        self.preprocessor_: ColumnTransformer = make_preprocessor(self.numeric_, self.categorical_)
+        self.log_columns_ = count_columns(model_frame, self.numeric_)
+        self.preprocessor_: ColumnTransformer = make_preprocessor(
+            self.numeric_, self.categorical_, self.log_columns_)
         Z = np.ascontiguousarray(self.preprocessor_.fit_transform(model_frame), dtype="float64")
         n = len(Z)
         rng = np.random.default_rng(self.random_state)
@@ -192,6 +202,18 @@ class ProfileClusterer(BaseEstimator):  # type: ignore[misc]
         self.plot_labels_: NDArray[np.int64] = self.labels_[keep]
         return self
 
+    def _criteria(self, S: Matrix, labels: NDArray[np.int64], k: int,
+                  n_k: int) -> dict[str, float | None]:
+        if self.selection != "vote" or n_k < 2:
+            return {}
+        # The mixture is fitted on the continuous columns only: one-hot columns have no
+        # Gaussian spread, and their near-zero variances drive the BIC to ever larger K.
+        cat = self.preprocessor_.output_indices_.get("cat", slice(0, 0))
+        keep = np.ones(S.shape[1], dtype=bool)
+        keep[cat] = False
+        return criteria(S, np.asarray(labels, dtype=np.int64), k, self.random_state,
+                        S[:, keep] if keep.any() else S)
+
     def _sample(self, n: int, size: int, rng: np.random.Generator) -> NDArray[np.int64]:
         return np.sort(rng.choice(n, size, replace=False)) if n > size else np.arange(n)
 
@@ -213,9 +235,15 @@ class ProfileClusterer(BaseEstimator):  # type: ignore[misc]
             raise ValidationError("no K in k_range gives two or more clusters; the data may be "
                                   "constant", field="k_range")
         best = table[int(np.nanargmax(scores))]["k"]
+        picks: dict[str, int] = {"silhouette": int(best)}
+        criterion = "silhouette" if len(table) > 1 else "given"
+        if self.selection == "vote" and len(table) > 1:
+            best, picks = vote(table)
+            criterion = "vote"
         inertias = [row["inertia"] for row in table if row.get("inertia") is not None]
         self.selection_: dict[str, Any] = {
-            "criterion": "silhouette" if len(table) > 1 else "given",
+            "criterion": criterion, "rule": RULE if criterion == "vote" else criterion,
+            "picks": picks,
             "k": int(best), "silhouette_sample": n_sample, "table": table,
             "elbow_k": (int(table[knee_index(inertias)]["k"]) if len(inertias) == len(table)
                         and len(table) >= 3 else None),
@@ -238,7 +266,8 @@ class ProfileClusterer(BaseEstimator):  # type: ignore[misc]
             est.fit(Z)
             fitted[k] = est
             table.append({"k": k, "silhouette": round(self._silhouette(D, est.labels_[rows]), 6),
-                          "inertia": round(float(est.inertia_), 3)})
+                          "inertia": round(float(est.inertia_), 3),
+                          **self._criteria(Z[rows], est.labels_[rows], k, len(ks))})
         best = self._select(table, len(rows))
         self.estimator_: Any = fitted[best]
         self.centers_: Matrix = np.asarray(fitted[best].cluster_centers_)
@@ -263,7 +292,8 @@ class ProfileClusterer(BaseEstimator):  # type: ignore[misc]
                 table.append({"k": k, "silhouette": round(self._silhouette(
                     D, fitted[k][sil_rows]), 6),
                     "inertia": round(float(sum(((S[fitted[k] == c] - S[fitted[k] == c].mean(0))
-                                                ** 2).sum() for c in range(k))), 3)})
+                                                ** 2).sum() for c in range(k))), 3),
+                    **self._criteria(S[sil_rows], fitted[k][sil_rows], k, len(ks))})
         best = self._select(table, min(len(S), self.sample_size))
         sample_labels = fitted[best]
         self.centers_ = np.vstack([S[sample_labels == c].mean(0) for c in range(best)])

@@ -20,15 +20,18 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from aidmp.errors import ValidationError
 
@@ -43,6 +46,28 @@ MISSING = "(missing)"
 MAX_CATEGORIES = 50
 #: Profile columns that identify people; never features unless named explicitly.
 IDENTITY_COLUMNS = frozenset({"profile_id", "user_id", "anonymous_id", "email", "phone"})
+#: Earlier model outputs and labels (a previous clustering's ``cluster_*``, scores, ids): never
+#: features unless named, or a new clustering would partly re-learn the old one.
+_LABEL_COLUMN = re.compile(
+    r"^(cluster|segment|lookalike|p|clv|pred|prediction|score)(_|$)|(_id|_label|_cluster)$")
+
+
+def is_label_column(name: str) -> bool:
+    """Whether a column is an identifier or an earlier model's label / score by its name."""
+    return name.lower() in IDENTITY_COLUMNS or bool(_LABEL_COLUMN.search(name.lower()))
+
+
+def count_columns(frame: pd.DataFrame, numeric: Sequence[str]) -> list[str]:
+    """Numeric columns that read as counts: whole numbers, never negative, right-skewed (a few
+    people with many). Scaled with log1p before standardising, so that a handful of heavy
+    users does not stretch the axis and squeeze everyone else into one cluster."""
+    out = []
+    for col in numeric:
+        values = pd.to_numeric(frame[col], errors="coerce").dropna().to_numpy(dtype=float)
+        if (len(values) > 2 and values.min() >= 0 and np.all(values == np.round(values))
+                and values.max() > 1 and float(pd.Series(values).skew()) > 1.0):
+            out.append(str(col))
+    return out
 
 
 def require_frame(frame: object, name: str = "X") -> pd.DataFrame:
@@ -103,7 +128,8 @@ def choose_features(
                                   f"{', '.join(map(str, frame.columns))}", field="features")
         columns = list(features)
     else:
-        columns = [c for c in frame.columns if c != id_column and frame[c].notna().any()]
+        columns = [c for c in frame.columns if c != id_column and frame[c].notna().any()
+                   and not is_label_column(str(c))]
     numeric: list[str] = []
     categorical: list[str] = []
     for col in columns:
@@ -147,9 +173,33 @@ def as_model_frame(
     return out
 
 
-def make_preprocessor(numeric: Sequence[str], categorical: Sequence[str]) -> ColumnTransformer:
-    """Median-impute + standardise numbers, one-hot encode categories (unknown levels ignored)."""
+def _dense(matrix: object) -> NDArray[np.float64]:
+    """A sparse matrix as a dense array (TF-IDF returns sparse; the other blocks are dense)."""
+    to_array = getattr(matrix, "toarray", None)
+    return np.asarray(to_array() if to_array is not None else matrix, dtype=np.float64)
+
+
+def make_preprocessor(numeric: Sequence[str], categorical: Sequence[str],
+                      log_columns: Sequence[str] = ()) -> ColumnTransformer:
+    """Median-impute + standardise numbers, one-hot encode categories (unknown levels ignored);
+    ``log_columns`` (counts) go through log1p before they are standardised, or, three or more
+    of them, through TF-IDF (sublinear term frequency) as one block."""
     parts: list[tuple[str, object, list[str]]] = []
+    logs = [c for c in numeric if c in set(log_columns)]
+    numeric = [c for c in numeric if c not in set(log_columns)]
+    if len(logs) >= 3:
+        # Several counts (interests, genres, categories) read as a document of terms: TF-IDF
+        # keeps what a person is into relative to everyone else and drops how much they do
+        # overall, which otherwise is the one axis K-Means splits on (heavy vs light, K = 2).
+        parts.append(("count", Pipeline([
+            ("impute", SimpleImputer(strategy="constant", fill_value=0.0)),
+            ("tfidf", TfidfTransformer(sublinear_tf=True)),
+            ("dense", FunctionTransformer(_dense, accept_sparse=True)),
+            ("scale", StandardScaler())]), logs))
+    elif logs:
+        parts.append(("count", Pipeline([("impute", SimpleImputer(strategy="median")),
+                                         ("log", FunctionTransformer(np.log1p)),
+                                         ("scale", StandardScaler())]), logs))
     if numeric:
         parts.append(("num", Pipeline([("impute", SimpleImputer(strategy="median")),
                                        ("scale", StandardScaler())]), list(numeric)))

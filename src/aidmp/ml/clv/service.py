@@ -16,12 +16,22 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import ibis
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
 from aidmp.ml.clv import BGNBD, GammaGamma, forecast_errors, summary_expr
+from aidmp.ml.clv.regression import (
+    REGRESSIONS,
+    SpendRegressor,
+    contest,
+    latest_day,
+    refit_regressor,
+    regression_scores,
+)
 from aidmp.ml.clv.summary import Freq
 from aidmp.ml.data import count_rows, profile_events
 
@@ -46,6 +56,17 @@ class CLVModel:
     value_property: str
     freq: str
     observation_end: str | None
+    method: str = "bgnbd"
+    # the regression behind ``clv_12m`` when ``method`` is linear or tree
+    regressor: SpendRegressor | None = None
+
+
+# The window the final regression learns spend per day over (the newest half year).
+_REGRESSION_WINDOW_DAYS = 182.0
+
+
+def _purchases(engine: Engine, order_event: str, value_property: str) -> ibis.Table:
+    return profile_events(engine, order_event, numbers=[("value", value_property)])
 
 
 def _summary(engine: Engine, order_event: str, value_property: str, freq: Freq,
@@ -68,14 +89,21 @@ def _arrays(summary: pa.Table, *names: str) -> list[np.ndarray[Any, Any]]:
 
 def fit_clv(engine: Engine, order_event: str = "Order Completed",
             value_property: str = "revenue", calibration_end: date | str | None = None,
-            holdout_end: date | str | None = None, freq: Freq = "W"
+            holdout_end: date | str | None = None, freq: Freq = "W", method: str = "auto"
             ) -> tuple[CLVModel, dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Fit BG/NBD and Gamma-Gamma; return the model, its parameters, metrics and data window.
+    """Fit BG/NBD and Gamma-Gamma (and, with a holdout, the CLV regressions of
+    :mod:`aidmp.ml.clv.regression`); return the model, parameters, metrics and data window.
+
+    ``method`` picks what ``clv_12m`` comes from: ``bgnbd``, ``linear`` or ``tree``, or
+    ``auto``: the lowest holdout MAE of the three (BG/NBD when there is no holdout).
 
     Raises:
-        ValidationError: no such events, bad dates or freq, or too few repeat buyers.
+        ValidationError: no such events, bad dates, freq or method, or too few repeat buyers.
     """
     horizon_periods(freq)
+    if method not in ("auto", "bgnbd", *REGRESSIONS):
+        raise ValidationError(f"unknown method {method!r}; valid: auto, bgnbd, "
+                              f"{', '.join(REGRESSIONS)}", field="method")
     if holdout_end is not None and calibration_end is None:
         raise ValidationError("a holdout needs a calibration_end to start from",
                               field="calibration_end")
@@ -101,8 +129,27 @@ def fit_clv(engine: Engine, order_event: str = "Order Completed",
             "aggregate_error": err.aggregate_error, "mae": err.mae, "rmse": err.rmse,
             "weeks": float(duration.max(initial=0.0)) * (1 if freq == "W" else 1 / 7)}
     end = None if holdout_end is None else str(holdout_end)
-    model = CLVModel(bgnbd, gg, order_event, value_property, freq, end)
+    chosen, regressor, coefficients = "bgnbd" if method == "auto" else method, None, None
+    tx = _purchases(engine, order_event, value_property)
+    if calibration_end is not None and holdout_end is not None and gg is not None:
+        spend = gg.expected_spend(x, m) * bgnbd.expected_purchases(duration, x, t_x, age)
+        ids = summary.column("profile_id").to_pylist()
+        result = contest(engine, tx, calibration_end, holdout_end,
+                         pd.Series(np.asarray(spend), index=ids))
+        metrics["candidates"] = result.table
+        metrics["chosen"] = chosen = result.chosen if method == "auto" else method
+        metrics["protocol"] = (f"regressions trained on spend after {result.train_cut} up to "
+                               f"the calibration end; every candidate forecasts the "
+                               f"{result.holdout_days:.0f} holdout days of "
+                               f"{result.customers} customers")
+    if chosen in REGRESSIONS:
+        # refitted on the newest window of the data scoring reads
+        last = latest_day(engine, tx) if end is None else pd.Timestamp(end, tz="UTC")
+        regressor = refit_regressor(engine, tx, chosen, last, _REGRESSION_WINDOW_DAYS)
+        coefficients = regressor.coefficients_ or None
+    model = CLVModel(bgnbd, gg, order_event, value_property, freq, end, chosen, regressor)
     params = {"order_event": order_event, "value_property": value_property, "freq": freq,
+              "method": chosen, "regression": coefficients,
               "bgnbd": dict(bgnbd.params_),
               "gamma_gamma": None if gg is None else dict(gg.params_)}
     window = {"calibration_end": None if calibration_end is None else str(calibration_end),
@@ -129,4 +176,12 @@ def score_clv(engine: Engine, model: CLVModel) -> tuple[list[str], dict[str, Any
         unit = 1.0 if model.freq == "W" else 7.0
         scores["clv_12m"] = model.gamma_gamma.clv(model.bgnbd, x, t_x, age, m,
                                                   horizon_periods=52, period_length=unit)
-    return summary.column("profile_id").to_pylist(), scores
+    ids = summary.column("profile_id").to_pylist()
+    regressor = getattr(model, "regressor", None)  # versions saved before regressions: None
+    if regressor is not None:
+        tx = _purchases(engine, model.order_event, model.value_property)
+        last = latest_day(engine, tx) if model.observation_end is None \
+            else pd.Timestamp(model.observation_end, tz="UTC")
+        got, value = regression_scores(engine, tx, regressor, last)
+        scores["clv_12m"] = pd.Series(value, index=got).reindex(ids).fillna(0.0).to_numpy()
+    return ids, scores

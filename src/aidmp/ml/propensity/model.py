@@ -89,8 +89,11 @@ def _target(y: object, n_rows: int) -> NDArray[np.int64]:
         shown = ", ".join(repr(v) for v in sorted(values, key=repr)[:5])
         raise ValidationError(f"y must be binary (0/1 or False/True), got values {shown}",
                               field="y")
+    if not values:
+        raise ValidationError("y is empty: there are no rows to learn from", field="y")
     if len(values) < 2:
-        raise ValidationError(f"y holds a single class ({next(iter(values))!r}); a propensity "
+        only = sorted(values)[0]
+        raise ValidationError(f"y holds a single class ({only!r}); a propensity "
                               "model needs both outcomes", field="y")
     return arr.astype(np.int64)
 
@@ -113,6 +116,9 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         n_threads: BLAS / OpenMP threads while fitting, predicting and explaining; ``None``
             keeps the process setting. 1 is often fastest on small data or busy machines
             (thread contention made gradient boosting 7x slower on a shared 2-core host).
+        refit: after validation, fit the chosen method again on every row (training and
+            validation), so the model that scores people has seen all the data; the metrics
+            and importances stay those of the held-out split.
 
     Attributes:
         method_: the method fitted (the winner when ``method="auto"``).
@@ -122,6 +128,8 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         importances_: permutation importance (drop in validation AUC) per source column.
         features_: source columns, in training order; ``categorical_`` those one-hot encoded.
         n_train_, n_validation_: rows used to fit / to validate.
+        n_fit_: rows the final estimator was fitted on (all rows when ``refit``).
+        validation_index_: the index labels of ``X`` held out for validation.
         base_rate_: share of positives in the training rows.
         expected_logit_: the logit explanations start from (the average person's).
         explainer_: exact linear explainer (logistic, affine calibration) or interventional
@@ -139,6 +147,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         n_background: int = 100,
         n_repeats: int = 5,
         n_threads: int | None = None,
+        refit: bool = True,
     ) -> None:
         self.method = method
         self.calibration = calibration
@@ -149,6 +158,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.n_background = n_background
         self.n_repeats = n_repeats
         self.n_threads = n_threads
+        self.refit = refit
 
     # -- fitting -------------------------------------------------------------------------------
     def _check_params(self) -> list[Method]:
@@ -254,6 +264,14 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             "feature": self.features_, "importance": imp.importances_mean,
             "std": imp.importances_std,
         }).sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
+        self.validation_index_ = X_val.index
+        self.n_fit_ = len(X_tr)
+        if self.refit:
+            # Validation chose and measured the model; the one that scores people is the same
+            # method fitted on every row (more data, same hyper-parameters).
+            self.estimator_ = self._calibrated(self.method_, data, target)
+            self.n_fit_ = len(data)
+            X_tr = data
         self.explainer_ = self._explainer(X_tr)
         self.expected_logit_ = self.explainer_.base_logit
         return self
@@ -338,14 +356,16 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         m = self.metrics_
         top = m.lift[0]
         strongest = ", ".join(self.importances_["feature"].head(3))
+        n_fit = getattr(self, "n_fit_", self.n_train_)  # versions saved before refitting
+        refitted = f" (then refitted on all {n_fit:,})" if n_fit != self.n_train_ else ""
         summary = (
             f"A {_NAMES[self.method_]} model"
             + (f", chosen among {len(self.selection_)} candidates by {self.cv}-fold "
                "cross-validated AUC" if self.method == "auto" else "")
             + f", trained on {self.n_train_:,} people of whom {self.base_rate_:.1%} were "
-            f"positive. On {m.n:,} held-out people it ranks a random positive above a random "
-            f"negative {m.auc:.0%} of the time (AUC {m.auc:.3f}); the top 10% by score are "
-            f"{top.lift:.1f}x as likely as average to be positive and hold "
+            f"positive{refitted}. On {m.n:,} held-out people it ranks a random positive above "
+            f"a random negative {m.auc:.0%} of the time (AUC {m.auc:.3f}); the top 10% by "
+            f"score are {top.lift:.1f}x as likely as average to be positive and hold "
             f"{top.cumulative_gains_pct:.0f}% of all positives. Mean predicted probability "
             f"{m.mean_predicted:.3f} vs observed {m.base_rate:.3f}. Strongest signals: "
             f"{strongest}."

@@ -22,10 +22,17 @@ from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
 from aidmp.ml.data import profile_events
 from aidmp.ml.propensity.data import churn_label, future_event_label, history_features
+from aidmp.ml.propensity.frame import (
+    EVENT_FEATURES,
+    attribute_table,
+    binary_target,
+    parse_features,
+    usable_attributes,
+)
 from aidmp.ml.propensity.model import PropensityModel
 
 __all__ = ["features_at", "fit_propensity", "latest_event_time", "prediction_key",
-           "propensity_events", "score_propensity"]
+           "propensity_events", "score_propensity", "scoring_frame"]
 
 Kind = Literal["propensity", "churn"]
 
@@ -63,27 +70,130 @@ def features_at(engine: Engine, events: ibis.Table, cutoff: pd.Timestamp,
     return frame
 
 
-def fit_propensity(engine: Engine, target_event: str, window_days: int,
-                   cutoff: str | pd.Timestamp | None = None, kind: Kind = "propensity",
-                   method: str = "auto", value_property: str | None = "revenue"
+def _check_labels(frame: pd.DataFrame, what: str) -> None:
+    """A clear one-line error when the labels cannot train a classifier."""
+    n, pos = len(frame), int(frame["label"].sum()) if len(frame) else 0
+    if n == 0:
+        raise ValidationError(f"no one to learn from: {what} has no people", field="target")
+    if pos in (0, n):
+        raise ValidationError(f"every one of the {n} people has outcome {int(pos == n)} "
+                              f"({what}); a model needs both outcomes: choose another target, "
+                              "window or cutoff", field="target")
+
+
+def _event_frame(engine: Engine, events: ibis.Table, cut: pd.Timestamp,
+                 value_property: str | None, attributes: list[str]) -> pd.DataFrame:
+    """Event aggregates up to ``cut`` for people with events, plus their attributes."""
+    X = features_at(engine, events, cut, value_property)
+    if attributes:
+        X = X.merge(attribute_table(engine, attributes), on="profile_id", how="left")
+    return X
+
+
+def _resolve_features(engine: Engine, features: object, exclude: list[str],
+                      value_property: str | None) -> tuple[str, list[str], bool]:
+    """``(mode, attribute keys, use event aggregates)`` of a feature choice."""
+    mode, names = parse_features(features)
+    if mode == "events":
+        return mode, [], True
+    if mode == "list":
+        assert names is not None
+        aggregates = {c for c in EVENT_FEATURES
+                      if value_property or not c.startswith("value_")}
+        bad = [c for c in names if c in exclude]
+        if bad:
+            raise ValidationError("the outcome column cannot also be a feature", field=bad[0])
+        attrs = [c for c in names if c not in aggregates]
+        if attrs:
+            attribute_table(engine, attrs).head(0)  # names an unknown attribute
+        return mode, attrs, any(c in aggregates for c in names)
+    table = attribute_table(engine)
+    attrs = usable_attributes(table, exclude)
+    if mode == "attributes" and not attrs:
+        raise ValidationError("there are no usable profile attributes (import a customer "
+                              "table with --type identify and run `aidmp build`)",
+                              field="features")
+    return mode, attrs, mode != "attributes"
+
+
+def fit_propensity(engine: Engine, target_event: str | None = None,
+                   window_days: int | None = None, cutoff: str | pd.Timestamp | None = None,
+                   kind: Kind = "propensity", method: str = "auto",
+                   value_property: str | None = "revenue", target_column: str | None = None,
+                   positive: str | None = None, features: object = "auto"
                    ) -> tuple[PropensityModel, dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Fit a :class:`PropensityModel` as of ``cutoff``; model, params, metrics, data window.
+    """Fit a :class:`PropensityModel`; model, params, metrics, data window.
+
+    The outcome is either ``target_event`` in ``window_days`` after ``cutoff`` (features from
+    the past only), or the yes/no attribute ``target_column`` (a static outcome: people
+    without a value are not trained on, and are scored).
 
     Args:
         engine: the store.
         target_event: the event to predict (``kind="propensity"``: doing it in the window;
             ``kind="churn"``: a past doer *not* doing it in the window).
-        window_days: length of the outcome window.
+        window_days: length of the outcome window (with ``target_event``).
         cutoff: end of the observed past; the latest event minus the window by default.
         kind: ``"propensity"`` or ``"churn"``.
         method: passed to :class:`PropensityModel` (``auto``, ``logistic``, ``gbm``...).
         value_property: numeric event property summed / averaged as features, if any.
+        target_column: a profile attribute holding the outcome (yes/no, true/false, 0/1).
+        positive: the value of ``target_column`` that is the positive outcome.
+        features: ``auto``, ``attributes``, ``events``, ``all`` or a list of columns
+            (see :mod:`aidmp.ml.propensity.frame`).
 
     Raises:
-        ValidationError: bad kind, window or cutoff, or labels of a single class.
+        ValidationError: bad kind, window, cutoff, target or features, or labels of a single
+            class (a one-line message saying why).
     """
     if kind not in ("propensity", "churn"):
         raise ValidationError(f"unknown kind {kind!r}; valid: propensity, churn", field="kind")
+    if (target_event is None) == (target_column is None):
+        raise ValidationError("give either target_event (with window_days) or target_column",
+                              field="target_event" if target_event is None else "target_column")
+    exclude = [target_column] if target_column else []
+    mode, attrs, use_events = _resolve_features(engine, features, exclude, value_property)
+    plan = {"features": mode, "attributes": attrs, "events": use_events}
+    common = {"kind": kind, "method": method, "value_property": value_property, **plan}
+    if target_column is not None:
+        frame, window = _static_frame(engine, target_column, positive, value_property, attrs,
+                                      use_events)
+        params: dict[str, Any] = {**common, "target_column": target_column,
+                                  "positive": positive}
+    else:
+        assert target_event is not None
+        frame, cut = _window_frame(engine, target_event, window_days, cutoff, kind,
+                                   value_property, attrs)
+        if not use_events:
+            frame = frame[["profile_id", "label", *attrs]]
+        params = {**common, "target_event": target_event, "window_days": window_days}
+        window = {"cutoff": cut.isoformat(),
+                  "label_window_end": (cut + timedelta(days=int(window_days or 0))).isoformat()}
+    X = frame.drop(columns=["profile_id", "label"])
+    constant = [c for c in X.columns if X[c].nunique(dropna=False) <= 1]
+    X = X.drop(columns=constant)
+    if X.shape[1] == 0:
+        raise ValidationError("every chosen feature is constant; nothing to learn from",
+                              field="features")
+    # indexed by profile: ``model.validation_index_`` then names the held-out people
+    X.index = pd.Index(frame["profile_id"], name="profile_id")
+    model = PropensityModel(method=method, n_threads=1)  # type: ignore[arg-type]
+    model.fit(X, frame["label"].to_numpy())
+    card = model.model_card()
+    m = model.metrics_
+    metrics = {"auc": m.auc, "log_loss": m.log_loss, "brier": m.brier,
+               "base_rate": m.base_rate, "mean_predicted": m.mean_predicted,
+               "lift_top10": m.lift[0].lift, "validation_size": m.n,
+               "lift": [row.__dict__ for row in m.lift]}
+    params.update({"model_card": card, "columns": list(X.columns), "dropped_constant": constant})
+    window.update({"rows": len(frame), "positives": int(frame["label"].sum())})
+    return model, params, metrics, window
+
+
+def _window_frame(engine: Engine, target_event: str, window_days: int | None,
+                  cutoff: str | pd.Timestamp | None, kind: Kind, value_property: str | None,
+                  attrs: list[str]) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """Labels of doing (not doing) the event in the window, with features up to the cutoff."""
     if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
         raise ValidationError(f"must be a positive whole number of days, got {window_days!r}",
                               field="window_days")
@@ -104,28 +214,63 @@ def fit_propensity(engine: Engine, target_event: str, window_days: int,
                                     cut, window_days)
     assert isinstance(labels, ibis.Table)
     y = engine.execute(labels.order_by("profile_id")).to_pandas()
-    X = features_at(engine, events, cut, value_property)
-    frame = y.merge(X, on="profile_id", how="inner")
-    model = PropensityModel(method=method, n_threads=1)  # type: ignore[arg-type]
-    model.fit(frame.drop(columns=["profile_id", "label"]), frame["label"].to_numpy())
-    card = model.model_card()
-    m = model.metrics_
-    metrics = {"auc": m.auc, "log_loss": m.log_loss, "brier": m.brier,
-               "base_rate": m.base_rate, "mean_predicted": m.mean_predicted,
-               "lift_top10": m.lift[0].lift, "validation_size": m.n,
-               "lift": [row.__dict__ for row in m.lift]}
-    params = {"kind": kind, "target_event": target_event, "window_days": window_days,
-              "method": method, "value_property": value_property, "model_card": card}
-    window = {"cutoff": cut.isoformat(),
-              "label_window_end": (cut + timedelta(days=window_days)).isoformat(),
-              "rows": len(frame), "positives": int(frame["label"].sum())}
-    return model, params, metrics, window
+    end = cut + timedelta(days=window_days)
+    if kind == "churn" and y.empty:
+        raise ValidationError(f"no one did {target_event!r} on or before the cutoff "
+                              f"{cut.date()}: a churn model needs past doers of the event",
+                              field="target_event")
+    what = (f"{target_event!r} {'not ' if kind == 'churn' else ''}done between "
+            f"{cut.date()} and {end.date()}")
+    _check_labels(y, what)
+    X = _event_frame(engine, events, cut, value_property, attrs)
+    return y.merge(X, on="profile_id", how="inner"), cut
 
 
-def score_propensity(engine: Engine, model: PropensityModel, value_property: str | None
+def _static_frame(engine: Engine, target_column: str, positive: str | None,
+                  value_property: str | None, attrs: list[str], use_events: bool
+                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Labels from a yes/no attribute, with the chosen attributes and event aggregates."""
+    target = attribute_table(engine, [target_column])
+    target["label"] = binary_target(target[target_column], positive, target_column)
+    target = target.dropna(subset=["label"])[["profile_id", "label"]]
+    target["label"] = target["label"].astype("int64")
+    _check_labels(target, f"attribute {target_column!r}")
+    frame = target.merge(attribute_table(engine, attrs), on="profile_id", how="left") \
+        if attrs else target
+    window: dict[str, Any] = {"target_column": target_column}
+    if use_events:
+        events = propensity_events(engine, value_property)
+        latest = latest_event_time(engine, events)
+        frame = frame.merge(features_at(engine, events, latest, value_property),
+                            on="profile_id", how="left")
+        window["features_until"] = latest.isoformat()
+    return frame.sort_values("profile_id", kind="stable").reset_index(drop=True), window
+
+
+def scoring_frame(engine: Engine, params: dict[str, Any]) -> pd.DataFrame:
+    """The features of everyone a model scores, built as at training time but up to now:
+    people with events (event-window models) or with traits (attribute models)."""
+    value_property = params.get("value_property")
+    attrs = list(params.get("attributes") or [])
+    use_events = params.get("events", True)
+    if params.get("target_column") is None:
+        events = propensity_events(engine, value_property)
+        return _event_frame(engine, events, latest_event_time(engine, events),
+                            value_property, attrs)
+    frame = attribute_table(engine, attrs) if attrs else attribute_table(engine).iloc[:, :1]
+    if use_events:
+        events = propensity_events(engine, value_property)
+        X = features_at(engine, events, latest_event_time(engine, events), value_property)
+        frame = frame.merge(X, on="profile_id", how="outer")
+    for col in ("n_events", "n_days"):  # a person without events did nothing
+        if col in frame:
+            frame[col] = frame[col].fillna(0)
+    return frame.sort_values("profile_id", kind="stable").reset_index(drop=True)
+
+
+def score_propensity(engine: Engine, model: PropensityModel, params: dict[str, Any]
                      ) -> tuple[list[str], dict[str, Any]]:
-    """Probabilities for everyone with events, from their features up to the latest event."""
-    events = propensity_events(engine, value_property)
-    X = features_at(engine, events, latest_event_time(engine, events), value_property)
+    """Probabilities for everyone the model can score, from their features up to now."""
+    X = scoring_frame(engine, params)
     p = model.predict_proba(X.drop(columns=["profile_id"]))[:, 1]
     return X["profile_id"].tolist(), {"p": p}
