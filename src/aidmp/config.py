@@ -21,6 +21,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aidmp.errors import ConfigError
+from aidmp.service.config import ServiceConfig
 from aidmp.spec.identity import IdentityRules
 from aidmp.spec.profiles import ProfileConfig
 
@@ -121,6 +122,8 @@ class Settings(BaseSettings):
     """Identity-resolution rules (identifier types, priorities, limits, blocked values)."""
     profiles: ProfileConfig = ProfileConfig()
     """Trait merge rules, computed traits, interests."""
+    service: ServiceConfig = ServiceConfig()
+    """Schedules, delivery retries and the scheduler of ``aidmp serve``."""
 
 
 def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:

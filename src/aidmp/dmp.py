@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # imported when first used: they bring scipy, scikit-learn an
     from aidmp.identity.matching.config import MatchingConfig
     from aidmp.identity.probabilistic import ProbabilisticMatcher
     from aidmp.ml.service import Models
+    from aidmp.service.jobs import Jobs
+    from aidmp.service.schedules import Schedules
 
 
 def open_engine(settings: Settings, *, read_only: bool = False) -> Engine:
@@ -170,13 +172,30 @@ class DMP:
         """Who did what, when."""
         return AuditLog(self.engine)
 
+    @cached_property
+    def jobs(self) -> Jobs:
+        """Long work in the background: submit a kind with parameters, follow its progress,
+        cancel it (``aidmp serve`` runs them; see :mod:`aidmp.service.jobs`)."""
+        from aidmp.service.jobs import Jobs
+
+        return Jobs(self)
+
+    @cached_property
+    def schedules(self) -> Schedules:
+        """Cron schedules that submit jobs (``aidmp serve`` runs them)."""
+        from aidmp.service.schedules import Schedules
+
+        return Schedules(self)
+
     @property
     def wal_dir(self) -> Path:
         """The collector's write-ahead log folder."""
         return self.home / "wal"
 
     def close(self) -> None:
-        """Close the engine."""
+        """Stop the job worker (if one started) and close the engine."""
+        if "jobs" in self.__dict__:
+            self.jobs.close()
         self.engine.close()
 
     def __enter__(self) -> DMP:

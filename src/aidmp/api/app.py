@@ -28,6 +28,7 @@ from aidmp.api.routes import (
     models,
     profiles,
     segments,
+    service,
 )
 from aidmp.collect.broker.base import open_broker
 from aidmp.collect.collector import Collector, CollectorLimits, CollectorSettings
@@ -109,4 +110,7 @@ def create_app(dmp: DMP) -> FastAPI:
     app.include_router(segments.router)
     app.include_router(audiences.router)
     app.include_router(campaigns.router)
+    # jobs, schedules, deliveries, key revoke/rotate, uploads, `/`; starts the job worker,
+    # the scheduler and the delivery outbox (aidmp.api.routes.service)
+    app.include_router(service.router)
     return app

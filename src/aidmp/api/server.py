@@ -32,10 +32,16 @@ def _config(app: FastAPI, host: str, port: int, access_log: bool) -> uvicorn.Con
 
 def serve(dmp: DMP, *, host: str | None = None, port: int | None = None,
           access_log: bool = False) -> None:
-    """Serve until interrupted; buffered events are flushed on shutdown."""
+    """Serve until interrupted; buffered events are flushed on shutdown. While it runs,
+    ``<home>/server.json`` tells the CLI where the server is (see :mod:`aidmp.service.runtime`)."""
+    from aidmp.service.runtime import announced
+
     c = dmp.settings.collector
-    uvicorn.Server(_config(create_app(dmp), host or c.host, c.port if port is None else port,
-                           access_log)).run()
+    host = host or c.host
+    port = c.port if port is None else port
+    server = uvicorn.Server(_config(create_app(dmp), host, port, access_log))
+    with announced(dmp, server, host, port):
+        server.run()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

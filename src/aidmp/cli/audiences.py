@@ -9,13 +9,17 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.client import call, run_job
+from aidmp.cli.common import HomeOption, JsonOption
 from aidmp.cli.output import emit_json, summary, table
 from aidmp.errors import ValidationError
+
+if TYPE_CHECKING:
+    from aidmp.dmp import DMP
 
 app = typer.Typer(help="Activation: send segments to files, webhooks and ad platforms.",
                   no_args_is_help=True)
@@ -59,20 +63,24 @@ def add(
                  "min_audience": min_audience,
                  "columns": [c.strip() for c in columns.split(",")] if columns else None}
         cfg = {"name": name, **{k: v for k, v in given.items() if v is not None}}
-    with open_dmp(home) as dmp:
+    def local(dmp: DMP) -> dict[str, Any]:
         dest = dmp.audiences.add_destination(cfg, replace=replace)
         dmp.audit.record("cli", "destinations.add", dest.name, {"type": dest.type})
+        return dest.model_dump()
+
+    out = call(home, "add_destination_v1_destinations_post", {"replace": replace}, body=cfg,
+               local=local)
     if json:
-        emit_json(dest.model_dump())
+        emit_json(out)
     else:
-        summary(f"destination {dest.name}", dest.model_dump())
+        summary(f"destination {out['name']}", out)
 
 
 @destinations_app.command("list")
 def list_(home: HomeOption = None, json: JsonOption = False) -> None:
     """Every saved destination."""
-    with open_dmp(home) as dmp:
-        rows = [d.model_dump() for d in dmp.audiences.list_destinations()]
+    rows = call(home, "list_destinations_v1_destinations_get",
+                local=lambda dmp: [d.model_dump() for d in dmp.audiences.list_destinations()])
     if json:
         emit_json(rows)
         return
@@ -85,9 +93,12 @@ def list_(home: HomeOption = None, json: JsonOption = False) -> None:
 def remove(name: Annotated[str, typer.Argument(help="Destination id.")],
            home: HomeOption = None, json: JsonOption = False) -> None:
     """Delete a saved destination."""
-    with open_dmp(home) as dmp:
+    def local(dmp: DMP) -> None:
         dmp.audiences.remove_destination(name)
         dmp.audit.record("cli", "destinations.remove", name, {})
+
+    call(home, "remove_destination_v1_destinations__name__delete", {"name": name},
+         local=local)
     if json:
         emit_json({"removed": name})
     else:
@@ -104,13 +115,9 @@ def sync(
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """Send a segment to a destination: everyone the first time, then adds and removes."""
-    with open_dmp(home) as dmp:
-        result = dmp.audiences.sync(segment_id, to, dry_run=dry_run,
-                                    campaign=campaign).to_dict()
-        if not dry_run:
-            dmp.audit.record("cli", "audiences.sync", segment_id,
-                             {"destination": to, "added": result["added"],
-                              "removed": result["removed"]})
+    result = run_job(home, "audiences.sync",
+                     {"segment_id": segment_id, "destination": to, "dry_run": dry_run,
+                      "campaign": campaign}, label=f"sync {segment_id}", show_progress=not json)
     if json:
         emit_json(result)
     else:

@@ -16,12 +16,15 @@ from aidmp.cli import (
     audiences,
     broker,
     campaigns,
+    deliveries,
     events,
+    jobs,
     keys,
     models,
     profiles,
     quarantine,
     rules,
+    schedules,
     segments,
 )
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
@@ -48,6 +51,9 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(audiences.app, name="audiences")
 app.add_typer(campaigns.app, name="campaigns")
 app.add_typer(broker.app, name="broker")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(schedules.app, name="schedules")
+app.add_typer(deliveries.app, name="deliveries")
 app.command("import")(import_command)
 app.command("loader")(broker.loader_command)
 app.command("build")(profiles.build_command)

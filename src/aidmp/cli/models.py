@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from aidmp.cli.client import run_job
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
@@ -110,12 +111,10 @@ def fit(
              _EVENT_ARG.get(kind, "event"): event}
              "target_column": target_column, "positive": positive, "features": features,
     options.update({k: v for k, v in given.items() if v is not None})
-    with open_dmp(home) as dmp:
-        models = dmp.models
-        row = models.fit(kind, name, **options)
-        scored = models.score(row["name"]) if score else None
-        dmp.audit.record("cli", "models.fit", f"{row['name']}:v{row['version']}",
-                         {"kind": kind})
+    row = run_job(home, "models.fit",
+                  {"kind": kind, "name": name, "options": options, "score": score},
+                  label=f"fit {kind}", show_progress=not json)
+    scored = row.pop("scored")
     if json:
         emit_json({**row, "scored": scored})
         return

@@ -9,6 +9,7 @@ import polars as pl
 import typer
 
 from aidmp.cli import matching
+from aidmp.cli.client import run_job
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
@@ -31,29 +32,17 @@ FullOption = Annotated[bool, typer.Option(
 def build_command(home: HomeOption = None, json: JsonOption = False,
                   full: FullOption = False) -> None:
     """Resolve identities and rebuild profiles (progress per stage, summary at the end):
-    incrementally, only the people whose events changed and then the ranks, unless ``--full``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from aidmp.cli.output import err_console
-
-    with open_dmp(home) as dmp:
-        if err_console.is_terminal and not json:
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          console=err_console) as bar:
-                task = bar.add_task("build", total=6)
-
-                def tick(stage: str, i: int, n: int) -> None:
-                    bar.update(task, completed=i, total=n, description=f"build: {stage}")
-
-                result = dmp.build(progress=tick, full=full)
-        else:
-            result = dmp.build(full=full)
-    data = result.to_dict()
+    incrementally, only the people whose events changed and then the ranks, unless ``--full``.
+    A build job on the server when one holds the home."""
+    data = run_job(home, "build", {"full": full}, label="build", show_progress=not json)
     if json:
         emit_json(data)
         return
-    table(f"build {result.build_id}", ["stage", "seconds"], data["seconds"].items())
-    summary("result", {k: v for k, v in data.items() if k not in ("seconds", "build_id")})
+    table(f"build {data['build_id']}", ["stage", "seconds"], data["seconds"].items())
+    summary("result", {k: v for k, v in data.items()
+                       if k not in ("seconds", "build_id", "warnings")})
+    for warning in data.get("warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def _show(detail: dict[str, Any]) -> None:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 import typer
 
+from aidmp.cli.client import call, run_job
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
+
+if TYPE_CHECKING:
+    from aidmp.dmp import DMP
 
 app = typer.Typer(help="Audiences: rule segments, their size, members and history.",
                   no_args_is_help=True)
@@ -31,12 +36,19 @@ def create(
     """Check, compile and save a segment."""
     if spec is not None and not spec.is_file():
         raise ValidationError(f"{spec} not found", field="--spec")
-    with open_dmp(home) as dmp:
+    spec_text = spec.read_text() if spec else None
+
+    def local(dmp: DMP) -> dict[str, Any]:
         shown = dmp.segments.create(
-            name, rule=rule, spec=spec.read_text() if spec else None, description=description,
-            realtime=realtime, webhook_url=webhook_url)
+            name, rule=rule, spec=spec_text, description=description, realtime=realtime,
+            webhook_url=webhook_url)
         dmp.audit.record("cli", "segments.create", shown["id"], {"realtime": realtime})
-    _show(shown, json)
+        return shown
+
+    body = {"name": name, "rule": rule, "description": description, "realtime": realtime,
+            "webhook_url": webhook_url,
+            "spec": orjson.loads(spec_text) if spec_text is not None else None}
+    _show(call(home, "create_v1_segments_post", body=body, local=local), json)
 
 
 def _show(shown: dict[str, Any], json: bool) -> None:
@@ -152,8 +164,9 @@ def refresh(
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """Materialise membership with history (entries and exits)."""
-    with open_dmp(home) as dmp:
-        reports = [r.to_dict() for r in dmp.segments.refresh(build_id, segment_ids or None)]
+    reports = run_job(home, "segments.refresh",
+                      {"segment_ids": segment_ids or None, "build_id": build_id},
+                      label="refresh", show_progress=not json)
     if json:
         emit_json(reports)
         return

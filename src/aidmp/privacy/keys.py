@@ -129,6 +129,16 @@ class KeyStore:
             self._cache.clear()
         return ApiKey(**{k: v for k, v in row.items() if k != "key_hash"})
 
+    def rotate(self, key_id: str) -> CreatedKey:
+        """Replace a key: a new one with its scope, source and name, and the old one revoked
+        (requests with the old secret are refused at once).
+
+        Raises:
+            NotFoundError: no key has that id.
+        """
+        old = self.revoke(key_id)
+        return self.create(old.scope, source=old.source, name=old.name)
+
     def _reload(self) -> None:
         t = self.engine.table("api_keys")
         rows = self.engine.execute(t).to_pylist()

@@ -34,10 +34,11 @@ class SyncRequest(BaseModel):
 
 
 @router.post("/v1/destinations", status_code=201)
-def add_destination(request: Request, body: dict[str, Any] = Body(...),
+def add_destination(request: Request, body: dict[str, Any] = Body(...), replace: bool = False,
                     key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
-    """Check and save a destination (the body is its config, with ``type`` and ``name``)."""
-    dest = _audiences(request).add_destination(body)
+    """Check and save a destination (the body is its config, with ``type`` and ``name``;
+    ``replace`` overwrites one of that name)."""
+    dest = _audiences(request).add_destination(body, replace=replace)
     request.app.state.dmp.audit.record(key.key_id, "destinations.add", dest.name,
                                        {"type": dest.type})
     return dest.model_dump()

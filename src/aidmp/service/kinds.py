@@ -1,0 +1,232 @@
+"""The registry of job kinds: a name, a typed parameter model and the work it runs.
+
+A kind's work is ``run(dmp, params, progress) -> result``: ``params`` is the validated
+parameter model dumped to JSON types, ``progress(stage, done, total)`` reports progress (and is
+where a cancel takes effect), the result is JSON-able. Other packages add their kinds with
+:func:`register` (the privacy layer's erasure, for one).
+
+Example:
+    >>> from pydantic import BaseModel
+    >>> class Echo(BaseModel):
+    ...     text: str
+    >>> _ = register(JobKind("test.echo", "Echo the text.", Echo,
+    ...                      lambda dmp, p, progress: p["text"]))
+    >>> validate_params(KINDS["test.echo"], {"text": "hi"})
+    {'text': 'hi'}
+    >>> validate_params(KINDS["test.echo"], {"txt": "hi"})
+    Traceback (most recent call last):
+    ...
+    aidmp.errors.ValidationError: params.text: Field required
+    >>> del KINDS["test.echo"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from aidmp.errors import ValidationError
+
+if TYPE_CHECKING:
+    from aidmp.dmp import DMP
+
+Progress = Callable[[str, int, int], None]
+Work = Callable[["DMP", dict[str, Any], Progress], Any]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind of job.
+
+    Attributes:
+        name: the kind's name, e.g. ``build``.
+        description: one line for people.
+        params: the pydantic model its parameters must satisfy.
+        run: the work.
+        cancellable: whether a running job may stop at a stage boundary (work that leaves
+            nothing half-written when interrupted there).
+    """
+
+    name: str
+    description: str
+    params: type[BaseModel]
+    run: Work
+    cancellable: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        """Name, description, cancellable, and the JSON schema of the parameters."""
+        return {"kind": self.name, "description": self.description,
+                "cancellable": self.cancellable, "params": self.params.model_json_schema()}
+
+
+KINDS: dict[str, JobKind] = {}
+
+
+def register(kind: JobKind) -> JobKind:
+    """Add (or replace) a job kind."""
+    KINDS[kind.name] = kind
+    return kind
+
+
+def validate_params(kind: JobKind, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters checked against the kind's model, as JSON types.
+
+    Raises:
+        ValidationError: naming the parameter (``params.<name>``) and the problem.
+    """
+    if not isinstance(params, dict):
+        raise ValidationError("must be a JSON object", field="params")
+    try:
+        return kind.params.model_validate(params).model_dump(mode="json")
+    except PydanticValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ValidationError(str(err["msg"]), field=f"params.{where}" if where else "params"
+                              ) from None
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BuildParams(_Params):
+    """Parameters of ``build``."""
+
+    full: bool = False
+    """Recompute everything instead of only what new events touch."""
+
+
+class ImportParams(_Params):
+    """Parameters of ``import``."""
+
+    path: str = Field(min_length=1)
+    """A file or folder the server can read."""
+    mapping: dict[str, Any]
+    """The import mapping (as in a mapping YAML file)."""
+    format: Literal["csv", "json", "ndjson", "parquet"] | None = None
+    """File format, when the suffix does not say."""
+
+
+class RefreshParams(_Params):
+    """Parameters of ``segments.refresh``."""
+
+    segment_ids: list[str] | None = None
+    """Only these segments (default: all)."""
+    build_id: str | None = None
+    """Build id stored as the trigger."""
+
+
+class FitParams(_Params):
+    """Parameters of ``models.fit``."""
+
+    kind: str = Field(min_length=1)
+    """Model kind: clv, propensity, churn, rules, recommend..."""
+    name: str | None = None
+    """Model name (default: the kind)."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Other options of the kind, e.g. ``{"min_support": 0.002}``."""
+    score: bool = False
+    """Score the profiles right after fitting."""
+
+
+class ScoreParams(_Params):
+    """Parameters of ``models.score``."""
+
+    name: str = Field(min_length=1)
+    """Model name."""
+
+
+class SyncParams(_Params):
+    """Parameters of ``audiences.sync``."""
+
+    segment_id: str = Field(min_length=1)
+    """Segment to send."""
+    destination: str = Field(min_length=1)
+    """Destination id."""
+    dry_run: bool = False
+    """Compute the summary; send nothing."""
+    campaign: str | None = None
+    """Campaign targeting the segment: its holdout group is left out."""
+
+
+class NoParams(_Params):
+    """No parameters."""
+
+
+def _build(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+    return dmp.build(progress=progress, full=p["full"]).to_dict()
+
+
+def _import(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+    from aidmp.spec.imports import mapping_from
+
+    mapping = mapping_from(p["mapping"])
+    report = dmp.imports.file(Path(p["path"]), mapping, fmt=p["format"],
+                              progress=lambda done, total: progress("import", done, total))
+    dmp.audit.record("job", "import", mapping.source,
+                     {"read": report.read, "stored": report.stored})
+    return report.to_dict()
+
+
+def _refresh(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+    progress("refresh", 0, 1)
+    out = [r.to_dict() for r in dmp.segments.refresh(p["build_id"], p["segment_ids"])]
+    progress("refresh", 1, 1)
+    return out
+
+
+def _fit(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+    progress("fit", 0, 2 if p["score"] else 1)
+    row = dmp.models.fit(p["kind"], p["name"], **p["options"])
+    scored = None
+    if p["score"]:
+        progress("score", 1, 2)
+        scored = dmp.models.score(row["name"])
+    dmp.audit.record("job", "models.fit", f"{row['name']}:v{row['version']}",
+                     {"kind": p["kind"]})
+    return {**row, "scored": scored}
+
+
+def _score(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+    progress("score", 0, 1)
+    return dmp.models.score(p["name"])
+
+
+def _sync(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+    progress("sync", 0, 1)
+    result = dmp.audiences.sync(p["segment_id"], p["destination"], dry_run=p["dry_run"],
+                                campaign=p["campaign"]).to_dict()
+    if not p["dry_run"]:
+        dmp.audit.record("job", "audiences.sync", p["segment_id"],
+                         {"destination": p["destination"], "added": result["added"],
+                          "removed": result["removed"]})
+    return result
+
+
+def _quality(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+    progress("report", 0, 1)
+    return dmp.quality.report()
+
+
+for _kind in (
+    JobKind("build", "Resolve identities, rebuild profiles, refresh segments.", BuildParams,
+            _build, cancellable=True),
+    JobKind("import", "Import a file or folder the server can read.", ImportParams, _import),
+    JobKind("segments.refresh", "Materialise segment membership with history.", RefreshParams,
+            _refresh),
+    JobKind("models.fit", "Fit a model and register a new version.", FitParams, _fit),
+    JobKind("models.score", "Score every profile with a model's latest version.", ScoreParams,
+            _score),
+    JobKind("audiences.sync", "Send a segment to a destination (adds and removes).",
+            SyncParams, _sync),
+    JobKind("quality.report", "The data-quality report.", NoParams, _quality),
+):
+    register(_kind)
+
+
+__all__ = ["KINDS", "JobKind", "Progress", "register", "validate_params"]
