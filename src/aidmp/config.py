@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aidmp.errors import ConfigError
 from aidmp.service.config import ServiceConfig
+from aidmp.spec.clock import ClockPolicy, OutOfWindow
 from aidmp.spec.identity import IdentityRules
 from aidmp.spec.profiles import ProfileConfig
 
@@ -36,6 +38,9 @@ class DuckDBConfig(_Strict):
     kind: Literal["duckdb"] = "duckdb"
     path: Path | None = None
     """Database file; default ``<home>/aidmp.duckdb``."""
+    memory_limit: str | None = Field(default="60%", pattern=r"^\d+(\.\d+)?\s*(%|[KMGT]i?B)$")
+    """DuckDB's ``memory_limit``: a share of RAM (``60%``) or a size (``4GB``, ``512MiB``);
+    None leaves DuckDB's own default (80 % of RAM). Beyond it DuckDB spills to disk."""
 
 
 class SparkConfig(_Strict):
@@ -102,6 +107,49 @@ class RedisBrokerConfig(_Strict):
 BrokerConfig = Annotated[KafkaBrokerConfig | RedisBrokerConfig, Field(discriminator="kind")]
 
 
+class LimitsConfig(_Strict):
+    """Limits on what clients send, enforced before the work they would cost (issue 16).
+
+    The clock window is :class:`aidmp.spec.clock.ClockPolicy`: one policy for every door.
+    """
+
+    max_depth: int = Field(default=32, ge=2, le=200)
+    """Deepest nesting of objects/arrays in one message (the message is level 1). Deeper
+    messages are quarantined; 200 at most, so whatever is stored can be written back as JSON."""
+    min_timestamp: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    """Earliest accepted event time, after clock-skew correction."""
+    max_future_skew_s: float = Field(default=86_400.0, ge=0, le=366 * 86_400)
+    """How many seconds after its receipt an event time may lie, after skew correction."""
+    out_of_window: OutOfWindow = "quarantine"
+    """An event time outside the window: ``quarantine`` the message (default) or ``clamp``
+    the time to the window's nearest edge."""
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    """Largest request body on the REST routes (the collector has ``collector.max_batch_bytes``)."""
+
+    def clock(self) -> ClockPolicy:
+        """The clock policy these limits describe."""
+        when = self.min_timestamp if self.min_timestamp.tzinfo else \
+            self.min_timestamp.replace(tzinfo=UTC)
+        return ClockPolicy(when, timedelta(seconds=self.max_future_skew_s), self.out_of_window)
+
+
+class PrivacyConfig(_Strict):
+    """Consent purposes, where consent is read from, and the pseudonymisation secret."""
+
+    purposes: tuple[str, ...] = ("analytics", "personalisation", "advertising", "email")
+    """Consent purposes people grant or withdraw."""
+    categories: dict[str, str] = Field(default_factory=lambda: {
+        "Analytics": "analytics", "Personalization": "personalisation",
+        "Personalisation": "personalisation", "Advertising": "advertising",
+        "Marketing": "email", "Email": "email"})
+    """Consent categories as sources name them (Segment's ``categoryPreferences`` keys) ->
+    purpose. A purpose's own name is always read too."""
+    secret_file: Path | None = None
+    """File holding the pseudonymisation secret (keyed hashes of identifiers and profile
+    ids). Default: ``$AIDMP_PRIVACY_SECRET`` if set, else ``<home>/secrets/pseudonym.key``
+    (created, mode 0600)."""
+
+
 class Settings(BaseSettings):
     """All of aidmp's settings."""
 
@@ -115,6 +163,8 @@ class Settings(BaseSettings):
     """Which engine stores the tables and runs the queries."""
     collector: CollectorConfig = CollectorConfig()
     """Collector limits and durability."""
+    limits: LimitsConfig = LimitsConfig()
+    """Nesting, event-time window and body-size limits on client input."""
     broker: BrokerConfig | None = None
     """A broker between ``aidmp serve --collector-only`` processes and the loader; none: the
     collector writes the store itself."""
@@ -124,6 +174,8 @@ class Settings(BaseSettings):
     """Trait merge rules, computed traits, interests."""
     service: ServiceConfig = ServiceConfig()
     """Schedules, delivery retries and the scheduler of ``aidmp serve``."""
+    privacy: PrivacyConfig = PrivacyConfig()
+    """Consent purposes and sources, pseudonymisation."""
 
 
 def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:

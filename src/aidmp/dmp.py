@@ -25,6 +25,8 @@ from aidmp.engine.base import Engine
 from aidmp.identity.service import IdentityGraph
 from aidmp.privacy.audit import AuditLog
 from aidmp.privacy.keys import KeyStore
+from aidmp.privacy.pseudonym import Pseudonymiser, load_secret
+from aidmp.privacy.suppression import Suppression
 from aidmp.profiles.build import BuildSummary, ProfileBuilder, StageProgress
 from aidmp.quality.service import Quality
 from aidmp.segments.service import Segments
@@ -36,6 +38,7 @@ if TYPE_CHECKING:  # imported when first used: they bring scipy, scikit-learn an
     from aidmp.identity.matching.config import MatchingConfig
     from aidmp.identity.probabilistic import ProbabilisticMatcher
     from aidmp.ml.service import Models
+    from aidmp.privacy.service import Privacy
     from aidmp.service.jobs import Jobs
     from aidmp.service.schedules import Schedules
 
@@ -46,7 +49,8 @@ def open_engine(settings: Settings, *, read_only: bool = False) -> Engine:
     if isinstance(cfg, DuckDBConfig):
         from aidmp.engine.duckdb import DuckDBEngine
 
-        return DuckDBEngine(cfg.path or settings.home / "aidmp.duckdb", read_only=read_only)
+        return DuckDBEngine(cfg.path or settings.home / "aidmp.duckdb", read_only=read_only,
+                            memory_limit=cfg.memory_limit)
     from aidmp.engine.spark import SparkEngine
 
     return SparkEngine(
@@ -84,17 +88,24 @@ class DMP:
     @cached_property
     def events(self) -> Events:
         """Send, count, tail and summarise events."""
-        return Events(self.engine)
+        events = Events(self.engine)
+        events.row_filter = self.suppression.filter
+        return events
 
     @cached_property
     def imports(self) -> Importer:
         """Import files and frames through a mapping."""
-        return Importer(self.engine)
+        importer = Importer(self.engine, self.settings.identity)
+        importer.row_filter = self.suppression.filter
+        importer.sources_dir = self.home / "sources"  # database sources' cursors
+        return importer
 
     @cached_property
     def quarantine(self) -> Quarantine:
         """List and replay refused records."""
-        return Quarantine(self.engine)
+        quarantine = Quarantine(self.engine)
+        quarantine.row_filter = self.suppression.filter
+        return quarantine
 
     @cached_property
     def identity(self) -> IdentityGraph:
@@ -112,6 +123,7 @@ class DMP:
         ``full``), refresh segment membership (entries and exits recorded against this
         build)."""
         summary = self.profiles.build(progress, full=full)
+        self.privacy.consent.derive()  # consent follows the person through merges
         if self.engine.count("segments"):
             reports = self.segments.refresh(build_id=summary.build_id)
             summary.segments = len(reports)
@@ -160,7 +172,29 @@ class DMP:
     @cached_property
     def quality(self) -> Quality:
         """Data-quality report per source and for the last build."""
-        return Quality(self.engine)
+        return Quality(self.engine, self.settings.profiles)
+
+    @cached_property
+    def pseudonymiser(self) -> Pseudonymiser:
+        """Keyed hashes of identifiers under this installation's secret."""
+        return Pseudonymiser(load_secret(self.home, self.settings.privacy.secret_file))
+
+    @cached_property
+    def suppression(self) -> Suppression:
+        """Identifiers of erased people (keyed hashes); every write path drops their data."""
+        return Suppression(self.engine, self.pseudonymiser)
+
+    @cached_property
+    def privacy(self) -> Privacy:
+        """Consent, data-subject access and erasure."""
+        from aidmp.privacy.service import Privacy
+
+        def files() -> list[Path]:
+            return [Path(d.folder) for d in self.audiences.destinations.list()
+                    if hasattr(d, "folder")]
+
+        return Privacy(self.engine, self.settings.privacy, self.identity, self.pseudonymiser,
+                       self.suppression, self.audit, self.wal_dir, files)
 
     @cached_property
     def keys(self) -> KeyStore:

@@ -46,7 +46,7 @@ class ValidationError(AidmpError, ValueError):
 class PayloadTooLarge(ValidationError):
     """A request body or a single event above the configured limit."""
 
-    http_status = 400
+    http_status = 413
     code = "payload_too_large"
 
 

@@ -34,6 +34,8 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = getattr(record, key)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
+            if record.levelno >= logging.ERROR:  # a failure of ours: where it happened
+                entry["traceback"] = self.formatException(record.exc_info)
         return orjson.dumps(entry).decode()
 
 

@@ -105,18 +105,18 @@ def test_malformed_json_is_400_and_names_the_body(server, write_key):
     assert r.json()["field"] == "body" and "malformed JSON" in r.json()["message"]
 
 
-def test_oversize_batch_and_event_are_400(server, write_key):
+def test_oversize_batch_and_event_are_413(server, write_key):
     big = {"event": "E", "userId": "u", "properties": {"x": "y" * 40_000}}
     r = post(server, "/v1/track", big, key=write_key)
-    assert r.status_code == 400 and r.json()["error"] == "payload_too_large"
+    assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
     batch = {"batch": [{"type": "track", "event": "E", "userId": "u",
                         "properties": {"x": "y" * 20_000}} for _ in range(30)]}
     r = post(server, "/v1/batch", batch, key=write_key)
-    assert r.status_code == 400 and "limit is 512000" in r.json()["message"]
+    assert r.status_code == 413 and "limit is 512000" in r.json()["message"]
     bomb = gzip.compress(orjson.dumps(batch))  # small on the wire, too big inflated
     r = post(server, "/v1/batch", None, key=write_key, raw=bomb,
              headers={"Content-Encoding": "gzip"})
-    assert r.status_code == 400 and "decompressed" in r.json()["message"]
+    assert r.status_code == 413 and "decompressed" in r.json()["message"]
 
 
 def test_invalid_events_of_a_batch_are_quarantined_and_valid_ones_stored(dmp, server, write_key):

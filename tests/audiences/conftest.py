@@ -46,7 +46,7 @@ def build_world(home: Path) -> DMP:
     dmp.build()
     dmp.segments.create("Pros", rule='plan = "pro"')
     pid = profile_ids(dmp)
-    rows = [(i, "ads", False) for i in ADS_WITHDRAWN]
+    rows = [(i, "advertising", False) for i in ADS_WITHDRAWN]
     rows += [(i, "email", True) for i in EMAIL_GRANTED]
     rows += [(i, "email", False) for i in EMAIL_WITHDRAWN]
     schema = dmp.engine.table("consents").schema().to_pyarrow()

@@ -35,7 +35,7 @@ def run(home: Path, *args: str) -> Any:
 def test_cli_destinations_and_sync(home: Path, tmp_path: Path) -> None:
     added = run(home, "destinations", "add", "meta_cli", "--type", "meta_custom_audience",
                 "--folder", str(tmp_path), "--min-audience", "10")
-    assert added == {**added, "name": "meta_cli", "purpose": "ads", "min_audience": 10}
+    assert added == {**added, "name": "meta_cli", "purpose": "advertising", "min_audience": 10}
     names = [d["name"] for d in run(home, "destinations", "list")]
     assert "meta_cli" in names
     dry = run(home, "sync", "pros", "--to", "meta_cli", "--dry-run")

@@ -25,7 +25,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def hook(name: str, url: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "webhook", "name": name, "url": url, "purpose": "ads", "batch_size": 150,
+    return {"type": "webhook", "name": name, "url": url, "purpose": "advertising", "batch_size": 150,
             "first_delay": 0.05, **extra}
 
 

@@ -128,12 +128,12 @@ def test_consents_table_gives_the_exclusions(dmp: DMP) -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     decisions = {"u1": False, "u2": True, "u3": False, "u4": True}
     dmp.engine.append("consents", pa.table({
-        "profile_id": [*decisions, "u1"], "purpose": ["ads"] * 4 + ["email"],
+        "profile_id": [*decisions, "u1"], "purpose": ["advertising"] * 4 + ["email"],
         "granted": [*decisions.values(), True], "updated_at": [at] * 5,
         "source": ["cmp"] * 5}))
-    withdrawn = consent_exclusions(dmp.engine, frame["profile_id"], "ads")
+    withdrawn = consent_exclusions(dmp.engine, frame["profile_id"], "advertising")
     assert set(frame.loc[withdrawn, "profile_id"]) == {"u1", "u3"}
-    opt_in = consent_exclusions(dmp.engine, frame["profile_id"], "ads", require_grant=True)
+    opt_in = consent_exclusions(dmp.engine, frame["profile_id"], "advertising", require_grant=True)
     assert set(frame.loc[~opt_in, "profile_id"]) == {"u2", "u4"}
     model = LookalikeModel().fit(frame, group, withdrawn)
     assert not {"u1", "u3"} & set(model.select(top_percent=100))

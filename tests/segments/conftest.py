@@ -71,7 +71,7 @@ def write_profiles(dmp: DMP) -> dict[str, str]:
 
 def write_consents(dmp: DMP, pid: dict[str, str]) -> None:
     rows = [("u1", "email", True), ("u3", "email", False), ("u4", "email", True),
-            ("u4", "ads", True)]
+            ("u4", "advertising", True)]
     schema = dmp.engine.table("consents").schema().to_pyarrow()
     dmp.engine.upsert("consents", pa.Table.from_pylist(
         [{"profile_id": pid[u], "purpose": p, "granted": g, "updated_at": AS_OF, "source": "t"}

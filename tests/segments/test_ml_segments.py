@@ -34,7 +34,7 @@ def test_clusters_and_lookalikes_become_segments(dmp, datasets):
     p = dmp.engine.to_pandas("profiles")
     young = p[(p.occupation != "student")].sort_values("age").profile_id.iloc[0]
     dmp.engine.upsert("consents", pa.Table.from_pylist([{
-        "profile_id": young, "purpose": "ads", "granted": False,
+        "profile_id": young, "purpose": "advertising", "granted": False,
         "updated_at": datetime.now(UTC), "source": "test"}]))
     look = lookalike_segment(dmp, students["id"], "student lookalikes", top_percent=10,
                              features=[*FEATURES, "gender"])

@@ -57,10 +57,15 @@ def test_endpoint_type_is_the_default_and_page_name_is_the_event():
     assert (row["type"], row["event"]) == ("page", "Home")
 
 
-def test_missing_message_id_gets_a_deterministic_one():
+def test_missing_message_id_is_deterministic_per_request_and_position():
+    # the same request replayed from the WAL (same receive time, same position) gets the same
+    # id; two identical clicks (another request, or another place in the batch) are two events
     msg = {"type": "track", "event": "E", "userId": "u", "timestamp": "2026-11-01T00:00:00Z"}
-    assert norm(msg)["message_id"] == norm(dict(msg))["message_id"] == message_id_for(msg, "web")
-    assert norm({**msg, "event": "F"})["message_id"] != norm(msg)["message_id"]
+    first = norm(msg)["message_id"]
+    assert first == norm(dict(msg))["message_id"] == message_id_for(msg, "web", NOW, 0)
+    assert norm({**msg, "event": "F"})["message_id"] != first
+    assert message_id_for(msg, "web", NOW, 1) != first
+    assert message_id_for(msg, "web", NOW + timedelta(microseconds=1), 0) != first
 
 
 @pytest.mark.parametrize(

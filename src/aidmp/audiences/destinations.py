@@ -9,9 +9,10 @@ as JSON in the declared ``destinations`` table. Kinds:
 * ``meta_custom_audience``: Meta Custom Audience upload CSVs (hashed identifiers).
 * ``email_platform``: plain e-mail + names for an e-mail tool; opt-in ``email`` consent only.
 
-Every destination has a consent ``purpose`` (``ads`` for ad platforms, ``email`` for e-mail,
-configurable or none for files and webhooks), ``require_opt_in`` (send only people who granted
-it, not merely those who did not withdraw) and ``min_audience`` (k-anonymity floor).
+Every destination has a consent ``purpose`` (``advertising`` for ad platforms, ``email`` for
+e-mail, configurable or none for files and webhooks), ``require_opt_in`` (send only people who
+granted it, not merely those who did not withdraw: the default of ad platforms and e-mail) and
+``min_audience`` (k-anonymity floor).
 
 Example:
     >>> import tempfile
@@ -77,7 +78,8 @@ class GoogleCustomerMatch(_Destination):
 
     type: Literal["google_customer_match"] = "google_customer_match"
     folder: str
-    purpose: str | None = "ads"
+    purpose: str | None = "advertising"
+    require_opt_in: bool = True
     region: str = Field(default="US", pattern=r"^[A-Z]{2}$",
                         description="phone region when the profile has no country")
 
@@ -87,7 +89,8 @@ class MetaCustomAudience(_Destination):
 
     type: Literal["meta_custom_audience"] = "meta_custom_audience"
     folder: str
-    purpose: str | None = "ads"
+    purpose: str | None = "advertising"
+    require_opt_in: bool = True
     region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
 
 

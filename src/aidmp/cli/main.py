@@ -21,11 +21,13 @@ from aidmp.cli import (
     jobs,
     keys,
     models,
+    privacy,
     profiles,
     quarantine,
     rules,
     schedules,
     segments,
+    sources,
 )
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.datasets import app as datasets_app
@@ -51,9 +53,12 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(audiences.app, name="audiences")
 app.add_typer(campaigns.app, name="campaigns")
 app.add_typer(broker.app, name="broker")
+app.add_typer(sources.app, name="sources")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(schedules.app, name="schedules")
 app.add_typer(deliveries.app, name="deliveries")
+app.add_typer(privacy.app, name="privacy")
+app.add_typer(privacy.audit_app, name="audit")
 app.command("import")(import_command)
 app.command("loader")(broker.loader_command)
 app.command("build")(profiles.build_command)

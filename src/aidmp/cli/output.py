@@ -5,19 +5,25 @@ Example:
     '{\\n  "n": 1\\n}'
     >>> cell(121.62333333333333), cell(42.0), cell(None)
     ('121.6233', '42', '')
+    >>> print(cell("bell\x07 [b]"))
+    bell\\x07 \\[b]
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
+#: C0 and C1 control characters and DEL: event data must not drive the terminal
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 err_console = Console(stderr=True)
 
 
@@ -44,7 +50,13 @@ def cell(value: Any) -> str:
         if value.tzinfo is not None:
             return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         return value.strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
+    return safe_text(str(value))
+
+
+def safe_text(text: str) -> str:
+    """Text from data as a table shows it: control characters as ``\\xNN`` escapes, Rich
+    markup escaped (an event named ``[bold]`` is printed as is)."""
+    return escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

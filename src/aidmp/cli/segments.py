@@ -214,7 +214,7 @@ def lookalike(
     top_n: Annotated[int | None, typer.Option(min=1, help="Instead of --top-percent.")] = None,
     features: Annotated[str | None, typer.Option(help="Comma-separated profile columns.")]
     = None,
-    purpose: Annotated[str, typer.Option(help="Consent purpose respected.")] = "ads",
+    purpose: Annotated[str, typer.Option(help="Consent purpose respected.")] = "advertising",
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """People most similar to a seed segment, with the expected precision and recall."""

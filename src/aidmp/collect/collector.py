@@ -36,25 +36,48 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pyarrow as pa
 
-from aidmp.collect.fastpath import batch_rows, batch_values, rows_one_by_one
-from aidmp.collect.rows import ColumnBuffer, quarantine_row
+from aidmp.collect.fastpath import batch_rows, batch_values, decode_json, rows_one_by_one
+from aidmp.collect.rows import ColumnBuffer, RowFilter, json_text, keep_all, quarantine_row
 from aidmp.collect.wal import WriteAheadLog, read_frames
 from aidmp.engine.base import Engine
-from aidmp.errors import PayloadTooLarge, ValidationError
+from aidmp.errors import AuthError, PayloadTooLarge, ValidationError
 from aidmp.spec.events import MESSAGE_TYPES, normalize_message
+from aidmp.spec.limits import MessageLimits, depth_problem, exceeds_depth
 
 log = logging.getLogger("aidmp.collector")
 
+#: Request limits (Segment's: 32 KB per message, 500 KB per request), nesting and clock.
+CollectorLimits = MessageLimits
 
-@dataclass(frozen=True)
-class CollectorLimits:
-    """Request limits, as Segment's: 32 KB per message, 500 KB per request."""
 
-    max_event_bytes: int = 32 * 1024
-    max_batch_bytes: int = 500 * 1024
+class _WriteKeyOnly(msgspec.Struct):
+    writeKey: Any = None
+
+
+_WRITE_KEY = msgspec.json.Decoder(_WriteKeyOnly)
+
+
+def body_write_key(body: bytes) -> str:
+    """The ``writeKey`` of a JSON body (analytics.js sends it there).
+
+    Raises:
+        AuthError: no body key: not JSON, no ``writeKey``, or one that is not a string. An
+            unauthenticated body is never parsed further, so a malformed one is a 401 too.
+    """
+    try:
+        key = _WRITE_KEY.decode(body).writeKey
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        key = None
+    if key is None:
+        raise AuthError("missing write key: send it as HTTP Basic username or 'writeKey' in "
+                        "a JSON object body")
+    if not isinstance(key, str):
+        raise AuthError("must be a string (the write key)", field="writeKey")
+    return key
 
 
 def decode_body(raw: bytes, content_encoding: str | None, limits: CollectorLimits) -> bytes:
@@ -88,12 +111,14 @@ def decode_body(raw: bytes, content_encoding: str | None, limits: CollectorLimit
     return body
 
 
-def parse_json(body: bytes) -> Any:
-    """Parse a JSON body, or raise a ValidationError saying where it is malformed."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"malformed JSON: {exc}", field="body") from None
+def parse_json(body: bytes, max_depth: int | None = None) -> Any:
+    """Parse a JSON body, or raise a ValidationError saying where it is malformed.
+
+    With ``max_depth``, a body nested deeper is refused before any recursive decoder runs.
+    """
+    if max_depth is not None and exceeds_depth(body, max_depth):
+        raise ValidationError(depth_problem(max_depth), field="message")
+    return decode_json(body)
 
 
 def _messages(doc: Any, path_type: str) -> tuple[list[Any], str | None]:
@@ -128,10 +153,11 @@ def process_body(
     """
     if path_type == "batch":
         rows, rejected = batch_rows(body, source=source, received_at=received_at,
-                                    max_event_bytes=limits.max_event_bytes)
+                                    limits=limits)
         return rows, _quarantine_rows(rejected, source, received_at)
-    return process_document(parse_json(body) if doc is None else doc, path_type=path_type,
-                            source=source, received_at=received_at, limits=limits)
+    return process_document(parse_json(body, limits.max_depth) if doc is None else doc,
+                            path_type=path_type, source=source, received_at=received_at,
+                            limits=limits)
 
 
 def _quarantine_rows(rejected: list[tuple[Any, str, str]], source: str,
@@ -157,10 +183,11 @@ def process_document(
         prefix = f"batch[{index}]." if path_type == "batch" else ""
         try:
             row = normalize_message(
-                message, source=source, received_at=received_at, default_type=default_type
+                message, source=source, received_at=received_at, default_type=default_type,
+                limits=limits, position=index,
             )
             if row["_size"] > limits.max_event_bytes:
-                size = len(orjson.dumps(message))
+                size = len(json_text(message))
                 if size > limits.max_event_bytes:
                     raise PayloadTooLarge(
                         f"message is {size} bytes; the limit is {limits.max_event_bytes}",
@@ -193,13 +220,12 @@ def validate_request(
         ValidationError: the request as a whole is unusable.
     """
     values = batch_values(body, source=source, received_at=received_at,
-                          max_event_bytes=limits.max_event_bytes) \
-        if path_type == "batch" else None
+                          limits=limits) if path_type == "batch" else None
     if values is not None:  # every message valid: no row dicts on the request path
         return [v for v, _ in values], [], []
     if path_type == "batch":  # the whole-batch decode declined: message by message
         rows, rejected = rows_one_by_one(body, source=source, received_at=received_at,
-                                         max_event_bytes=limits.max_event_bytes)
+                                         limits=limits)
         return None, rows, _quarantine_rows(rejected, source, received_at)
     rows, quarantined = process_body(body, path_type=path_type, source=source,
                                      received_at=received_at, limits=limits, doc=doc)
@@ -244,6 +270,7 @@ class Collector:
     def __init__(self, engine: Engine, wal_dir: str | Path, settings: CollectorSettings) -> None:
         self.engine = engine
         self.settings = settings
+        self.row_filter: RowFilter = keep_all
         self.stats = CollectorStats()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -321,7 +348,7 @@ class Collector:
         started = time.perf_counter()
         n = len(events)
         rows = events.to_arrow() if n else None
-        stored = self.engine.append("events", rows) if rows is not None else 0
+        stored = self.engine.append("events", self.row_filter(rows)) if rows is not None else 0
         if len(quarantine):
             self.engine.append("quarantine", quarantine.to_arrow())
         self.stats.stored += stored
@@ -390,5 +417,6 @@ class Collector:
         self.wal.current.unlink(missing_ok=True)  # empty: its records were just flushed
 
 
-__all__ = ["MESSAGE_TYPES", "Collector", "CollectorLimits", "CollectorSettings", "decode_body",
+__all__ = ["MESSAGE_TYPES", "Collector", "CollectorLimits", "CollectorSettings", "body_write_key",
+           "decode_body",
            "validate_request"]

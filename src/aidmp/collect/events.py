@@ -20,7 +20,7 @@ from typing import Any
 import ibis
 
 from aidmp.collect.collector import CollectorLimits, process_document
-from aidmp.collect.rows import ColumnBuffer
+from aidmp.collect.rows import ColumnBuffer, RowFilter, keep_all
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
 
@@ -44,6 +44,7 @@ class Events:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.row_filter: RowFilter = keep_all
 
     def ingest(self, messages: list[dict[str, Any]], *, source: str) -> IngestReport:
         """Validate and store Segment messages synchronously (invalid ones are quarantined)."""
@@ -57,7 +58,7 @@ class Events:
         ev, q = ColumnBuffer("events"), ColumnBuffer("quarantine")
         ev.extend(rows)
         q.extend(quarantined)
-        stored = self.engine.append("events", ev.to_arrow())
+        stored = self.engine.append("events", self.row_filter(ev.to_arrow()))
         self.engine.append("quarantine", q.to_arrow())
         return IngestReport(len(rows), stored, len(rows) - stored, len(quarantined))
 

@@ -18,7 +18,7 @@ Example:
     ...                        b'"messageId": "m1", "properties": {"x": 1}}, {"type": "track", '
     ...                        b'"userId": "u"}]}', source="web",
     ...                        received_at=datetime(2026, 1, 1, tzinfo=UTC),
-    ...                        max_event_bytes=32_000)
+    ...                        limits=MessageLimits())
     >>> [(r["user_id"], r["properties"]) for r in rows], [(f, p) for _, f, p in bad]
     ([('7', '{"x": 1}')], [('batch[1].event', 'required for a track call (the event name)')])
 """
@@ -31,8 +31,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 import orjson
 
+from aidmp.collect.jsonscan import split_batch
 from aidmp.errors import ValidationError
-from aidmp.spec.events import EVENT_COLUMNS, event_values, normalize_message
+from aidmp.spec.events import EVENT_COLUMNS, event_values, id_text, normalize_message
+from aidmp.spec.limits import MessageLimits, depth_problem, exceeds_depth
 
 _Text = Annotated[str, msgspec.Meta(max_length=1024)]
 # msgspec takes Raw only on its own, not in a union with None: an empty Raw means "absent"
@@ -49,7 +51,7 @@ def _id(value: str | int | float | None) -> str | None:
         if len(value) > 512:
             raise ValueError("id longer than 512 characters")
         return value
-    return str(int(value)) if float(value).is_integer() else str(value)
+    return id_text(value)
 
 
 def _text(raw: msgspec.Raw) -> str | None:
@@ -123,15 +125,39 @@ class SplitBatch(msgspec.Struct):
 _WHOLE = msgspec.json.Decoder(FastBatch)
 _SPLIT = msgspec.json.Decoder(SplitBatch)
 _ONE = msgspec.json.Decoder(FastMessage)
+_ANY = msgspec.json.Decoder()
 _Shared = tuple[str | None, str | None, datetime | None]
+#: what the fast decoders raise for input they refuse (RecursionError: nesting beyond ~1,000)
+_DECLINED = (msgspec.ValidationError, msgspec.DecodeError, ValueError, RecursionError)
 
 
-def _values(m: FastMessage, shared: _Shared, source: str, received_at: datetime
-            ) -> tuple[tuple[Any, ...], int]:
+def decode_json(raw: bytes) -> Any:
+    """Decode JSON as the collector does: integers of any size kept exact (orjson would turn
+    10^30 into a float), so an id is the same text through every path.
+
+    Raises:
+        ValidationError: malformed JSON (field ``body``).
+    """
+    try:
+        return _ANY.decode(raw)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ValidationError(f"malformed JSON: {exc}", field="body") from None
+
+
+def _deep(text: str | None, limit: int) -> bool:
+    return text is not None and exceeds_depth(text, limit)
+
+
+def _values(m: FastMessage, shared: _Shared, source: str, received_at: datetime,
+            limits: MessageLimits) -> tuple[tuple[Any, ...], int]:
     context = _text(m.context)
     if context is None:
         context = shared[0]
-    traits = _text(m.traits)
+    properties, traits, integrations = _text(m.properties), _text(m.traits), _text(m.integrations)
+    limit = limits.max_depth - 1  # the message object is the first level
+    if _deep(properties, limit) or _deep(traits, limit) or _deep(context, limit) \
+            or _deep(integrations, limit):
+        raise ValueError("too deep: the per-message path names it")
     if traits is None and m.type == "identify" and context:
         # RudderStack puts identify traits in the context: the one case that needs it decoded
         ctx = orjson.loads(context)
@@ -142,25 +168,25 @@ def _values(m: FastMessage, shared: _Shared, source: str, received_at: datetime
         m.messageId, m.type, m.event if m.type == "track" else m.name,  # type: ignore[arg-type]
         m.userId, m.anonymousId, m.groupId, m.previousId,  # type: ignore[arg-type]
         m.timestamp or m.originalTimestamp, m.sentAt or shared[2], received_at,
-        _text(m.properties), traits, context, _text(m.integrations) or shared[1], source)
+        properties, traits, context, integrations or shared[1], source, clock=limits.clock)
 
 
-def batch_values(body: bytes, *, source: str, received_at: datetime, max_event_bytes: int
+def batch_values(body: bytes, *, source: str, received_at: datetime, limits: MessageLimits
                  ) -> list[tuple[tuple[Any, ...], int]] | None:
     """(values in :data:`~aidmp.spec.events.EVENT_COLUMNS` order, JSON size) of every
     message of a batch the fast path takes whole, else None (then use :func:`batch_rows`)."""
     try:
         whole = _WHOLE.decode(body)
         shared = (_text(whole.context), _text(whole.integrations), whole.sentAt)
-        out = [_values(m, shared, source, received_at) for m in whole.batch]
-    except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+        out = [_values(m, shared, source, received_at, limits) for m in whole.batch]
+    except _DECLINED:
         return None
-    if any(size > max_event_bytes for _, size in out):
+    if any(size > limits.max_event_bytes for _, size in out):
         return None
     return out
 
 
-def batch_rows(body: bytes, *, source: str, received_at: datetime, max_event_bytes: int
+def batch_rows(body: bytes, *, source: str, received_at: datetime, limits: MessageLimits
                ) -> tuple[list[dict[str, Any]], list[tuple[Any, str, str]]]:
     """Event rows of a batch body and, per rejected message, (message, field, problem).
 
@@ -168,69 +194,98 @@ def batch_rows(body: bytes, *, source: str, received_at: datetime, max_event_byt
         ValidationError: the body is not a batch object (malformed JSON, no ``batch`` list,
             an empty one).
     """
-    values = batch_values(body, source=source, received_at=received_at,
-                          max_event_bytes=max_event_bytes)
+    values = batch_values(body, source=source, received_at=received_at, limits=limits)
     if values is not None:
         return [_as_row(v, size) for v, size in values], []
-    return rows_one_by_one(body, source=source, received_at=received_at,
-                       max_event_bytes=max_event_bytes)
+    return rows_one_by_one(body, source=source, received_at=received_at, limits=limits)
 
 
 def _as_row(values: tuple[Any, ...], size: int) -> dict[str, Any]:
     return {**dict(zip(EVENT_COLUMNS, values, strict=True)), "_size": size}
 
 
-def rows_one_by_one(body: bytes, *, source: str, received_at: datetime, max_event_bytes: int
-                    ) -> tuple[list[dict[str, Any]], list[tuple[Any, str, str]]]:
-    """:func:`batch_rows` for a body :func:`batch_values` declined: message by message."""
+def _split(body: bytes) -> tuple[list[tuple[bytes, int | None]], dict[str, bytes]]:
+    """The raw messages (with their depth when already known) and batch-level fields."""
     try:
         split = _SPLIT.decode(body)
-    except msgspec.DecodeError as exc:
-        raise ValidationError(f"malformed JSON: {exc}", field="body") from None
     except msgspec.ValidationError:
-        doc = orjson.loads(body)
+        doc = decode_json(body)
         if not isinstance(doc, dict):
             raise ValidationError("must be a JSON object", field="body") from None
         raise ValidationError("required: a list of messages", field="batch") from None
-    if not split.batch:
-        raise ValidationError("must contain at least one message", field="batch")
-    # batch-level fields, decoded once, for the messages pydantic judges
-    shared_doc = {k: orjson.loads(bytes(v)) for k, v in (
+    except (msgspec.DecodeError, RecursionError):
+        # one message may hold what the decoder refuses (a lone surrogate, nesting beyond its
+        # recursion limit): cut the body by its structure and judge each message alone
+        shared_raw, cut = split_batch(body)
+        return [(raw, depth) for raw, depth in cut], shared_raw
+    shared_raw = {k: bytes(v) for k, v in (
         ("context", split.context), ("integrations", split.integrations),
         ("sentAt", split.sentAt)) if v and bytes(v) != b"null"}
+    return [(bytes(raw), None) for raw in split.batch], shared_raw
+
+
+def _payload(raw: bytes) -> str:
+    """A refused message as stored in the quarantine when it cannot be decoded."""
+    return raw.decode("utf-8", "replace")
+
+
+def rows_one_by_one(body: bytes, *, source: str, received_at: datetime, limits: MessageLimits
+                    ) -> tuple[list[dict[str, Any]], list[tuple[Any, str, str]]]:
+    """:func:`batch_rows` for a body :func:`batch_values` declined: message by message."""
+    messages, shared_raw = _split(body)
+    if not messages:
+        raise ValidationError("must contain at least one message", field="batch")
+    # batch-level fields, decoded once, for the messages pydantic judges
+    shared_doc: dict[str, Any] = {}
     shared: _Shared | None
     try:
-        shared = (_text(split.context), _text(split.integrations),
-                  msgspec.json.decode(split.sentAt, type=datetime)
-                  if "sentAt" in shared_doc else None)
+        shared_doc = {k: decode_json(v) for k, v in shared_raw.items()}
+        if any(exceeds_depth(v, limits.max_depth - 1) for v in shared_raw.values()):
+            raise ValidationError(depth_problem(limits.max_depth), field="context")
+        shared = (_text(msgspec.Raw(shared_raw["context"])) if "context" in shared_raw else None,
+                  _text(msgspec.Raw(shared_raw["integrations"]))
+                  if "integrations" in shared_raw else None,
+                  msgspec.json.decode(shared_raw["sentAt"], type=datetime)
+                  if "sentAt" in shared_raw else None)
     except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
         shared = None  # a bad batch-level field: pydantic names it for every message
+        shared_doc = {k: v for k, v in shared_doc.items()
+                      if not exceeds_depth(shared_raw[k], limits.max_depth - 1)}
     rows: list[dict[str, Any]] = []
     rejected: list[tuple[Any, str, str]] = []
-    for index, raw in enumerate(split.batch):
+    for index, (raw, depth) in enumerate(messages):
         at = f"batch[{index}]."
+        if (depth is not None and depth > limits.max_depth) or (
+                depth is None and exceeds_depth(raw, limits.max_depth)):
+            rejected.append((_payload(raw), at + "message", depth_problem(limits.max_depth)))
+            continue
         row = None
         if shared is not None:
             try:
-                row = _as_row(*_values(_ONE.decode(raw), shared, source, received_at))
-            except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+                row = _as_row(*_values(_ONE.decode(raw), shared, source, received_at, limits))
+            except _DECLINED:
                 row = None
         message = None
         if row is None:
-            message = orjson.loads(bytes(raw))
+            try:
+                message = decode_json(raw)
+            except ValidationError as exc:
+                rejected.append((_payload(raw), at + "message", exc.message))
+                continue
             if isinstance(message, dict) and shared_doc:
                 message = {**shared_doc, **message}
             try:
-                row = normalize_message(message, source=source, received_at=received_at)
+                row = normalize_message(message, source=source, received_at=received_at,
+                                        limits=limits, position=index)
             except ValidationError as exc:
                 rejected.append((message, at + (exc.field or "message"), exc.message))
                 continue
-        if row["_size"] > max_event_bytes:
-            message = orjson.loads(bytes(raw)) if message is None else message
-            size = len(orjson.dumps(message))
-            if size > max_event_bytes:
-                rejected.append((message, at + "message", f"message is {size} bytes; the "
-                                 f"limit is {max_event_bytes}"))
+        if row["_size"] > limits.max_event_bytes:
+            size = len(raw)
+            if size > limits.max_event_bytes:
+                rejected.append((decode_json(raw) if message is None else message,
+                                 at + "message",
+                                 f"message is {size} bytes; the limit is {limits.max_event_bytes}"))
                 continue
         rows.append(row)
     return rows, rejected

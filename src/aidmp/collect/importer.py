@@ -1,8 +1,10 @@
 """Bulk import of CSV / JSON / NDJSON / Parquet files (or data frames) through a mapping.
 
 Rows are transformed column-wise with polars (no per-row Python except hashing ids and building
-the few quarantine rows), validated, and written with the engine's idempotent append, so
-importing the same file twice stores nothing the second time.
+the few quarantine rows): typed, derived, filtered and routed by the mapping's steps
+(:mod:`aidmp.collect.mapping_steps`), validated, grouped into orders for line-item files, and
+written with the engine's idempotent append, so importing the same file twice stores nothing
+the second time.
 
 Example:
     >>> import polars as pl
@@ -20,26 +22,40 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
 
-from aidmp.collect.rows import ColumnBuffer, quarantine_row
+from aidmp.collect.mapping_steps import (
+    LINE_COLUMNS,
+    IdentifierTargets,
+    auto_types,
+    group_lines,
+    identifier_targets,
+    nested_json,
+    prepare,
+    row_keys,
+    safe_names,
+    text,
+    timestamp_expr,
+)
+from aidmp.collect.rows import ColumnBuffer, RowFilter, keep_all, quarantine_row
 from aidmp.engine.base import Engine, arrow_schema
-from aidmp.errors import ValidationError
+from aidmp.errors import ConfigError, ValidationError
+from aidmp.spec.identity import IdentityRules
 from aidmp.spec.imports import FORMATS_BY_SUFFIX, FileFormat, ImportMapping
 from aidmp.store.schema import TABLES
 
+if TYPE_CHECKING:
+    from aidmp.collect.database import DatabaseImportReport
+
 CHUNK_ROWS = 250_000
-_ISO_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f",
-                "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d")
 Progress = Callable[[int, int], None]
 
 
@@ -52,6 +68,12 @@ class ImportReport:
     stored: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    dropped: int = 0
+    """Rows left out by the mapping's ``where`` condition."""
+    orders: int = 0
+    """Line-item imports: the order events the lines made (stored ones and duplicates)."""
+    renamed: dict[str, str] = field(default_factory=dict)
+    """Columns stored under another property / trait name (spaces, brackets, dots)."""
     seconds: float = 0.0
 
     def add(self, other: ImportReport) -> None:
@@ -61,6 +83,9 @@ class ImportReport:
         self.stored += other.stored
         self.quarantined += other.quarantined
         self.duplicates += other.duplicates
+        self.dropped += other.dropped
+        self.orders += other.orders
+        self.renamed.update(other.renamed)
         self.seconds += other.seconds
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,16 +107,29 @@ def detect_format(path: Path) -> FileFormat:
     return fmt
 
 
+def _text_columns(m: ImportMapping) -> list[str]:
+    """Columns read as text whatever they hold: ids and the timestamp."""
+    cols = [m.user_id_column, m.anonymous_id_column, m.message_id_column, m.item_id_column,
+            m.timestamp_column, *m.identifiers,
+            m.lines.order_id_column if m.lines is not None else None]
+    return [c for c in cols if c]
+
+
 def read_file(path: Path, fmt: FileFormat, mapping: ImportMapping) -> pl.DataFrame:
-    """Read a whole file into polars; id and timestamp columns are kept as text."""
-    as_text = {c: pl.String for c in mapping.id_columns() if c != mapping.price_column}
+    """Read a whole file into polars. CSV columns are read as text and typed afterwards
+    (:func:`~aidmp.collect.mapping_steps.auto_types`): codes such as ``0812`` keep their
+    leading zeros; id, timestamp and explicitly typed columns stay text here."""
     try:
         if fmt == "csv":
-            return pl.read_csv(
+            df = pl.read_csv(
                 path, separator=mapping.delimiter, has_header=mapping.has_header,
-                new_columns=mapping.column_names, schema_overrides=as_text,
-                infer_schema_length=10_000, truncate_ragged_lines=False,
+                new_columns=mapping.column_names, infer_schema=False,
+                truncate_ragged_lines=False,
             )
+            # an empty field is a missing value (``where: CustomerID IS NOT NULL`` drops it)
+            df = df.with_columns(pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c))
+                                 .alias(c) for c in df.columns)
+            return auto_types(df, keep_text=[*_text_columns(mapping), *mapping.types])
         if fmt == "parquet":
             return pl.read_parquet(path)
         if fmt == "ndjson":
@@ -102,38 +140,10 @@ def read_file(path: Path, fmt: FileFormat, mapping: ImportMapping) -> pl.DataFra
         raise ValidationError(f"cannot read {path} as {fmt}: {first}", field="file") from None
 
 
-def _text(col: str) -> pl.Expr:
-    e = pl.col(col).cast(pl.String).str.strip_chars()
-    return pl.when(e == "").then(None).otherwise(e)
-
-
-def _timestamp(df: pl.DataFrame, mapping: ImportMapping) -> pl.Expr:
-    col = mapping.timestamp_column
-    assert col is not None
-    dtype = df.schema[col]
-    fmt = mapping.timestamp_format
-    if isinstance(dtype, pl.Datetime):
-        e = pl.col(col)
-        return (e.dt.replace_time_zone("UTC") if dtype.time_zone is None
-                else e.dt.convert_time_zone("UTC")).dt.cast_time_unit("us")
-    if dtype == pl.Date:
-        return pl.col(col).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    if fmt in ("unix", "unix_ms"):
-        unit = "s" if fmt == "unix" else "ms"
-        num = pl.col(col).cast(pl.Float64, strict=False)
-        scaled = (num * (1_000_000 if unit == "s" else 1_000)).cast(pl.Int64, strict=False)
-        return pl.from_epoch(scaled, time_unit="us").dt.replace_time_zone("UTC")
-    text = _text(col)
-    formats = (fmt,) if fmt else _ISO_FORMATS
-    return pl.coalesce([
-        text.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us") for f in formats
-    ])
-
-
-def _json_of(columns: list[str], rename: dict[str, str]) -> pl.Expr:
+def _json_of(columns: list[str], names: dict[str, str]) -> pl.Expr:
     if not columns:
         return pl.lit(None, dtype=pl.String)
-    return pl.struct([pl.col(c).alias(rename.get(c, c)) for c in columns]).struct.json_encode()
+    return pl.struct([pl.col(c).alias(names.get(c, c)) for c in columns]).struct.json_encode()
 
 
 def _kept(df: pl.DataFrame, mapping: ImportMapping, which: list[str] | str) -> list[str]:
@@ -143,39 +153,60 @@ def _kept(df: pl.DataFrame, mapping: ImportMapping, which: list[str] | str) -> l
     return list(which)
 
 
-def _row_ids(texts: Iterable[str], source: str) -> list[str]:
-    # A content hash makes re-imports idempotent without an id column. hashlib is used rather
-    # than polars' hash because that one is not stable across polars versions.
-    prefix = source.encode() + b"\x00"
-    return [f"{source}:" + hashlib.blake2b(prefix + t.encode(), digest_size=16).hexdigest()
-            for t in texts]
+@dataclass
+class Rows:
+    """What :meth:`Importer.rows` makes of a frame."""
+
+    good: pl.DataFrame
+    bad: pl.DataFrame
+    kept: list[str]
+    """Columns stored as properties / traits / item attributes."""
+    names: dict[str, str]
+    """Their stored names."""
+    targets: IdentifierTargets
+    dropped: int
 
 
 class Importer:
-    """Turns files and frames into rows of ``events`` (or ``items``) and ``quarantine``."""
+    """Turns files and frames into rows of ``events`` (or ``items``) and ``quarantine``.
 
-    def __init__(self, engine: Engine) -> None:
+    ``rules`` are the identity rules a mapping's ``identifiers`` are checked against (the
+    defaults when not given)."""
+
+    def __init__(self, engine: Engine, rules: IdentityRules | None = None) -> None:
         self.engine = engine
+        self.rules = rules or IdentityRules()
+        self.row_filter: RowFilter = keep_all
+        # where database sources keep their cursors (the DMP sets <home>/sources)
+        self.sources_dir: Path | None = None
 
     def check_columns(self, df: pl.DataFrame, mapping: ImportMapping) -> None:
         """Fail fast, naming the mapping key, when a mapped column is not in the data."""
         keys = ("user_id_column", "anonymous_id_column", "timestamp_column", "event_column",
                 "message_id_column", "item_id_column", "name_column", "category_column",
                 "price_column")
+        columns = [c for c in df.columns if not c.startswith("__")]
         for key in keys:
             col = getattr(mapping, key)
             if col and col not in df.columns:
                 raise ValidationError(
-                    f"column {col!r} is not in the data; columns are: {', '.join(df.columns)}",
+                    f"column {col!r} is not in the data; columns are: {', '.join(columns)}",
                     field=key)
+        wanted: list[tuple[str, list[str]]] = [
+            ("identifiers", list(mapping.identifiers)),
+            ("context", list(mapping.context.values()))]
+        if mapping.lines is not None:
+            wanted += [("lines.order_id_column", [mapping.lines.order_id_column]),
+                       ("lines.products", list(mapping.lines.products))]
         for key in ("properties", "traits"):
-            wanted = getattr(mapping, key)
-            if wanted != "*":
-                missing = [c for c in wanted if c not in df.columns]
-                if missing:
-                    raise ValidationError(
-                        f"columns {missing} are not in the data; columns are: "
-                        f"{', '.join(df.columns)}", field=key)
+            if getattr(mapping, key) != "*":
+                wanted.append((key, list(getattr(mapping, key))))
+        for key, cols in wanted:
+            missing = [c for c in cols if c not in df.columns]
+            if missing:
+                raise ValidationError(
+                    f"columns {missing} are not in the data; columns are: "
+                    f"{', '.join(columns)}", field=key)
 
     def file(
         self, path: str | Path, mapping: ImportMapping, *, fmt: FileFormat | None = None,
@@ -204,91 +235,192 @@ class Importer:
         self, df: pl.DataFrame, mapping: ImportMapping, *, file: str | None = None,
         progress: Progress | None = None, received_at: datetime | None = None,
     ) -> ImportReport:
-        """Import a polars frame (what the dataset loaders and ``file`` use)."""
+        """Import a polars frame (what the dataset loaders and ``file`` use).
+
+        Every mapping step runs over the whole frame before anything is written, so a bad
+        expression or column fails the import with nothing stored."""
         started = time.perf_counter()
-        self.check_columns(df, mapping)
+        m = mapping
         received = received_at or datetime.now(UTC)
-        report = ImportReport(files=[file] if file else [])
-        df = df.with_row_index("__row", offset=1)
-        for start in range(0, max(df.height, 1), CHUNK_ROWS):
-            chunk = df.slice(start, CHUNK_ROWS)
-            if chunk.height == 0:
-                break
-            good, bad = self.validate(chunk, mapping)
-            table = (self._items(good, mapping, received) if mapping.type == "item"
-                     else self.to_events(good, mapping, received))
-            stored = self.engine.append("items" if mapping.type == "item" else "events", table)
-            self._quarantine(bad, mapping, received, file)
-            report.read += chunk.height
+        report = ImportReport(files=[file] if file else [], read=df.height)
+        rows = self.rows(df.with_row_index("__row", offset=1), m, received)
+        report.dropped = rows.dropped
+        self._quarantine(rows.bad, m, received, file)
+        report.quarantined = rows.bad.height
+        good, kept, names, targets = rows.good, rows.kept, rows.names, rows.targets
+        if m.lines is not None:
+            report.orders = good.height
+        report.renamed = {c: n for c, n in names.items() if c != n and c not in m.rename}
+        done = 0
+        for start in range(0, good.height, CHUNK_ROWS):
+            chunk = good.slice(start, CHUNK_ROWS)
+            table = (self._items(chunk, m, received, kept, names) if m.type == "item"
+                     else self.to_events(chunk, m, received, kept, names, targets))
+            stored = self.engine.append("items", table) if m.type == "item" else \
+                self.engine.append("events", self.row_filter(table))
             report.stored += stored
-            report.duplicates += good.height - stored
-            report.quarantined += bad.height
+            report.duplicates += chunk.height - stored
+            done += chunk.height
             if progress:
-                progress(report.read, df.height)
+                progress(done, good.height)
         report.seconds = time.perf_counter() - started
         return report
 
+    def database(
+        self, dsn: str, mapping: ImportMapping, *, table: str | None = None,
+        query: str | None = None, cursor: str | None = None, name: str | None = None,
+        full: bool = False, progress: Progress | None = None,
+    ) -> DatabaseImportReport:
+        """Import a PostgreSQL / MySQL / MariaDB table or query, incrementally by ``cursor``
+        (see :meth:`aidmp.collect.database.DatabaseImporter.run`)."""
+        from aidmp.collect.database import DatabaseImporter
+
+        if self.sources_dir is None:
+            raise ConfigError("this importer has no folder for source cursors; use "
+                              "dmp.imports.database", field="sources_dir")
+        return DatabaseImporter(self, self.sources_dir).run(
+            dsn, mapping, table=table, query=query, cursor=cursor, name=name, full=full,
+            progress=progress)
+
+    def database_sources(self) -> list[dict[str, Any]]:
+        """Database sources imported so far, with their cursors (DSNs without passwords)."""
+        from aidmp.collect.database import DatabaseImporter
+
+        if self.sources_dir is None:
+            return []
+        return DatabaseImporter(self, self.sources_dir).sources()
+
+    def rows(self, df: pl.DataFrame, m: ImportMapping, received: datetime) -> Rows:
+        """Every step before writing, over a frame with a ``__row`` number column: the
+        mapping's column steps, validation, and for line-item files the grouping into orders.
+
+        Raises:
+            ValidationError: an unknown column, a bad expression or identifier type.
+        """
+        originals = [c for c in df.columns if not c.startswith("__")]
+        df = df.with_columns(pl.struct(originals).struct.json_encode().alias("__payload"))
+        # order lines are keyed by their order (group_lines): no row hash to compute
+        mids = (row_keys(df, m) if m.lines is None
+                else pl.Series("__mid", [None] * df.height, dtype=pl.String))
+        df = df.with_columns(mids.alias("__mid"))
+        prepared = prepare(df, m)
+        df = prepared.frame
+        self.check_columns(df, m)
+        targets = (identifier_targets(m, self.rules) if m.type != "item"
+                   else IdentifierTargets())
+        good, bad = self.validate(df, m, targets, received)
+        kept = self._kept_columns(good, m, targets)
+        if m.lines is not None:
+            good = group_lines(good, m, kept, self._id_columns(targets))
+            kept = [c for c in LINE_COLUMNS if c in good.columns] + [
+                c for c in kept if c not in LINE_COLUMNS]
+        return Rows(good, bad, kept, safe_names(kept, m.rename), targets, prepared.dropped)
+
+    def replay(self, payload: dict[str, Any], m: ImportMapping, row_number: int,
+               received: datetime) -> dict[str, Any]:
+        """The event row of one quarantined record (its original columns), through every
+        step of ``m`` again.
+
+        Raises:
+            ValidationError: the record is still refused (or the ``where`` condition drops it).
+        """
+        df = pl.DataFrame([payload]).with_row_index("__row", offset=row_number)
+        rows = self.rows(df, m, received)
+        if rows.bad.height:
+            raise ValidationError(rows.bad["__reason"][0], field=rows.bad["__field"][0])
+        if rows.dropped:
+            raise ValidationError(f"{m.where!r} does not hold for it", field="where")
+        if m.type == "item":
+            table = self._items(rows.good, m, received, rows.kept, rows.names)
+        else:
+            table = self.to_events(rows.good, m, received, rows.kept, rows.names, rows.targets)
+        out: dict[str, Any] = table.to_pylist()[0]
+        return out
+
     # -- steps ------------------------------------------------------------------------------------
+    @staticmethod
+    def _id_columns(t: IdentifierTargets) -> list[str]:
+        cols = [t.user_id, t.anonymous_id, *t.context.values(), *t.traits.values()]
+        return list(dict.fromkeys(c for c in cols if c))
+
+    def _kept_columns(self, df: pl.DataFrame, m: ImportMapping, t: IdentifierTargets
+                      ) -> list[str]:
+        kept = _kept(df, m, m.traits if m.type == "identify" else m.properties)
+        # explicitly typed identifiers written as traits are kept once, under their key
+        return [c for c in kept if c not in t.traits.values()]
+
     def validate(
-        self, df: pl.DataFrame, m: ImportMapping
+        self, df: pl.DataFrame, m: ImportMapping, targets: IdentifierTargets | None = None,
+        received: datetime | None = None,
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(good, bad) rows; bad ones carry ``__field`` and ``__reason``, good ones ``__ts``."""
+        targets = targets or IdentifierTargets(m.user_id_column, m.anonymous_id_column)
         checks: list[tuple[pl.Expr, str, pl.Expr]] = []  # (is_bad, field, reason)
+        if "__treason" in df.columns:
+            checks.append((pl.col("__treason").is_not_null(), "", pl.col("__treason")))
         if m.type == "item":
             assert m.item_id_column
-            checks.append((_text(m.item_id_column).is_null(), m.item_id_column,
+            checks.append((text(m.item_id_column).is_null(), m.item_id_column,
                            pl.lit("missing item id")))
             if m.price_column:
                 price = pl.col(m.price_column).cast(pl.Float64, strict=False)
                 checks.append((pl.col(m.price_column).is_not_null() & price.is_null(),
                                m.price_column, pl.lit("not a number")))
         else:
-            ids = [c for c in (m.user_id_column, m.anonymous_id_column) if c]
-            no_id = pl.all_horizontal([_text(c).is_null() for c in ids])
-            checks.append((no_id, ids[0], pl.lit("missing: no user id or anonymous id")))
-            if m.event_column:
-                checks.append((_text(m.event_column).is_null(), m.event_column,
-                               pl.lit("missing event name")))
+            ids = self._id_columns(targets)
+            no_id = pl.all_horizontal([text(c).is_null() for c in ids])
+            checks.append((no_id, ids[0], pl.lit(
+                "missing: no user id or anonymous id" if len(ids) <= 2 and not m.identifiers
+                else f"missing: none of {', '.join(ids)}")))
+            if m.type != "identify":
+                name = m.event_column or "event"
+                checks.append((pl.col("__event").is_null(), name, pl.lit("missing event name")))
+            if m.lines is not None:
+                checks.append((text(m.lines.order_id_column).is_null(),
+                               m.lines.order_id_column, pl.lit("missing order id")))
         if m.timestamp_column and m.type != "item":
             raw = pl.col(m.timestamp_column)
             fmt = m.timestamp_format or "ISO 8601"
-            df = df.with_columns(_timestamp(df, m).alias("__ts"))
+            df = df.with_columns(timestamp_expr(df, m).alias("__ts"))
             checks.append((raw.is_null(), m.timestamp_column, pl.lit("missing timestamp")))
             checks.append((pl.col("__ts").is_null(), m.timestamp_column,
                            pl.format("cannot parse '{}' as {}", raw.cast(pl.String), pl.lit(fmt))))
+        else:
+            at = received or datetime.now(UTC)
+            df = df.with_columns(pl.lit(at).dt.cast_time_unit("us")
+                                 .dt.convert_time_zone("UTC").alias("__ts"))
         field_expr: pl.Expr = pl.lit(None, dtype=pl.String)
         reason_expr: pl.Expr = pl.lit(None, dtype=pl.String)
         for is_bad, col, reason in reversed(checks):  # first failing check wins
-            field_expr = pl.when(is_bad).then(pl.lit(col)).otherwise(field_expr)
+            fld = pl.col("__tfield") if col == "" else pl.lit(col)
+            field_expr = pl.when(is_bad).then(fld).otherwise(field_expr)
             reason_expr = pl.when(is_bad).then(reason).otherwise(reason_expr)
         df = df.with_columns(field_expr.alias("__field"), reason_expr.alias("__reason"))
         bad = df.filter(pl.col("__reason").is_not_null())
         good = df.filter(pl.col("__reason").is_null())
         return good, bad
 
-    def _message_ids(self, df: pl.DataFrame, m: ImportMapping) -> list[str] | pl.Series:
-        if m.message_id_column:
-            return df.select(pl.lit(m.source + ":") + _text(m.message_id_column)).to_series()
-        originals = [c for c in df.columns if not c.startswith("__")]
-        texts = df.select(pl.struct(originals).struct.json_encode()).to_series().to_list()
-        return _row_ids(texts, m.source)
-
-    def to_events(self, df: pl.DataFrame, m: ImportMapping, received: datetime) -> pa.Table:
+    def to_events(self, df: pl.DataFrame, m: ImportMapping, received: datetime,
+                  kept: list[str], names: dict[str, str], t: IdentifierTargets) -> pa.Table:
+        """Event rows (conformed to the ``events`` table) of validated rows."""
         n = df.height
-        kept = _kept(df, m, m.traits if m.type == "identify" else m.properties)
-        payload = _json_of(kept, m.rename)
-        ts = pl.col("__ts") if m.timestamp_column else pl.lit(received).dt.cast_time_unit("us")
-        event = (_text(m.event_column) if m.event_column else pl.lit(m.event, dtype=pl.String))
+        payload = _json_of(kept, names)
+        traits = payload if m.type == "identify" else pl.lit(None, pl.String)
+        if t.traits:
+            cols = [*kept, *t.traits.values()]
+            traits = _json_of(cols, {**names, **{c: k for k, c in t.traits.items()}})
+        null = pl.lit(None, pl.String)
+        context = {**m.context, **t.context}
         out = df.select(
-            (_text(m.user_id_column) if m.user_id_column else pl.lit(None, pl.String))
-            .alias("user_id"),
-            (_text(m.anonymous_id_column) if m.anonymous_id_column else pl.lit(None, pl.String))
-            .alias("anonymous_id"),
-            ts.dt.convert_time_zone("UTC").alias("timestamp"),
-            (pl.lit(None, pl.String) if m.type == "identify" else event).alias("event"),
-            (payload if m.type != "identify" else pl.lit(None, pl.String)).alias("properties"),
-            (payload if m.type == "identify" else pl.lit(None, pl.String)).alias("traits"),
+            (text(t.user_id) if t.user_id else null).alias("user_id"),
+            (text(t.anonymous_id) if t.anonymous_id else null).alias("anonymous_id"),
+            pl.col("__ts").dt.convert_time_zone("UTC").alias("timestamp"),
+            (null if m.type == "identify" else pl.col("__event")).alias("event"),
+            (payload if m.type != "identify" else null).alias("properties"),
+            traits.alias("traits"),
+            (nested_json(context) if context else null).alias("context"),
+            pl.col("__mid").alias("message_id"),
         ).with_columns(
-            pl.Series("message_id", self._message_ids(df, m), dtype=pl.String),
             pl.lit(m.type).alias("type"),
             pl.col("timestamp").alias("original_timestamp"),
             pl.lit(received).dt.cast_time_unit("us").dt.convert_time_zone("UTC")
@@ -299,17 +431,17 @@ class Importer:
         assert out.height == n
         return conform(out, "events")
 
-    def _items(self, df: pl.DataFrame, m: ImportMapping, received: datetime) -> pa.Table:
+    def _items(self, df: pl.DataFrame, m: ImportMapping, received: datetime, kept: list[str],
+               names: dict[str, str]) -> pa.Table:
         assert m.item_id_column
-        kept = _kept(df, m, m.properties)
         out = df.select(
-            _text(m.item_id_column).alias("item_id"),
-            (_text(m.name_column) if m.name_column else pl.lit(None, pl.String)).alias("name"),
-            (_text(m.category_column) if m.category_column else pl.lit(None, pl.String))
+            text(m.item_id_column).alias("item_id"),
+            (text(m.name_column) if m.name_column else pl.lit(None, pl.String)).alias("name"),
+            (text(m.category_column) if m.category_column else pl.lit(None, pl.String))
             .alias("category"),
             (pl.col(m.price_column).cast(pl.Float64, strict=False) if m.price_column
              else pl.lit(None, pl.Float64)).alias("price"),
-            _json_of(kept, m.rename).alias("attributes"),
+            _json_of(kept, names).alias("attributes"),
             pl.lit(m.source).alias("source"),
             pl.lit(received).dt.cast_time_unit("us").dt.convert_time_zone("UTC")
             .alias("updated_at"),
@@ -321,8 +453,7 @@ class Importer:
     ) -> None:
         if bad.height == 0:
             return
-        originals = [c for c in bad.columns if not c.startswith("__")]
-        payloads = bad.select(pl.struct(originals).struct.json_encode()).to_series().to_list()
+        payloads = bad["__payload"].to_list()  # the row as read, before any step
         options = {"mapping": m.model_dump(mode="json")}
         buf = ColumnBuffer("quarantine")
         for payload, row, fld, reason in zip(

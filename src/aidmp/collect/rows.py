@@ -15,15 +15,26 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 import pyarrow as pa
 
 from aidmp.engine.base import arrow_schema
 from aidmp.store.schema import TABLES
+
+RowFilter = Callable[[pa.Table], pa.Table]
+"""What every write path passes its event rows through before storing them (the DMP sets
+the suppression list's filter, :mod:`aidmp.privacy.suppression`)."""
+
+
+def keep_all(rows: pa.Table) -> pa.Table:
+    """The filter of a write path no one restricted: every row is kept."""
+    return rows
+
 
 
 class ColumnBuffer:
@@ -72,6 +83,19 @@ def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
     return pa.array(values, type=type_)
 
 
+def json_text(value: Any) -> str:
+    """``value`` as JSON text, whatever a client managed to send: orjson first, msgspec for
+    integers beyond 64 bits, a marked placeholder for what neither can write (never raises)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        pass
+    try:
+        return msgspec.json.encode(value).decode()
+    except (msgspec.EncodeError, TypeError, ValueError, RecursionError) as exc:
+        return orjson.dumps({"unserialisable_payload": str(exc)[:200]}).decode()
+
+
 def quarantine_row(
     *,
     source: str,
@@ -85,9 +109,7 @@ def quarantine_row(
     file: str | None = None,
 ) -> dict[str, Any]:
     """A ``quarantine`` row; its id is deterministic so a re-delivery is stored once."""
-    text = payload if isinstance(payload, str) else orjson.dumps(
-        payload, option=orjson.OPT_NON_STR_KEYS
-    ).decode()
+    text = payload if isinstance(payload, str) else json_text(payload)
     ident = hashlib.sha256(
         "\x00".join([source, kind, text, file or "", str(row_number or "")]).encode()
     ).hexdigest()[:32]

@@ -293,6 +293,34 @@ class Engine(ABC):
         finally:
             self.drop(stage)
 
+    def delete_rows(self, table: str, doomed: ibis.Table) -> int:
+        """Delete the rows of ``table`` (declared or derived, ``events`` included) whose
+        values in ``doomed``'s columns match a row of ``doomed``; return how many went.
+
+        This is erasure's write: unlike the build's rewrites it may touch ``events``. Engines
+        that delete in place (DuckDB) do; the others rewrite the table without the rows.
+        """
+        cols = list(doomed.columns)
+        current = self.table(table)
+        before = self.count(table)
+        kept = current.anti_join(doomed.select(*cols).distinct(), cols)
+        if table in TABLES:
+            self.keep_only(table, kept)
+        else:
+            stage = f"_keep_stage_{uuid.uuid4().hex[:8]}"
+            self.materialize(stage, kept)
+            try:
+                self.materialize(table, self.table(stage))
+            finally:
+                self.drop(stage)
+        return before - self.count(table)
+
+    def compact(self) -> bool:
+        """Rewrite the store so that deleted rows leave no bytes behind (DuckDB keeps them in
+        free blocks until they are overwritten); False where writes already produce new files
+        and nothing is to be done."""
+        return False
+
     @staticmethod
     def _check_rebuilt(table: str) -> None:
         if table not in TABLES or table == "events":

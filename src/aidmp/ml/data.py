@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from aidmp.engine.base import Engine, arrow_schema
 from aidmp.errors import ValidationError
+from aidmp.privacy.consent import SCORING_PURPOSE, TRAINING_PURPOSE, refused
 from aidmp.store.schema import TABLES
 
 __all__ = ["basket_items", "baskets", "check_property", "item_names", "profile_events",
@@ -64,6 +65,7 @@ def profile_events(engine: Engine, event: str | None = None,
     """
     _need_profiles(engine)
     e, ep = engine.table("events"), engine.table("event_profiles")
+    ep = ep.anti_join(refused(engine, TRAINING_PURPOSE), "profile_id")
     if event is not None:
         e = e.filter(e.type == "track", e.event == event)
     joined = e.inner_join(ep, e.message_id == ep.message_id)
@@ -143,8 +145,17 @@ def item_names(engine: Engine, ids: Iterable[str] | None = None) -> dict[str, st
 
 def write_predictions(engine: Engine, profile_ids: Iterable[str],
                       scores: dict[str, np.ndarray[Any, Any]], model: str, version: int) -> int:
-    """Upsert one prediction row per profile and key; return the rows written."""
+    """Upsert one prediction row per profile and key; return the rows written.
+
+    People who withdrew :data:`SCORING_PURPOSE` get none, and their stored scores go."""
+    no = refused(engine, SCORING_PURPOSE)
+    gone = set(engine.execute(no).column("profile_id").to_pylist())
+    if gone:
+        engine.delete_rows("predictions", no)
     ids = list(profile_ids)
+    keep = np.array([i not in gone for i in ids], dtype=bool)
+    ids = [i for i, k in zip(ids, keep, strict=True) if k]
+    scores = {key: np.asarray(v)[keep] for key, v in scores.items()}
     now = datetime.now(UTC)
     parts = []
     for key, values in scores.items():

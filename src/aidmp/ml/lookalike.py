@@ -274,7 +274,7 @@ class LookalikeModel(BaseEstimator):  # type: ignore[misc]
 
 
 def consent_exclusions(
-    engine: Engine, profile_ids: Sequence[Hashable], purpose: str = "ads", *,
+    engine: Engine, profile_ids: Sequence[Hashable], purpose: str = "advertising", *,
     require_grant: bool = False,
 ) -> Mask:
     """``exclude_mask`` for :meth:`LookalikeModel.fit` from the ``consents`` table.

@@ -39,11 +39,16 @@ import ibis.expr.types as ir
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
 from aidmp.identity.service import EVENT_PROFILES, IdentityGraph
+from aidmp.spec.limits import clip_json
 
 #: A person with at most this many events has them read by key (a probe each, ~0.1-1 ms);
 #: above it one scan (~150-300 ms at 10M events) is cheaper.
 PROBE_LIMIT = 200
 COLUMNS = ("message_id", "type", "event", "timestamp", "source", "properties")
+
+
+#: deepest nesting of event properties a timeline shows (deeper parts become a short note)
+RENDER_DEPTH = 32
 
 
 def person_ids(identities: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
@@ -96,7 +101,9 @@ def timeline(engine: Engine, identity: IdentityGraph, profile_id: str, *, page: 
         rows = engine.execute(mine.select(*COLUMNS).order_by(
             [ibis.desc("timestamp"), "message_id"]).limit(size, offset=offset)).to_pylist()
     for r in rows:
-        r["properties"] = json.loads(r["properties"]) if r["properties"] else None
+        # whatever was stored can be shown: nesting beyond RENDER_DEPTH is cut, not recursed
+        r["properties"] = json.loads(clip_json(r["properties"], RENDER_DEPTH)) \
+            if r["properties"] else None
     return {"profile_id": profile_id, "page": page, "size": size, "total": total,
             "events": rows}
 

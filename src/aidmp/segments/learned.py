@@ -78,7 +78,7 @@ def cluster_segments(dmp: DMP, name: str, *, features: Sequence[str] | None = No
 
 def lookalike_segment(dmp: DMP, seed_segment: str, name: str, *,
                       top_percent: float | None = 10.0, top_n: int | None = None,
-                      features: Sequence[str] | None = None, purpose: str = "ads",
+                      features: Sequence[str] | None = None, purpose: str = "advertising",
                       classifier: Literal["logistic", "gbm"] = "logistic") -> dict[str, Any]:
     """People most like the seed segment's members, saved as a segment.
 

@@ -171,6 +171,8 @@ class ServiceClient:
             raise RemoteError(resp.status_code, detail)
         if not resp.content:
             return None
+        if not resp.headers.get("content-type", "").startswith("application/json"):
+            return resp.content  # an archive or a file
         return resp.json()
 
     def close(self) -> None:

@@ -149,6 +149,9 @@ AUDIT_LOG = TableSpec(
         _c("action", _S, "verb, e.g. keys.create", null=False),
         _c("object", _S, "object acted on"),
         _c("detail", _S, "JSON detail"),
+        _c("seq", _I, "position in the chain"),
+        _c("prev_hash", _S, "hash of the previous entry"),
+        _c("hash", _S, "SHA-256 of this entry and prev_hash"),
     ),
 )
 
@@ -419,10 +422,57 @@ DESTINATIONS = TableSpec(
     ),
 )
 
+CONSENT_RECORDS = TableSpec(
+    name="consent_records",
+    doc="Consent decisions given through the API or the CLI, per identifier: the history.",
+    key=("id",),
+    person_columns=("id_value",),
+    columns=(
+        _c("id", _S, "decision id", null=False),
+        _c("id_type", _S, "identifier type the decision was given for", null=False),
+        _c("id_value", _S, "normalised identifier value", pii=True, null=False),
+        _c("purpose", _S, "consent purpose", null=False),
+        _c("granted", dt.Boolean(nullable=True), "granted (true) or withdrawn (false)",
+           null=False),
+        _c("at", _TS, "when the person decided", null=False),
+        _c("source", _S, "where the decision came from (api, cli, a source name)"),
+        _c("actor", _S, "API key id or 'cli' that recorded it"),
+    ),
+)
+
+SUPPRESSIONS = TableSpec(
+    name="suppressions",
+    doc="Identifiers of erased people as keyed hashes: data for them is dropped on arrival.",
+    key=("hash",),
+    columns=(
+        _c("hash", _S, "HMAC-SHA256 of type:value under the pseudonymisation secret",
+           null=False),
+        _c("request_id", _S, "the erasure request that added it", null=False),
+        _c("created_at", _TS, "when", null=False),
+    ),
+)
+
+PRIVACY_REQUESTS = TableSpec(
+    name="privacy_requests",
+    doc="Data-subject access and erasure requests: status and counts, never the identifier.",
+    key=("id",),
+    columns=(
+        _c("id", _S, "request id", null=False),
+        _c("kind", _S, "access | erasure", null=False),
+        _c("subject", _S, "keyed hash of the identifier asked about", null=False),
+        _c("status", _S, "running | done | failed", null=False),
+        _c("requested_at", _TS, "when it was asked", null=False),
+        _c("finished_at", _TS, "when it finished"),
+        _c("actor", _S, "API key id or 'cli'"),
+        _c("report", _S, "JSON: rows removed or exported per table (counts only)"),
+    ),
+)
+
 TABLES: dict[str, TableSpec] = {
     t.name: t for t in (EVENTS, QUARANTINE, API_KEYS, ITEMS, AUDIT_LOG, IDENTITIES, MERGES,
                         IDENTITY_LINKS, TRAITS, BUILDS, SEGMENTS, SEGMENT_MEMBERS, MODELS,
                         PREDICTIONS, CONSENTS, CAMPAIGNS, CAMPAIGN_COSTS, DESTINATIONS,
+                        CONSENT_RECORDS, SUPPRESSIONS, PRIVACY_REQUESTS,
                         JOBS, SCHEDULES, OUTBOX)
 }
 
@@ -512,4 +562,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               create=(JOBS, SCHEDULES, OUTBOX)),
     Migration(6, "campaign costs and audience destinations as declared tables",
               create=(CAMPAIGN_COSTS, DESTINATIONS)),
+    Migration(7, "privacy: consent records, suppressions, data-subject requests; the audit "
+                 "log chained by hash",
+              create=(CONSENT_RECORDS, SUPPRESSIONS, PRIVACY_REQUESTS),
+              add_columns=tuple(("audit_log", c) for c in AUDIT_LOG.columns[-3:])),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp import __version__
@@ -39,20 +39,20 @@ def events_stats(request: Request, _: ApiKey = Depends(require("read"))) -> dict
 
 @router.get("/v1/events", tags=["events"])
 def events_tail(
-    request: Request, n: int = 10, source: str | None = None,
+    request: Request, n: int = Query(10, ge=1, le=1000), source: str | None = None,
     _: ApiKey = Depends(require("read")),
 ) -> list[dict[str, Any]]:
     """The newest events (``n`` at most 1000)."""
-    return request.app.state.dmp.events.tail(min(max(n, 1), 1000), source=source)  # type: ignore[no-any-return]
+    return request.app.state.dmp.events.tail(n, source=source)  # type: ignore[no-any-return]
 
 
 @router.get("/v1/quarantine", tags=["quarantine"])
 def quarantine_list(
-    request: Request, source: str | None = None, limit: int = 50,
+    request: Request, source: str | None = None, limit: int = Query(50, ge=1, le=1000),
     _: ApiKey = Depends(require("admin")),
 ) -> list[dict[str, Any]]:
     """Records waiting in the quarantine, with field and reason."""
-    return request.app.state.dmp.quarantine.list(source=source, limit=min(limit, 1000))  # type: ignore[no-any-return]
+    return request.app.state.dmp.quarantine.list(source=source, limit=limit)  # type: ignore[no-any-return]
 
 
 class ReplayRequest(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
 from aidmp.campaigns import Campaigns, sample_size
+from aidmp.errors import ValidationError
 from aidmp.privacy.keys import ApiKey
 
 router = APIRouter(tags=["campaigns"])
@@ -38,6 +39,16 @@ class CostsRequest(BaseModel):
     mode: Literal["replace", "append"] = "replace"
 
 
+#: a look-back window in days: positive, finite, at most ten years
+DAYS = Query(30.0, gt=0, le=3650, allow_inf_nan=False)
+
+
+def _plausible(when: datetime | None, field: str) -> None:
+    """Refuse a date so far out that date arithmetic on it would overflow."""
+    if when is not None and not 1900 <= when.year <= 2200:
+        raise ValidationError(f"{when.isoformat()} is outside 1900-2200", field=field)
+
+
 @router.post("/v1/campaigns/costs")
 def import_costs(request: Request, body: CostsRequest,
                  _: ApiKey = Depends(require("admin"))) -> dict[str, int]:
@@ -50,7 +61,7 @@ def import_costs(request: Request, body: CostsRequest,
 
 @router.get("/v1/campaigns/roi")
 def roi(request: Request, by: Literal["channel", "campaign", "week", "segment"] = "channel",
-        model: RuleModel = "last_touch", lookback_days: float = Query(30.0, gt=0),
+        model: RuleModel = "last_touch", lookback_days: float = DAYS,
         _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
     """Revenue, cost, ROAS and ROI by channel, campaign, week or segment."""
     return _campaigns(request).roi(by, model=model, lookback_days=lookback_days)
@@ -58,15 +69,16 @@ def roi(request: Request, by: Literal["channel", "campaign", "week", "segment"] 
 
 @router.get("/v1/campaigns/report")
 def report(request: Request, model: RuleModel = "last_touch",
-           lookback_days: float = Query(30.0, gt=0),
+           lookback_days: float = DAYS,
            _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """ROI / ROAS by channel, campaign and week, and every attribution model."""
     return _campaigns(request).report(lookback_days=lookback_days, model=model)
 
 
 @router.get("/v1/campaigns/attribution")
-def attribution(request: Request, lookback_days: float = Query(30.0, gt=0),
-                half_life_days: float = Query(7.0, gt=0), by_campaign: bool = False,
+def attribution(request: Request, lookback_days: float = DAYS,
+                half_life_days: float = Query(7.0, gt=0, le=3650, allow_inf_nan=False),
+                by_campaign: bool = False,
                 ci: float | None = Query(None, ge=0.5, lt=1.0),
                 _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """First/last-touch, linear, time-decay, position-based and Markov, side by side.
@@ -81,14 +93,13 @@ def attribution(request: Request, lookback_days: float = Query(30.0, gt=0),
 @router.get("/v1/campaigns/plots/{chart}", response_class=Response)
 def plot(request: Request, chart: Literal["roi", "attribution", "experiment"],
          format: Literal["png", "html"] = "png", experiment_id: str | None = None,
-         lookback_days: float = Query(30.0, gt=0), ci: float | None = Query(None, ge=0.5, lt=1.0),
+         lookback_days: float = DAYS, ci: float | None = Query(None, ge=0.5, lt=1.0),
          _: ApiKey = Depends(require("read"))) -> Response:
     """A chart of a report as PNG or a self-contained HTML page."""
     import tempfile
     from pathlib import Path
 
     from aidmp.campaigns import plots
-    from aidmp.errors import ValidationError
 
     c = _campaigns(request)
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,10 +120,13 @@ def plot(request: Request, chart: Literal["roi", "attribution", "experiment"],
 @router.get("/v1/campaigns/experiments/{experiment_id}")
 def experiment(request: Request, experiment_id: str,
                holdout: float | None = Query(None, gt=0, lt=1),
-               start: datetime | None = None, end: datetime | None = None, seed: int = 0,
+               start: datetime | None = None, end: datetime | None = None,
+               seed: int = Query(0, ge=0, le=2**32 - 1),
                _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """Deterministic assignment and conversion / revenue tests against the control arm."""
     arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
+    _plausible(start, "start")
+    _plausible(end, "end")
     return _campaigns(request).experiment(experiment_id, arms=arms, start=start, end=end,
                                           seed=seed)
 
@@ -128,7 +142,9 @@ def uplift(request: Request, experiment_id: str,
 
 
 @router.get("/v1/campaigns/sample-size")
-def sample_size_route(baseline: float, mde: float, alpha: float = 0.05, power: float = 0.8,
+def sample_size_route(baseline: float = Query(gt=0, lt=1), mde: float = Query(gt=0, le=100),
+                      alpha: float = Query(0.05, gt=0, lt=1),
+                      power: float = Query(0.8, gt=0, lt=1),
                       relative: bool = False,
                       _: ApiKey = Depends(require("read"))) -> dict[str, int]:
     """People per arm to detect ``mde`` on a conversion rate of ``baseline``."""
@@ -224,7 +240,7 @@ def list_campaigns(request: Request,
 
 @router.get("/v1/campaigns/{campaign_id}")
 def campaign_performance(request: Request, campaign_id: str, model: RuleModel = "last_touch",
-                         lookback_days: float = Query(30.0, gt=0),
+                         lookback_days: float = DAYS,
                          _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """The campaign's cost, reach, credited conversions, ROAS / ROI and holdout test."""
     return _campaigns(request).performance(campaign_id, model=model,

@@ -15,8 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from aidmp.api.auth import basic_username
-from aidmp.collect.collector import decode_body, parse_json
-from aidmp.errors import PayloadTooLarge
+from aidmp.collect.collector import body_write_key, decode_body
 
 router = APIRouter(tags=["collect"])
 _SHORT = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias",
@@ -27,20 +26,16 @@ async def _collect(request: Request, path_type: str) -> Response:
     received_at = datetime.now(UTC)
     collector = request.app.state.collector
     limits = collector.settings.limits
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limits.max_batch_bytes:
-        raise PayloadTooLarge(
-            f"request body is {length} bytes; the limit is {limits.max_batch_bytes}", field="body")
+    # The guard middleware (aidmp.api.guard) has verified a header key and cut the body at
+    # the size limit before this runs.
     header_key = basic_username(request.headers.get("authorization"))
     keys = request.app.state.keys  # dmp.keys, or the exported key file (collector-only)
     key = keys.verify(header_key, "write") if header_key else None  # 401 before parsing
     body = decode_body(await request.body(), request.headers.get("content-encoding"), limits)
-    doc = None
-    if key is None:  # the key is in the body (analytics.js): decode it first
-        doc = parse_json(body)
-        key = keys.verify(doc.get("writeKey") if isinstance(doc, dict) else None, "write")
+    if key is None:  # the key is in the body (analytics.js): read only that field first
+        key = keys.verify(body_write_key(body), "write")
     accepted, quarantined, seq = collector.accept(
-        body, path_type=path_type, source=key.source, received_at=received_at, doc=doc)
+        body, path_type=path_type, source=key.source, received_at=received_at)
     await collector.wait_async(seq)
     result: dict[str, Any] = {"success": True, "accepted": accepted,
                               "quarantined": len(quarantined)}

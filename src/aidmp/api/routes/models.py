@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
@@ -30,7 +30,8 @@ def models_list(request: Request, name: str | None = None,
 
 
 @router.get("/v1/models/{name}", tags=["models"])
-def models_show(request: Request, name: str, version: int | None = None,
+def models_show(request: Request, name: str,
+                version: int | None = Query(None, ge=1, le=2**31 - 1),
                 _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """One version (the newest active by default): parameters, metrics, data window."""
     return _models(request).show(name, version)
@@ -68,7 +69,8 @@ def models_score(request: Request, name: str,
 
 
 @router.get("/v1/rules", tags=["models"])
-def rules_bought_together(request: Request, items: str, n: int = 10, model: str = "rules",
+def rules_bought_together(request: Request, items: str, n: int = Query(10, ge=1, le=1000),
+                          model: str = "rules",
                           _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
     """Items bought together with ``items`` (comma-separated), best rule first."""
     basket = [i.strip() for i in items.split(",") if i.strip()]
@@ -79,7 +81,7 @@ def rules_bought_together(request: Request, items: str, n: int = 10, model: str 
 
 
 @router.get("/v1/profiles/{ref}/recommendations", tags=["models"])
-def profile_recommendations(request: Request, ref: str, n: int = 10,
+def profile_recommendations(request: Request, ref: str, n: int = Query(10, ge=1, le=1000),
                             model: str = "recommend",
                             _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """Top items for the profile of ``<id_type>:<id_value>`` (e.g. ``user_id:42``)."""
@@ -90,7 +92,7 @@ def profile_recommendations(request: Request, ref: str, n: int = 10,
 
 
 @router.get("/v1/models/{name}/explain/{ref}", tags=["models"])
-def models_explain(request: Request, name: str, ref: str, top: int = 5,
+def models_explain(request: Request, name: str, ref: str, top: int = Query(5, ge=1, le=100),
                    _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """Why the model scores this person (``email:ann@x.com``) as it does."""
     id_type, value = split_identifier(ref, field="ref")

@@ -53,7 +53,8 @@ def build(request: Request, full: bool = False,
 
 
 @router.get("/v1/identity/merges", tags=["identity"])
-def merges(request: Request, profile_id: str | None = None, limit: int = Query(100, ge=1),
+def merges(request: Request, profile_id: str | None = None,
+           limit: int = Query(100, ge=1, le=10_000),
            _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
     """Merge records with rule and evidence, newest first."""
     return request.app.state.dmp.identity.merges(  # type: ignore[no-any-return]

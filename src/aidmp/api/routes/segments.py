@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
@@ -101,7 +101,8 @@ def size(request: Request, segment_id: str,
 
 
 @router.get("/v1/segments/{segment_id}/members")
-def members(request: Request, segment_id: str, page: int = 1, page_size: int = 100,
+def members(request: Request, segment_id: str, page: int = Query(1, ge=1, le=1_000_000),
+            page_size: int = Query(100, ge=1, le=10_000),
             _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """One page of member profile ids."""
     return _segments(request).members(segment_id, page=page, page_size=page_size)
@@ -136,7 +137,7 @@ class LookalikeRequest(BaseModel):
     top_percent: float | None = Field(default=10.0, gt=0, le=100)
     top_n: int | None = Field(default=None, ge=1)
     features: list[str] | None = None
-    purpose: str = "ads"
+    purpose: str = "advertising"
 
 
 @router.post("/v1/segments/cluster", status_code=201)

@@ -55,6 +55,8 @@ class DuckDBEngine(Engine):
     Args:
         path: the database file, or ``":memory:"``.
         read_only: open without write access (several readers may share a file).
+        memory_limit: DuckDB's ``memory_limit`` (``"60%"``, ``"4GB"``); None keeps DuckDB's
+            default. Queries beyond it spill to the temp directory or fail with an error.
     """
 
     name: ClassVar[str] = "duckdb"
@@ -63,7 +65,8 @@ class DuckDBEngine(Engine):
         {"primary_keys", "transactions", "upsert", "embedded"}
     )
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False,
+                 memory_limit: str | None = None) -> None:
         self.path = str(path)
         memory = not self.path or self.path.startswith(":memory:")
         self._file = None if memory else os.path.abspath(self.path)
@@ -77,6 +80,12 @@ class DuckDBEngine(Engine):
             ) from None
         # Timestamps are stored and returned in UTC whatever the machine's zone.
         self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+        if memory_limit is not None:
+            try:
+                self._con.execute("SET GLOBAL memory_limit = ?", [memory_limit])
+            except duckdb.Error as exc:
+                raise EngineError("set memory_limit", str(exc)) from None
+        self._memory_limit = memory_limit
         self._local = threading.local()
         self._write_lock = threading.Lock()
 
@@ -249,6 +258,45 @@ class DuckDBEngine(Engine):
             cur.execute(f"DELETE FROM {_quote(name)} WHERE {_quote(key)} IN "
                         f"(SELECT {_quote(key)} FROM ({doomed}))")
             cur.execute(f"INSERT INTO {_quote(name)} BY NAME {fresh}")
+
+    def delete_rows(self, table: str, doomed: ibis.Table) -> int:
+        cols = list(doomed.columns)
+        keys = self.compile(doomed.select(*cols).distinct())
+        match = " AND ".join(f"t.{_quote(c)} = d.{_quote(c)}" for c in cols)
+        with self._transaction(f"delete rows of {table}", keys) as cur:
+            n = cur.execute(f"DELETE FROM {_quote(table)} AS t USING ({keys}) AS d "
+                            f"WHERE {match}").fetchone()
+        return int(n[0]) if n else 0
+
+    def compact(self) -> bool:
+        """Copy every table into a fresh file (``COPY FROM DATABASE``: tables, keys and
+        indexes), then put it in place of the old one: the deleted rows' bytes, which
+        ``DELETE`` and ``CHECKPOINT`` leave in free blocks, are gone with the old file."""
+        if self._file is None:
+            return False
+        fresh = self._file + ".compact"
+        with self._write_lock:
+            for leftover in (fresh, fresh + ".wal"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+            name = self._con.execute("SELECT current_database()").fetchone()
+            assert name is not None
+            self._con.execute("CHECKPOINT")
+            self._con.execute("ATTACH ? AS aidmp_compact", [fresh])
+            try:
+                self._con.execute(f"COPY FROM DATABASE {_quote(name[0])} TO aidmp_compact")
+            finally:
+                self._con.execute("DETACH aidmp_compact")
+            self._con.close()
+            os.replace(fresh, self._file)
+            if os.path.exists(self._file + ".wal"):
+                os.remove(self._file + ".wal")
+            self._con = duckdb.connect(self._file)
+            self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+            if self._memory_limit is not None:
+                self._con.execute("SET GLOBAL memory_limit = ?", [self._memory_limit])
+            self._local = threading.local()  # every thread's cursor belonged to the old file
+        return True
 
     @contextlib.contextmanager
     def _transaction(self, what: str, query: str) -> Iterator[duckdb.DuckDBPyConnection]:
