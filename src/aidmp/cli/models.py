@@ -91,7 +91,7 @@ def fit(
                                                     "observed past.")] = None,
     method: Annotated[str | None, typer.Option(help="propensity: auto|logistic|svm|tree|gbm; "
                                                     "recommend: als|item_knn|user_knn|"
-                                                    "popularity.")] = None,
+                                                    "popularity|sasrec|hybrid.")] = None,
     set_: Annotated[list[str] | None, typer.Option(
     target_column: Annotated[str | None, typer.Option(
         help="propensity/churn: a yes/no profile attribute as the outcome (instead of "

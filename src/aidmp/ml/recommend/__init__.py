@@ -2,7 +2,8 @@
 
 Every recommender is a scikit-learn style estimator fitted on :class:`Interactions` (built from
 a long frame with the caller's own ids); ``recommend`` answers with items, scores and a reason
-per item; ``recommend_all`` is the vectorised form evaluation uses.
+per item; ``recommend_all`` is the vectorised form evaluation uses. :class:`SASRec`, the
+sequential deep model, needs the optional PyTorch extra (``pip install 'aidmp[deep]'``) to fit.
 
 Example:
     >>> import polars as pl
@@ -22,6 +23,7 @@ from aidmp.ml.recommend.hybrid import Hybrid
 from aidmp.ml.recommend.interactions import Interactions
 from aidmp.ml.recommend.knn import ItemKNN, UserKNN
 from aidmp.ml.recommend.popularity import Popularity
+from aidmp.ml.recommend.sasrec import SASRec
 from aidmp.ml.recommend.split import leave_last_out, random_split, temporal_split
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "ItemKNN",
     "Popularity",
     "Recommender",
+    "SASRec",
     "TopN",
     "UserKNN",
     "evaluate",

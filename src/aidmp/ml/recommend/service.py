@@ -4,11 +4,18 @@ Recommenders learn from (profile, item) pairs of one event (``Item Rated``, ``Pr
 ``Order Completed``...). The stated evaluation protocol: a per-profile random 80/20 split
 (seed 123), the model fitted on the binarised 80 %, every unseen item ranked, and the held-out
 items (with a weight of at least ``relevant_min`` when given) counted as relevant; the same
-split scores a popularity baseline. The registered model is then refitted on all pairs.
+split scores a popularity baseline. A sequential model (``sasrec``, or a ``hybrid`` with one)
+predicts the next item, so it is scored on each profile's latest pair instead (leave-last-out
+by time). The registered model is then refitted on all pairs.
+
+``hybrid`` blends two of the other methods: its params are ``first`` and ``second`` (method
+names), ``weight`` (share of the first) and ``first_params`` / ``second_params``.
 
 Example:
     >>> sorted(METHODS)
-    ['als', 'item_knn', 'popularity', 'user_knn']
+    ['als', 'item_knn', 'popularity', 'sasrec', 'user_knn']
+    >>> build("hybrid", {"first": "sasrec", "second": "item_knn", "weight": 0.7})
+    Hybrid(first=SASRec(), second=ItemKNN(), weight=0.7)
 """
 
 from __future__ import annotations
@@ -23,19 +30,25 @@ from aidmp.errors import ValidationError
 from aidmp.ml.data import item_names, profile_events
 from aidmp.ml.recommend import (
     ALS,
+    Hybrid,
     Interactions,
     ItemKNN,
     Popularity,
     Recommender,
     UserKNN,
     evaluate,
+    leave_last_out,
     random_split,
 )
+from aidmp.ml.recommend.sasrec import SASRec, load_torch_net
 
-__all__ = ["METHODS", "fit_recommender", "popular_items"]
+__all__ = ["METHODS", "build", "fit_recommender", "popular_items"]
 
 METHODS: dict[str, type[Recommender]] = {
-    "als": ALS, "item_knn": ItemKNN, "user_knn": UserKNN, "popularity": Popularity}
+    "als": ALS, "item_knn": ItemKNN, "user_knn": UserKNN, "popularity": Popularity,
+    "sasrec": SASRec}
+_HYBRID = {"first": "sasrec", "second": "item_knn", "weight": 0.5, "first_params": {},
+           "second_params": {}}
 SPLIT_SEED, TEST_FRACTION, K = 123, 0.2, 10
 
 
@@ -64,6 +77,49 @@ def popular_items(data: Interactions, n: int = 100) -> list[str]:
     return [str(v) for v in data.item_ids[order].tolist()]
 
 
+def build(method: str, params: dict[str, Any] | None = None) -> Recommender:
+    """An unfitted recommender of ``method`` (a key of :data:`METHODS` or ``hybrid``).
+
+    Raises:
+        ValidationError: an unknown method or parameter.
+    """
+    hyper = dict(params or {})
+    if method == "hybrid":
+        unknown = sorted(set(hyper) - set(_HYBRID))
+        if unknown:
+            raise ValidationError(f"unknown parameter(s) {', '.join(unknown)} for hybrid; "
+                                  f"valid: {', '.join(sorted(_HYBRID))}", field="params")
+        spec = {**_HYBRID, **hyper}
+        parts = []
+        for part in ("first", "second"):
+            if spec[part] not in METHODS:
+                raise ValidationError(f"unknown method {spec[part]!r} for the hybrid's {part} "
+                                      f"part; valid: {', '.join(sorted(METHODS))}",
+                                      field=f"params.{part}")
+            if not isinstance(spec[f"{part}_params"], dict):
+                raise ValidationError("must be an object of the part's parameters",
+                                      field=f"params.{part}_params")
+            parts.append(build(spec[part], spec[f"{part}_params"]))
+        return Hybrid(parts[0], parts[1], weight=spec["weight"])
+    if method not in METHODS:
+        raise ValidationError(f"unknown method {method!r}; valid: "
+                              f"{', '.join([*sorted(METHODS), 'hybrid'])}", field="method")
+    valid = METHODS[method]().get_params()
+    unknown = sorted(set(hyper) - set(valid))
+    if unknown:
+        raise ValidationError(f"unknown parameter(s) {', '.join(unknown)} for {method}; valid: "
+                              f"{', '.join(sorted(valid))}", field="params")
+    if method == "sasrec":
+        load_torch_net()  # says what to install before any data is read
+    return METHODS[method](**hyper)
+
+
+def _sequential(model: Recommender) -> bool:
+    if isinstance(model, Hybrid):
+        return _sequential(model.first) or _sequential(model.second)
+    return isinstance(model, SASRec)
+
+
 def fit_recommender(engine: Engine, method: str = "als", event: str = "Item Rated",
                     item_property: str = "item_id", weight_property: str | None = None,
                     relevant_min: float | None = None, action: str | None = None,
@@ -73,7 +129,8 @@ def fit_recommender(engine: Engine, method: str = "als", event: str = "Item Rate
 
     Args:
         engine: the store.
-        method: ``als``, ``item_knn``, ``user_knn`` or ``popularity``.
+        method: ``als``, ``item_knn``, ``user_knn``, ``popularity``, ``sasrec`` or
+            ``hybrid``.
         event: the interaction event.
         item_property: the property holding the item id.
         weight_property: numeric property (e.g. ``rating``) used to pick relevant test items.
@@ -84,31 +141,31 @@ def fit_recommender(engine: Engine, method: str = "als", event: str = "Item Rate
 
     Raises:
         ValidationError: unknown method, no interactions, bad hyper-parameters.
+        ConfigError: ``sasrec`` without PyTorch installed.
     """
-    if method not in METHODS:
-        raise ValidationError(f"unknown method {method!r}; valid: {', '.join(sorted(METHODS))}",
-                              field="method")
+    hyper = dict(params or {})
+    candidate = build(method, hyper)
     if relevant_min is not None and weight_property is None:
         raise ValidationError("relevant_min needs a weight_property to compare with",
                               field="relevant_min")
     verb = action or (event.split()[-1].lower() if event.split() else "interacted with")
     data = _interactions(engine, event, item_property, weight_property, verb)
-    train, test = random_split(data, TEST_FRACTION, seed=SPLIT_SEED)
+    sequential = _sequential(candidate)
+    if sequential:
+        train, test = leave_last_out(data)
+        split = "leave-last-out by time (each profile's latest pair held out)"
+    else:
+        train, test = random_split(data, TEST_FRACTION, seed=SPLIT_SEED)
+        split = (f"per-profile random {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} split "
+                 f"(seed {SPLIT_SEED})")
     relevant = test if relevant_min is None else test.at_least(relevant_min)
-    hyper = dict(params or {})
-    valid = METHODS[method]().get_params()
-    unknown = sorted(set(hyper) - set(valid))
-    if unknown:
-        raise ValidationError(f"unknown parameter(s) {', '.join(unknown)} for {method}; valid: "
-                              f"{', '.join(sorted(valid))}", field="params")
-    scores = evaluate(METHODS[method](**hyper), train.binarize(), relevant, K)
+    scores = evaluate(candidate, train.binarize(), relevant, K)
     baseline = evaluate(Popularity(), train.binarize(), relevant, K)
-    model = METHODS[method](**hyper).fit(data.binarize())
+    model = build(method, hyper).fit(data.binarize())
     metrics: dict[str, Any] = {f"{k}@{K}": v for k, v in scores.items() if k != "users"}
     metrics.update({"users_evaluated": scores["users"],
                     f"popularity_ndcg@{K}": baseline["ndcg"],
-                    "protocol": f"per-profile random {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}"
-                                f" split (seed {SPLIT_SEED}), full ranking of unseen items, "
+                    "protocol": f"{split}, full ranking of unseen items, "
                                 "relevant = held-out pairs"
                                 + (f" with {weight_property} >= {relevant_min}"
                                    if relevant_min is not None else "")})
