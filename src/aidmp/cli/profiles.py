@@ -177,9 +177,28 @@ def report(home: HomeOption = None, json: JsonOption = False) -> None:
         if src["quarantined"]:
             table(f"{name}: quarantined by reason", ["reason", "records"],
                   src["quarantined"].items())
+        contents = src.get("contents") or {}
+        flagged = [(k, v["values"], v["negative"], v["outliers"],
+                    "" if not v["fences"] else f"{v['fences'][0]:.4g} .. {v['fences'][1]:.4g}")
+                   for k, v in contents.get("properties", {}).items()
+                   if v["negative"] or v["outliers"]]
+        if flagged:
+            table(f"{name}: event properties", ["property", "values", "negative",
+                                                "outliers", "fences (IQR)"], flagged)
+        if contents.get("refunds") or contents.get("cancelled"):
+            summary(f"{name}: refunds and cancellations", {
+                "refund events": contents.get("refunds", 0),
+                "rows flagged cancelled": contents.get("cancelled", 0)})
     if result.get("identifiers_refused"):
         table("identifiers refused", ["type: reason", "values"],
               result["identifiers_refused"].items())
+    prof = result.get("profiles") or {}
+    outliers = [(c["name"], c["outliers"], f"{c['fences'][0]:.4g} .. {c['fences'][1]:.4g}")
+                for c in prof.get("columns", []) if c.get("outliers") and c.get("fences")]
+    if outliers:
+        table("profiles: outliers", ["column", "profiles", "fences (IQR)"], outliers)
+    for warning in result.get("missing_inputs", []):
+        typer.echo(f"warning: {warning}", err=True)
 
 
 # probabilistic matching (cli/matching.py)

@@ -109,7 +109,7 @@ def run_demo(
         if own_server:
             srv.stop()
     crm = dmp.imports.file(files["crm.csv"], ImportMapping(
-        source="crm", type="identify", user_id_column="crm_id", traits="*"))
+        source="crm", type="identify", identifiers={"crm_id": "crm_id"}, traits="*"))
     catalog = dmp.imports.file(files["catalog.csv"], ImportMapping(
         source="catalog", type="item", item_id_column="product_id", name_column="name",
         category_column="category", price_column="price"))

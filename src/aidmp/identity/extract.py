@@ -196,6 +196,30 @@ def normalise_values(kind: IdentifierType, raw: pl.Series, default_region: str,
     return values, reasons
 
 
+def normalised_parts(frame: pl.DataFrame, rules: IdentityRules) -> list[pl.DataFrame]:
+    """The distinct raw identifiers of ``frame`` (id_type, raw, region) as stored, one frame
+    per type from the strongest: id_type, raw, region, id_value (NULL when invalid or
+    blocked), reason."""
+    out = []
+    for kind in rules.ordered_types():
+        part = frame.filter(pl.col("id_type") == kind.name)
+        if part.is_empty():
+            continue
+        values, reasons = normalise_values(kind, part["raw"], rules.default_region,
+                                           part["region"])
+        blocked = _blocked(values.fill_null(""), rules) & values.is_not_null()
+        out.append(pl.DataFrame({
+            "id_type": part["id_type"], "raw": part["raw"], "region": part["region"],
+            "value": values, "why": reasons, "blocked": blocked,
+        }).select(
+            "id_type", "raw", "region",
+            pl.when(pl.col("blocked")).then(None).otherwise(pl.col("value")).alias("id_value"),
+            pl.when(pl.col("blocked")).then(pl.lit("blocked value")).otherwise(pl.col("why"))
+            .alias("reason"),
+        ))
+    return out
+
+
 def build_dictionary(engine: Engine, rules: IdentityRules, raw: ir.Table) -> None:
     """Normalise every distinct raw identifier once and number the identifiers; store the
     dictionary (``NORM_TABLE``) and the numbers (``IDS_TABLE``) as work tables.
@@ -213,22 +237,7 @@ def build_dictionary(engine: Engine, rules: IdentityRules, raw: ir.Table) -> Non
     assert isinstance(frame, pl.DataFrame)
     out = []
     numbered = 0
-    for kind in rules.ordered_types():
-        part = frame.filter(pl.col("id_type") == kind.name)
-        if part.is_empty():
-            continue
-        values, reasons = normalise_values(kind, part["raw"], rules.default_region,
-                                           part["region"])
-        blocked = _blocked(values.fill_null(""), rules) & values.is_not_null()
-        part = pl.DataFrame({
-            "id_type": part["id_type"], "raw": part["raw"], "region": part["region"],
-            "value": values, "why": reasons, "blocked": blocked,
-        }).select(
-            "id_type", "raw", "region",
-            pl.when(pl.col("blocked")).then(None).otherwise(pl.col("value")).alias("id_value"),
-            pl.when(pl.col("blocked")).then(pl.lit("blocked value")).otherwise(pl.col("why"))
-            .alias("reason"),
-        )
+    for part in normalised_parts(frame, rules):
         # a dense rank per type, after the numbers of the stronger types (no global sort)
         part = part.with_columns(
             nid=pl.col("id_value").rank("dense").cast(pl.Int64) + (numbered - 1))
@@ -294,4 +303,4 @@ def refused(engine: Engine) -> dict[str, int]:
 
 
 __all__ = ["IDS_TABLE", "build_dictionary", "identifiers", "node_text", "normalise_values",
-           "observations", "raw_observations", "refused"]
+           "normalised_parts", "observations", "raw_observations", "refused"]

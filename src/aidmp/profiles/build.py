@@ -36,6 +36,7 @@ import pyarrow as pa
 from aidmp.engine.base import Engine
 from aidmp.identity.service import IdentityGraph
 from aidmp.profiles.common import column_name
+from aidmp.profiles.inputs import missing_inputs
 from aidmp.profiles.stages import Stages
 from aidmp.profiles.timeline import carries, person_ids, timeline
 from aidmp.profiles.traits import build_traits
@@ -68,6 +69,9 @@ class BuildSummary:
     """How many people an incremental build recomputed."""
     profiles_reused: bool = False
     """Nothing the profiles read had changed since the last build: they were kept as they were."""
+    warnings: list[str] = field(default_factory=list)
+    """Expected inputs no event carries and what that disables (no revenue: RFM monetary and
+    CLV), from :func:`aidmp.profiles.inputs.missing_inputs`."""
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,6 +148,7 @@ class ProfileBuilder:
             eng.index("profiles", ["profile_id"])
             stages.finish(until)
             done("profiles")
+        summary.warnings = missing_inputs(eng, cfg)
         summary.interests = stages.interests()
         summary.profiles = eng.count("profiles")
         summary.columns = len(eng.table("profiles").columns)
@@ -245,11 +250,6 @@ class ProfileBuilder:
         for key in ("last_seen", "last_order_at"):
             if realtime.get(key) and key in row and (row[key] is None or realtime[key] > row[key]):
                 row[key] = realtime[key]
-        interests = {k.removeprefix("interest_"): v for k, v in row.items()
-                     if k.startswith("interest_") and v}
-        return {"profile_id": profile_id, "profile": row, "traits": traits,
-                "identities": identities, "interests": dict(sorted(
-                    interests.items(), key=lambda kv: -float(kv[1]))),
         # model scores written since the build (``models fit --score``) show at once: the wide
         # table only pivots them in at the next build
         def scores_of(pid: ibis.Value) -> ir.Table:
@@ -258,6 +258,11 @@ class ProfileBuilder:
 
         for score in eng.prepared("profiles.predictions", scores_of, [profile_id]).to_pylist():
             row[column_name(score["key"])] = score["value"]
+        interests = {k.removeprefix("interest_"): v for k, v in row.items()
+                     if k.startswith("interest_") and v}
+        return {"profile_id": profile_id, "profile": row, "traits": traits,
+                "identities": identities, "interests": dict(sorted(
+                    interests.items(), key=lambda kv: -float(kv[1]))),
                 "since_build": realtime}
 
     def _since_build(self, build: dict[str, Any] | None, identities: list[dict[str, Any]],

@@ -16,21 +16,46 @@ from aidmp.profiles.common import property_text
 from aidmp.spec.profiles import ComputedTrait
 
 
-def _aggregate(engine: Engine, ev: ir.Table, c: ComputedTrait) -> Any:
+def distinct_key(engine: Engine, ev: ir.Table, prop: str) -> ir.StringValue:
+    """What makes two events one (an order of several line events): the property, or the
+    event's own id when it has none."""
+    return ibis.coalesce(property_text(engine, ev, prop), ev.message_id)
+
+
+def _when(ev: ir.Table, event: str | None, window_days: int | None) -> ir.BooleanValue:
     cond = ibis.literal(True)
-    if c.event is not None:
-        cond = cond & (ev.event == c.event)
-    if c.window_days is not None:
-        cond = cond & (ev.timestamp > ev.now - ibis.interval(days=c.window_days))
+    if event is not None:
+        cond = cond & (ev.event == event)
+    if window_days is not None:
+        cond = cond & (ev.timestamp > ev.now - ibis.interval(days=window_days))
+    return cond
+
+
+def _aggregate(engine: Engine, ev: ir.Table, c: ComputedTrait) -> Any:
+    cond = _when(ev, c.event, c.window_days)
     text = property_text(engine, ev, c.property) if c.property else None
     num = text.try_cast("float64") if text is not None else None
     if c.agg == "count":
+        if c.distinct_by:
+            return distinct_key(engine, ev, c.distinct_by).nunique(where=cond)
         return ev.message_id.count(where=cond)
     if c.agg == "first":
         return ev.timestamp.min(where=cond)
     if c.agg == "last":
         return ev.timestamp.max(where=cond)
     assert text is not None and num is not None
+    if c.agg in ("sum", "avg") and (c.minus_event or c.distinct_by or c.absolute):
+        total = (num.abs() if c.absolute else num).sum(where=cond)
+        if c.minus_event:
+            minus = num.abs().sum(where=_when(ev, c.minus_event, c.window_days))
+            total = ibis.coalesce(total, 0.0) - ibis.coalesce(minus, 0.0)
+        if c.agg == "sum":
+            return total
+        if c.distinct_by:
+            n = distinct_key(engine, ev, c.distinct_by).nunique(where=cond & num.notnull())
+        else:
+            n = num.count(where=cond)
+        return ibis.ifelse(n > 0, total / n.cast("float64"), ibis.null("float64"))
     if c.agg == "sum":
         return num.sum(where=cond)
     if c.agg == "avg":

@@ -74,20 +74,30 @@ def rfm(per: ir.Table, ref: ir.Table) -> ir.Table:
 
 
 def score_aggregates(engine: Engine, ev: ir.Table, order_event: str, revenue_property: str,
-                     price_property: str) -> dict[str, ir.Value]:
+                     price_property: str, *, order_id_property: str = "order_id",
+                     refund_event: str | None = None) -> dict[str, ir.Value]:
     """The per-person aggregates RFM, engagement and purchasing power start from, to compute in
     the same pass over the events as the computed traits (``_score_*`` columns): none depends
-    on other people, so a build recomputes them for the people with new events only."""
+    on other people, so a build recomputes them for the people with new events only.
+
+    Frequency counts distinct orders (``order_id_property``, an event without one counting
+    once); monetary is the orders' revenue less the absolute revenue of ``refund_event``."""
     recent = ev.timestamp > ev.now - ibis.interval(days=30)
     price = property_text(engine, ev, price_property).try_cast("float64")
     revenue = property_text(engine, ev, revenue_property).try_cast("float64")
     is_order = ev.event == order_event
     # the price of what a person looks at and buys (order value when there are no prices)
     value = ibis.coalesce(price, ibis.ifelse(is_order, revenue, ibis.null("float64")))
+    order = ibis.coalesce(property_text(engine, ev, order_id_property), ev.message_id)
+    monetary = revenue.sum(where=is_order)
+    if refund_event is not None:
+        refunds = revenue.abs().sum(where=ev.event == refund_event)
+        monetary = ibis.ifelse(monetary.isnull() & refunds.isnull(), ibis.null("float64"),
+                               ibis.coalesce(monetary, 0.0) - ibis.coalesce(refunds, 0.0))
     return {"_score_n30": ev.count(where=recent), "_score_price": value.mean(),
             "_score_rfm_last": ev.timestamp.max(where=is_order),
-            "_score_rfm_frequency": ev.count(where=is_order),
-            "_score_rfm_monetary": revenue.sum(where=is_order)}
+            "_score_rfm_frequency": order.nunique(where=is_order),
+            "_score_rfm_monetary": monetary}
 
 
 def engagement(per: ir.Table) -> ir.Table:

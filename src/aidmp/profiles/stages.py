@@ -97,7 +97,8 @@ class Stages:
         ev = with_reference_time(events, eng.table(_NOW))
         # one pass over the events for the computed traits and the scores' inputs
         extra = score_aggregates(eng, ev, cfg.order_event, cfg.revenue_property,
-                                 cfg.price_property)
+                                 cfg.price_property, order_id_property=cfg.order_id_property,
+                                 refund_event=cfg.refund_event)
         return (computed_traits(eng, ev, cfg.computed, extra),
                 interest_scores(eng, ev, cfg.interests, catalog=self.items))
 
@@ -208,9 +209,16 @@ class Stages:
                 paths[path] = (paths.get(path) or set()) | events
 
         for c in cfg.computed:
+            names = ({c.event} | ({c.minus_event} if c.minus_event else set())
+                     if c.event else None)
             if c.property:
-                need(c.property, {c.event} if c.event else None)
-        need(cfg.revenue_property, {cfg.order_event})  # RFM, purchasing power: orders
+                need(c.property, names)
+            if c.distinct_by:
+                need(c.distinct_by, names)
+        # RFM, purchasing power: orders (and refunds), counted by order id
+        refunds = {cfg.refund_event} if cfg.refund_event else set()
+        need(cfg.revenue_property, {cfg.order_event} | refunds)
+        need(cfg.order_id_property, {cfg.order_event})
         need(cfg.price_property, None)  # purchasing power: what a person looks at
         weighted = {k for k, v in cfg.interests.weights.items() if v > 0}  # interests
         interest_paths = list(cfg.interests.category_paths)

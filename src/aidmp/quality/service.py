@@ -2,9 +2,11 @@
 
 Per source: the events' figures (rows, missing rates per column, outliers, freshness), likely
 duplicates (same person, event and properties within a minute, beyond the message-id
-de-duplication the store already does), records refused into the quarantine by reason, and
-identifiers refused by identity resolution by reason. For the build: the profiles table's
-figures.
+de-duplication the store already does), records refused into the quarantine by reason, what
+the events carry (numeric properties with negative values and outliers, refunds and
+cancellations: :mod:`aidmp.quality.contents`), and identifiers refused by identity resolution
+by reason; the expected inputs no event carries (:mod:`aidmp.profiles.inputs`). For the
+build: the profiles table's figures.
 
 Example:
     >>> import tempfile
@@ -23,8 +25,11 @@ from typing import Any
 
 from aidmp.engine.base import Engine
 from aidmp.identity.extract import refused
+from aidmp.profiles.inputs import missing_inputs
+from aidmp.quality.contents import event_contents
 from aidmp.quality.dedupe import window_repeats
 from aidmp.quality.report import profile_source
+from aidmp.spec.profiles import ProfileConfig
 
 _EVENT_COLUMNS = ("message_id", "type", "event", "user_id", "anonymous_id", "timestamp",
                   "received_at", "properties", "traits", "context")
@@ -33,8 +38,9 @@ _EVENT_COLUMNS = ("message_id", "type", "event", "user_id", "anonymous_id", "tim
 class Quality:
     """Quality figures of what is stored."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, profiles: ProfileConfig | None = None) -> None:
         self.engine = engine
+        self.profiles = profiles or ProfileConfig()
 
     def sources(self) -> list[str]:
         """Sources that delivered events."""
@@ -62,12 +68,14 @@ class Quality:
         out = report.model_dump(mode="json")
         out["likely_duplicates"] = dupes
         out["quarantined"] = refused
+        out["contents"] = event_contents(eng, mine, refund_event=self.profiles.refund_event)
         return out
 
     def report(self) -> dict[str, Any]:
         """The whole report: every source, refused identifiers, and the last build's profiles."""
         eng = self.engine
         out: dict[str, Any] = {"sources": {s: self.source_report(s) for s in self.sources()}}
+        out["missing_inputs"] = missing_inputs(eng, self.profiles)
         refused_ids = refused(eng)
         if refused_ids:
             out["identifiers_refused"] = refused_ids

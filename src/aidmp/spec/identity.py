@@ -92,9 +92,11 @@ def split_identifier(text: str, field: str = "id") -> tuple[str, str]:
 
 def _defaults() -> list[IdentifierType]:
     return [
-        IdentifierType(name="user_id", priority=1, limit=1, paths=["user_id"],
-                       exclude_sources=["crm"]),
-        IdentifierType(name="crm_id", priority=2, limit=1, paths=["user_id"], sources=["crm"]),
+        IdentifierType(name="user_id", priority=1, limit=1, paths=["user_id"]),
+        # a CRM's customer number, from imports that type it explicitly
+        # (``identifiers: {CustomerID: crm_id}``); a source's name never changes a type
+        IdentifierType(name="crm_id", priority=2, limit=1,
+                       paths=["context.identifiers.crm_id"]),
         IdentifierType(name="email", priority=3, limit=5, normalize="email",
                        paths=["traits.email", "context.traits.email"]),
         IdentifierType(name="phone", priority=4, limit=3, normalize="phone",

@@ -59,6 +59,14 @@ class ComputedTrait(StrictModel):
     """Event property aggregated (``revenue``, ``products[0].category``)."""
     window_days: int | None = Field(default=None, ge=1)
     """Only events in the last N days before the build's reference time."""
+    distinct_by: str | None = None
+    """count / avg: count distinct values of this property (``order_id``: orders, not order
+    lines), an event without it counting once; avg divides the sum by that count."""
+    minus_event: str | None = None
+    """sum / avg: the absolute value of the property on these events is subtracted
+    (``Order Refunded``: revenue net of refunds)."""
+    absolute: bool = False
+    """sum: add absolute values (refunds recorded as negative amounts count as refunds)."""
 
     @field_validator("name")
     @classmethod
@@ -78,18 +86,32 @@ class ComputedTrait(StrictModel):
     def _needs_property(self) -> ComputedTrait:
         if self.agg in ("sum", "avg", "min", "max", "distinct", "top") and not self.property:
             raise ValueError(f"agg '{self.agg}' needs a 'property'")
+        if self.distinct_by and self.agg not in ("count", "avg"):
+            raise ValueError("distinct_by: only for agg 'count' or 'avg'")
+        if self.minus_event and self.agg not in ("sum", "avg"):
+            raise ValueError("minus_event: only for agg 'sum' or 'avg'")
+        if self.absolute and self.agg != "sum":
+            raise ValueError("absolute: only for agg 'sum'")
         return self
 
 
 def _computed() -> list[ComputedTrait]:
-    oc = "Order Completed"
+    # orders are distinct order ids (a line-item import sends one event per line); revenue is
+    # net of refunds, which are also reported on their own
+    oc, refund, oid = "Order Completed", "Order Refunded", "order_id"
     return [
-        ComputedTrait(name="orders_total", agg="count", event=oc),
-        ComputedTrait(name="revenue_total", agg="sum", event=oc, property="revenue"),
-        ComputedTrait(name="orders_90d", agg="count", event=oc, window_days=90),
+        ComputedTrait(name="orders_total", agg="count", event=oc, distinct_by=oid),
+        ComputedTrait(name="revenue_total", agg="sum", event=oc, property="revenue",
+                      minus_event=refund),
+        ComputedTrait(name="orders_90d", agg="count", event=oc, window_days=90,
+                      distinct_by=oid),
         ComputedTrait(name="revenue_90d", agg="sum", event=oc, property="revenue",
-                      window_days=90),
-        ComputedTrait(name="avg_order_value", agg="avg", event=oc, property="revenue"),
+                      window_days=90, minus_event=refund),
+        ComputedTrait(name="avg_order_value", agg="avg", event=oc, property="revenue",
+                      distinct_by=oid, minus_event=refund),
+        ComputedTrait(name="refunds", agg="count", event=refund, distinct_by=oid),
+        ComputedTrait(name="refunds_total", agg="sum", event=refund, property="revenue",
+                      absolute=True),
         ComputedTrait(name="first_order_at", agg="first", event=oc),
         ComputedTrait(name="last_order_at", agg="last", event=oc),
         ComputedTrait(name="events_30d", agg="count", window_days=30),
@@ -130,6 +152,12 @@ class ProfileConfig(StrictModel):
     """The purchase event (RFM, purchasing power)."""
     revenue_property: str = "revenue"
     """Its money property."""
+    order_id_property: str = "order_id"
+    """The order number: RFM frequency counts distinct values (events without one count
+    once each), so order lines are not orders."""
+    refund_event: str | None = "Order Refunded"
+    """Refunds and cancellations: their revenue's absolute value is subtracted from RFM
+    monetary (None: no refunds)."""
     price_property: str = "price"
     """Product price property (purchasing power from what people look at)."""
 
