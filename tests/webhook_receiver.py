@@ -19,16 +19,20 @@ class Receiver:
         self.statuses = list(statuses or [])
         self.default = default
         self.calls: list[dict[str, Any]] = []
+        self.delay_s = 0.0  # set > 0 to answer slower than a sender's timeout
         self.got = threading.Condition()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if outer.delay_s:
+                    time.sleep(outer.delay_s)
                 with outer.got:
                     status = outer.statuses.pop(0) if outer.statuses else outer.default
                     outer.calls.append({"body": body, "signature": self.headers[SIGNATURE_HEADER],
-                                        "at": time.monotonic(), "status": status})
+                                        "at": time.monotonic(), "status": status,
+                                        "idempotency_key": self.headers["Idempotency-Key"]})
                     outer.got.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
