@@ -57,6 +57,17 @@ class AuthError(AidmpError, PermissionError):
     code = "unauthorized"
 
 
+class RateLimitedError(AidmpError):
+    """A key sent more requests than its rate limit allows; retry after ``retry_after`` s."""
+
+    http_status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ForbiddenError(AidmpError, PermissionError):
     """A valid key whose scope does not allow the action."""
 

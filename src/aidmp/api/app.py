@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,7 +40,7 @@ from aidmp.api.routes import (
 from aidmp.collect.broker.base import open_broker
 from aidmp.collect.collector import Collector, CollectorLimits, CollectorSettings
 from aidmp.dmp import DMP
-from aidmp.errors import AidmpError
+from aidmp.errors import AidmpError, RateLimitedError
 from aidmp.segments import realtime
 
 _SHORT_PATHS = ("t", "i", "p", "s", "g", "a", "b")
@@ -114,7 +115,9 @@ def create_app(dmp: DMP) -> FastAPI:
         if exc.http_status == 500:  # ours, not the client's: no detail leaves the server
             log_failure(exc, request.scope, rid)
             return JSONResponse(internal_error_body(rid), status_code=500)
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} \
+            if isinstance(exc, RateLimitedError) else None
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:

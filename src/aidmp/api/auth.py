@@ -16,7 +16,7 @@ import binascii
 from fastapi import Request
 
 from aidmp.errors import AuthError
-from aidmp.privacy.keys import ApiKey, Scope
+from aidmp.privacy.keys import PERMISSIONS, ApiKey, Permission
 
 
 def basic_username(header: str | None) -> str | None:
@@ -37,11 +37,28 @@ def bearer_or_basic(header: str | None) -> str | None:
     return basic_username(header)
 
 
-def require(scope: Scope):  # type: ignore[no-untyped-def]
-    """A FastAPI dependency that checks the request's key against ``scope``."""
+AUDITED = frozenset({"personal", "privacy", "admin"})
+"""Permissions whose every use is written to the audit log (besides every change)."""
+
+
+def require(permission: Permission):  # type: ignore[no-untyped-def]
+    """A FastAPI dependency that checks the request's key grants ``permission`` (the roles
+    granting each one: :mod:`aidmp.privacy.keys`)."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}; valid: {', '.join(PERMISSIONS)}")
 
     def dependency(request: Request) -> ApiKey:
         secret = bearer_or_basic(request.headers.get("authorization"))
-        return request.app.state.dmp.keys.verify(secret, scope)  # type: ignore[no-any-return]
+        dmp = request.app.state.dmp
+        key: ApiKey = dmp.keys.verify(secret, permission)
+        if request.method != "GET" or permission in AUDITED:
+            # who read personal data or changed something, by route (never the identifiers
+            # a path may carry)
+            route = request.scope.get("route")
+            dmp.audit.record(key.key_id, f"{request.method} {getattr(route, 'path', '?')}",
+                             None, {"role": key.scope,
+                                    "request_id": getattr(request.state, "request_id", None)})
+        return key
 
+    dependency.permission = permission  # type: ignore[attr-defined]  # read by the tests
     return dependency

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,19 +20,30 @@ app = typer.Typer(help="API keys (write keys for the collector, read / admin for
 
 @app.command()
 def create(
-    scope: Annotated[str, typer.Option(help="write | read | admin")],
+    scope: Annotated[str, typer.Option(
+        "--scope", "--role",
+        help="collect | analyst | marketer | engineer | privacy | admin (write, read: older)")],
     home: HomeOption = None, json: JsonOption = False,
     source: Annotated[str, typer.Option(help="Source name for events sent with it.")] = "default",
     name: Annotated[str | None, typer.Option(help="A label.")] = None,
+    expires_in_days: Annotated[float | None, typer.Option(min=0.0001,
+                                                          help="Refuse it after this.")] = None,
+    rate_limit: Annotated[float | None, typer.Option(min=0.001,
+                                                     help="Requests per second.")] = None,
 ) -> None:
     """Create a key; its secret is printed once and never stored."""
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+
     def local(dmp: DMP) -> dict[str, Any]:
-        created = dmp.keys.create(scope, source=source, name=name)
+        created = dmp.keys.create(scope, source=source, name=name, expires_at=expires,
+                                  rate_limit=rate_limit)
         dmp.audit.record("cli", "keys.create", created.key.key_id, {"scope": scope})
         return {**created.key.__dict__, "secret": created.secret}
 
     out = call(home, "keys_create_v1_keys_post",
-               body={"scope": scope, "source": source, "name": name}, local=local)
+               body={"scope": scope, "source": source, "name": name,
+                     "expires_at": expires.isoformat() if expires else None,
+                     "rate_limit": rate_limit}, local=local)
     if json:
         emit_json(out)
         return

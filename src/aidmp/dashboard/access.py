@@ -1,14 +1,14 @@
 """Who may see and do what in the dashboard: permissions per role, in one table.
 
-A key's role is its scope today (``write``, ``read``, ``admin``); the privacy roles
-(``collect``, ``analyst``, ``marketer``, ``engineer``, ``privacy``) are already listed so that a
-key that carries one of them works the moment keys do. Adding a role or moving a permission is
-a change to :data:`ROLE_PERMISSIONS` only: pages and actions name permissions, never roles.
+A key's role (``collect``, ``analyst``, ``marketer``, ``engineer``, ``privacy``, ``admin``, or
+the older ``write`` / ``read``) grants API permissions (:data:`aidmp.privacy.keys.GRANTS`);
+each dashboard permission names the API permission it needs, so pages follow the same table
+as the REST API. Pages and actions name permissions, never roles.
 
 Example:
     >>> allowed("read", "personal_data")
     True
-    >>> allowed("write", "personal_data"), allowed("write", "aggregates")
+    >>> allowed("analyst", "personal_data"), allowed("analyst", "aggregates")
     (False, True)
     >>> allowed("nobody", "aggregates")
     False
@@ -17,6 +17,8 @@ Example:
 from __future__ import annotations
 
 from typing import Literal
+
+from aidmp.privacy.keys import GRANTS
 
 Permission = Literal[
     "aggregates",     # counts, sums, charts: no person can be told apart
@@ -32,17 +34,16 @@ Permission = Literal[
 
 _ALL: frozenset[Permission] = frozenset(Permission.__args__)  # type: ignore[attr-defined]
 
+# what each dashboard permission needs of the API's permissions (aidmp.privacy.keys.GRANTS is
+# the one table of roles; the dashboard only names what its pages and actions need)
+_NEEDS: dict[Permission, str] = {
+    "aggregates": "aggregate", "personal_data": "personal", "segments_edit": "audiences",
+    "campaigns_plan": "audiences", "models_run": "operate", "sources_manage": "operate",
+    "identity_manage": "operate", "keys_manage": "admin", "audit_read": "privacy",
+}
+
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    # scopes of today's keys
-    "admin": _ALL,
-    "read": frozenset({"aggregates", "personal_data"}),
-    "write": frozenset({"aggregates"}),
-    # roles of the privacy work (keys will carry them)
-    "collect": frozenset({"aggregates"}),
-    "analyst": frozenset({"aggregates", "segments_edit", "models_run"}),
-    "marketer": frozenset({"aggregates", "segments_edit", "campaigns_plan"}),
-    "engineer": frozenset({"aggregates", "sources_manage", "models_run"}),
-    "privacy": frozenset({"aggregates", "personal_data", "identity_manage", "audit_read"}),
+    role: frozenset(p for p in _ALL if _NEEDS[p] in grants) for role, grants in GRANTS.items()
 }
 
 

@@ -115,11 +115,15 @@ API_KEYS = TableSpec(
     columns=(
         _c("key_id", _S, "public id of the key (the secret's prefix)", null=False),
         _c("key_hash", _S, "hex SHA-256 of the full secret", null=False),
-        _c("scope", _S, "write | read | admin", null=False),
+        _c("scope", _S, "role: collect | analyst | marketer | engineer | privacy | admin "
+                        "(write and read: the scopes of earlier versions)", null=False),
         _c("name", _S, "human label"),
         _c("source", _S, "source name events sent with this key are tagged with", null=False),
         _c("created_at", _TS, "creation time", null=False),
         _c("revoked_at", _TS, "revocation time, if revoked"),
+        _c("expires_at", _TS, "refused from this time on (NULL: never)"),
+        _c("rate_limit", dt.Float64(nullable=True), "requests per second allowed (NULL: no "
+           "limit)"),
     ),
 )
 
@@ -566,4 +570,6 @@ MIGRATIONS: tuple[Migration, ...] = (
                  "log chained by hash",
               create=(CONSENT_RECORDS, SUPPRESSIONS, PRIVACY_REQUESTS),
               add_columns=tuple(("audit_log", c) for c in AUDIT_LOG.columns[-3:])),
+    Migration(8, "roles: key expiry and per-key rate limits",
+              add_columns=tuple(("api_keys", c) for c in API_KEYS.columns[-2:])),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -32,7 +33,7 @@ def health(request: Request) -> dict[str, Any]:
 
 
 @router.get("/v1/events/stats", tags=["events"])
-def events_stats(request: Request, _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+def events_stats(request: Request, _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """Totals and counts by type, source and event name."""
     return request.app.state.dmp.events.stats()  # type: ignore[no-any-return]
 
@@ -40,7 +41,7 @@ def events_stats(request: Request, _: ApiKey = Depends(require("read"))) -> dict
 @router.get("/v1/events", tags=["events"])
 def events_tail(
     request: Request, n: int = Query(10, ge=1, le=1000), source: str | None = None,
-    _: ApiKey = Depends(require("read")),
+    _: ApiKey = Depends(require("personal")),
 ) -> list[dict[str, Any]]:
     """The newest events (``n`` at most 1000)."""
     return request.app.state.dmp.events.tail(n, source=source)  # type: ignore[no-any-return]
@@ -49,7 +50,7 @@ def events_tail(
 @router.get("/v1/quarantine", tags=["quarantine"])
 def quarantine_list(
     request: Request, source: str | None = None, limit: int = Query(50, ge=1, le=1000),
-    _: ApiKey = Depends(require("admin")),
+    _: ApiKey = Depends(require("personal")),
 ) -> list[dict[str, Any]]:
     """Records waiting in the quarantine, with field and reason."""
     return request.app.state.dmp.quarantine.list(source=source, limit=limit)  # type: ignore[no-any-return]
@@ -66,7 +67,7 @@ class ReplayRequest(BaseModel):
 
 @router.post("/v1/quarantine/replay", tags=["quarantine"])
 def quarantine_replay(
-    request: Request, body: ReplayRequest, key: ApiKey = Depends(require("admin")),
+    request: Request, body: ReplayRequest, key: ApiKey = Depends(require("operate")),
 ) -> dict[str, int]:
     """Re-validate and store what now passes."""
     request.app.state.collector.flush()  # so records still in the buffer are included
@@ -81,9 +82,13 @@ class KeyRequest(BaseModel):
     """A key to create."""
 
     model_config = ConfigDict(extra="forbid")
-    scope: Literal["write", "read", "admin"]
+    scope: Literal["collect", "analyst", "marketer", "engineer", "privacy", "admin", "write",
+                   "read"] = Field(description="the key's role")
     source: str = "default"
     name: str | None = None
+    expires_at: datetime | None = Field(default=None, description="refused from then on")
+    rate_limit: float | None = Field(default=None, gt=0, le=1e6,
+                                     description="requests per second allowed")
 
 
 @router.post("/v1/keys", tags=["keys"], status_code=201)
@@ -92,7 +97,8 @@ def keys_create(
 ) -> dict[str, Any]:
     """Create a key; the secret is in this answer only."""
     dmp = request.app.state.dmp
-    created = dmp.keys.create(body.scope, source=body.source, name=body.name)
+    created = dmp.keys.create(body.scope, source=body.source, name=body.name,
+                              expires_at=body.expires_at, rate_limit=body.rate_limit)
     dmp.audit.record(key.key_id, "keys.create", created.key.key_id, {"scope": body.scope})
     return {**created.key.__dict__, "secret": created.secret}
 

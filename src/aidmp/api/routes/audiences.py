@@ -35,7 +35,7 @@ class SyncRequest(BaseModel):
 
 @router.post("/v1/destinations", status_code=201)
 def add_destination(request: Request, body: dict[str, Any] = Body(...), replace: bool = False,
-                    key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                    key: ApiKey = Depends(require("audiences"))) -> dict[str, Any]:
     """Check and save a destination (the body is its config, with ``type`` and ``name``;
     ``replace`` overwrites one of that name)."""
     dest = _audiences(request).add_destination(body, replace=replace)
@@ -46,14 +46,14 @@ def add_destination(request: Request, body: dict[str, Any] = Body(...), replace:
 
 @router.get("/v1/destinations")
 def list_destinations(request: Request,
-                      _: ApiKey = Depends(require("admin"))) -> list[dict[str, Any]]:
+                      _: ApiKey = Depends(require("aggregate"))) -> list[dict[str, Any]]:
     """Every saved destination (admin: configs name URLs and folders)."""
     return [d.model_dump() for d in _audiences(request).list_destinations()]
 
 
 @router.delete("/v1/destinations/{name}")
 def remove_destination(request: Request, name: str,
-                       key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                       key: ApiKey = Depends(require("audiences"))) -> dict[str, Any]:
     """Delete a saved destination."""
     _audiences(request).remove_destination(name)
     request.app.state.dmp.audit.record(key.key_id, "destinations.remove", name, {})
@@ -62,7 +62,7 @@ def remove_destination(request: Request, name: str,
 
 @router.post("/v1/segments/{segment_id}/sync")
 def sync(request: Request, segment_id: str, body: SyncRequest,
-         key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+         key: ApiKey = Depends(require("audiences"))) -> dict[str, Any]:
     """Send a segment to a destination (everyone first, then only adds and removes)."""
     result = _audiences(request).sync(segment_id, body.destination, dry_run=body.dry_run,
                                       campaign=body.campaign).to_dict()

@@ -51,7 +51,7 @@ def _plausible(when: datetime | None, field: str) -> None:
 
 @router.post("/v1/campaigns/costs")
 def import_costs(request: Request, body: CostsRequest,
-                 _: ApiKey = Depends(require("admin"))) -> dict[str, int]:
+                 _: ApiKey = Depends(require("audiences"))) -> dict[str, int]:
     """Store campaign costs (the CSV columns as JSON rows)."""
     import pyarrow as pa
 
@@ -62,7 +62,7 @@ def import_costs(request: Request, body: CostsRequest,
 @router.get("/v1/campaigns/roi")
 def roi(request: Request, by: Literal["channel", "campaign", "week", "segment"] = "channel",
         model: RuleModel = "last_touch", lookback_days: float = DAYS,
-        _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+        _: ApiKey = Depends(require("aggregate"))) -> list[dict[str, Any]]:
     """Revenue, cost, ROAS and ROI by channel, campaign, week or segment."""
     return _campaigns(request).roi(by, model=model, lookback_days=lookback_days)
 
@@ -70,7 +70,7 @@ def roi(request: Request, by: Literal["channel", "campaign", "week", "segment"] 
 @router.get("/v1/campaigns/report")
 def report(request: Request, model: RuleModel = "last_touch",
            lookback_days: float = DAYS,
-           _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+           _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """ROI / ROAS by channel, campaign and week, and every attribution model."""
     return _campaigns(request).report(lookback_days=lookback_days, model=model)
 
@@ -80,7 +80,7 @@ def attribution(request: Request, lookback_days: float = DAYS,
                 half_life_days: float = Query(7.0, gt=0, le=3650, allow_inf_nan=False),
                 by_campaign: bool = False,
                 ci: float | None = Query(None, ge=0.5, lt=1.0),
-                _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+                _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """First/last-touch, linear, time-decay, position-based and Markov, side by side.
 
     ``ci`` (e.g. 0.95) adds bootstrap intervals (``<model>_ci``) to every credit.
@@ -94,7 +94,7 @@ def attribution(request: Request, lookback_days: float = DAYS,
 def plot(request: Request, chart: Literal["roi", "attribution", "experiment"],
          format: Literal["png", "html"] = "png", experiment_id: str | None = None,
          lookback_days: float = DAYS, ci: float | None = Query(None, ge=0.5, lt=1.0),
-         _: ApiKey = Depends(require("read"))) -> Response:
+         _: ApiKey = Depends(require("aggregate"))) -> Response:
     """A chart of a report as PNG or a self-contained HTML page."""
     import tempfile
     from pathlib import Path
@@ -122,7 +122,7 @@ def experiment(request: Request, experiment_id: str,
                holdout: float | None = Query(None, gt=0, lt=1),
                start: datetime | None = None, end: datetime | None = None,
                seed: int = Query(0, ge=0, le=2**32 - 1),
-               _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+               _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """Deterministic assignment and conversion / revenue tests against the control arm."""
     arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
     _plausible(start, "start")
@@ -135,7 +135,7 @@ def experiment(request: Request, experiment_id: str,
 def uplift(request: Request, experiment_id: str,
            features: list[str] = Query(..., min_length=1), folds: int = Query(5, ge=2, le=20),
            top: int = Query(0, ge=0, le=10_000), holdout: float | None = Query(None, gt=0, lt=1),
-           _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+           _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """Who responds: cross-fitted two-model uplift over profile features, with the Qini."""
     arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
     return _campaigns(request).uplift(experiment_id, features, arms=arms, folds=folds, top=top)
@@ -146,7 +146,7 @@ def sample_size_route(baseline: float = Query(gt=0, lt=1), mde: float = Query(gt
                       alpha: float = Query(0.05, gt=0, lt=1),
                       power: float = Query(0.8, gt=0, lt=1),
                       relative: bool = False,
-                      _: ApiKey = Depends(require("read"))) -> dict[str, int]:
+                      _: ApiKey = Depends(require("aggregate"))) -> dict[str, int]:
     """People per arm to detect ``mde`` on a conversion rate of ``baseline``."""
     return {"per_arm": sample_size(baseline, mde, alpha=alpha, power=power, relative=relative)}
 
@@ -187,7 +187,7 @@ class OptimiseRequest(BaseModel):
 
 @router.post("/v1/campaigns/optimise", tags=["campaigns"])
 def optimise(request: Request, body: OptimiseRequest,
-             _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+             _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """Allocate a budget across channels by LP over fitted diminishing-returns curves."""
     import pyarrow as pa
 
@@ -222,7 +222,7 @@ class CampaignRequest(BaseModel):
 # (report names are reserved ids).
 @router.post("/v1/campaigns", status_code=201)
 def create_campaign(request: Request, body: CampaignRequest,
-                    key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                    key: ApiKey = Depends(require("audiences"))) -> dict[str, Any]:
     """Define a campaign: channel, dates, planned daily cost, audience, holdout."""
     row = _campaigns(request).create(body.name, body.channel, body.start, body.end,
                                      daily_cost=body.daily_cost, audience=body.audience,
@@ -233,7 +233,7 @@ def create_campaign(request: Request, body: CampaignRequest,
 
 @router.get("/v1/campaigns")
 def list_campaigns(request: Request,
-                   _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+                   _: ApiKey = Depends(require("aggregate"))) -> list[dict[str, Any]]:
     """Every campaign definition."""
     return _campaigns(request).plans.list()
 
@@ -241,7 +241,7 @@ def list_campaigns(request: Request,
 @router.get("/v1/campaigns/{campaign_id}")
 def campaign_performance(request: Request, campaign_id: str, model: RuleModel = "last_touch",
                          lookback_days: float = DAYS,
-                         _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+                         _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """The campaign's cost, reach, credited conversions, ROAS / ROI and holdout test."""
     return _campaigns(request).performance(campaign_id, model=model,
                                            lookback_days=lookback_days)
@@ -249,7 +249,7 @@ def campaign_performance(request: Request, campaign_id: str, model: RuleModel = 
 
 @router.delete("/v1/campaigns/{campaign_id}")
 def delete_campaign(request: Request, campaign_id: str,
-                    key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                    key: ApiKey = Depends(require("audiences"))) -> dict[str, Any]:
     """Delete a campaign definition (events and imported costs stay)."""
     _campaigns(request).plans.delete(campaign_id)
     request.app.state.dmp.audit.record(key.key_id, "campaigns.delete", campaign_id, {})

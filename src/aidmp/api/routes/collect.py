@@ -14,7 +14,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from aidmp.api.auth import basic_username
+from aidmp.api.auth import bearer_or_basic
 from aidmp.collect.collector import body_write_key, decode_body
 
 router = APIRouter(tags=["collect"])
@@ -28,7 +28,8 @@ async def _collect(request: Request, path_type: str) -> Response:
     limits = collector.settings.limits
     # The guard middleware (aidmp.api.guard) has verified a header key and cut the body at
     # the size limit before this runs.
-    header_key = basic_username(request.headers.get("authorization"))
+    # Segment SDKs send HTTP Basic; a Bearer write key is taken too (one header for all routes)
+    header_key = bearer_or_basic(request.headers.get("authorization"))
     keys = request.app.state.keys  # dmp.keys, or the exported key file (collector-only)
     key = keys.verify(header_key, "write") if header_key else None  # 401 before parsing
     body = decode_body(await request.body(), request.headers.get("content-encoding"), limits)

@@ -33,7 +33,7 @@ class JobRequest(BaseModel):
 
 @router.post("/v1/jobs", status_code=202, operation_id="jobs_submit")
 def jobs_submit(request: Request, body: JobRequest,
-                key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                key: ApiKey = Depends(require("jobs"))) -> dict[str, Any]:
     """Queue a job; answered at once with its id and state (poll ``GET /v1/jobs/{id}``)."""
     jobs = _jobs(request)
     job_id = jobs.submit(body.kind, body.params, submitted_by=key.key_id)
@@ -44,27 +44,27 @@ def jobs_submit(request: Request, body: JobRequest,
 @router.get("/v1/jobs", operation_id="jobs_list")
 def jobs_list(request: Request, state: str | None = None, kind: str | None = None,
               limit: int = Query(50, ge=1, le=1000),
-              _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+              _: ApiKey = Depends(require("aggregate"))) -> list[dict[str, Any]]:
     """Jobs, newest first."""
     return _jobs(request).list(state=state, kind=kind, limit=limit)
 
 
 @router.get("/v1/jobs/kinds", operation_id="jobs_kinds")
-def jobs_kinds(request: Request, _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+def jobs_kinds(request: Request, _: ApiKey = Depends(require("aggregate"))) -> list[dict[str, Any]]:
     """The job kinds this server runs, with their parameters' JSON schema."""
     return _jobs(request).kinds()
 
 
 @router.get("/v1/jobs/{job_id}", operation_id="jobs_get")
 def jobs_get(request: Request, job_id: str,
-             _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+             _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """A job: state, progress (stage, done, total), result or error."""
     return _jobs(request).get(job_id)
 
 
 @router.delete("/v1/jobs/{job_id}", operation_id="jobs_cancel")
 def jobs_cancel(request: Request, job_id: str,
-                key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                key: ApiKey = Depends(require("jobs"))) -> dict[str, Any]:
     """Cancel a job: a queued one at once, a running one at its next stage boundary."""
     out = _jobs(request).cancel(job_id)
     request.app.state.dmp.audit.record(key.key_id, "jobs.cancel", job_id, {})

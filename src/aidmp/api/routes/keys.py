@@ -48,7 +48,7 @@ def keys_rotate(request: Request, key_id: str,
 @router.put("/v1/uploads/{filename}", tags=["imports"], status_code=201,
             operation_id="uploads_put")
 async def uploads_put(request: Request, filename: str,
-                      key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                      key: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
     """Store a file (the raw request body) for an import; answers the server-side ``path`` to
     give an ``import`` job. Bodies are limited to ``limits.max_body_bytes``; larger files are
     imported from a path the server can read."""

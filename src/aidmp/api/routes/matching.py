@@ -15,7 +15,7 @@ router = APIRouter()
 
 @router.post("/v1/identity/match", tags=["identity"])
 def match(request: Request, config: MatchingConfig | None = None, resolve: bool = True,
-          _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+          _: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
     """Run probabilistic matching (body: a matching configuration; empty: automatic) and
     re-resolve when something was linked. ``warnings`` say why nothing could be compared;
     ``model`` is the fitted model (prior, m / u / weight per level)."""
@@ -31,7 +31,7 @@ def match(request: Request, config: MatchingConfig | None = None, resolve: bool 
 
 @router.get("/v1/identity/review", tags=["identity"])
 def review(request: Request, limit: int = Query(50, ge=1, le=1000),
-           _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+           _: ApiKey = Depends(require("personal"))) -> list[dict[str, Any]]:
     """Pairs waiting for a decision with both records' values, each comparison's level and
     match weight, best score first."""
     return request.app.state.dmp.matching.review_list(limit=limit)  # type: ignore[no-any-return]
@@ -39,13 +39,13 @@ def review(request: Request, limit: int = Query(50, ge=1, le=1000),
 
 @router.post("/v1/identity/links/{link_id}/accept", tags=["identity"])
 def accept(request: Request, link_id: str,
-           _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+           _: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
     """Accept a probable match (the two profiles merge)."""
     return request.app.state.dmp.matching.accept(link_id)  # type: ignore[no-any-return]
 
 
 @router.post("/v1/identity/links/{link_id}/reject", tags=["identity"])
 def reject(request: Request, link_id: str,
-           _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+           _: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
     """Reject a probable match (never proposed again)."""
     return request.app.state.dmp.matching.reject(link_id)  # type: ignore[no-any-return]

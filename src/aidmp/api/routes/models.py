@@ -24,7 +24,7 @@ def _models(request: Request) -> Models:
 
 @router.get("/v1/models", tags=["models"])
 def models_list(request: Request, name: str | None = None,
-                _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+                _: ApiKey = Depends(require("aggregate"))) -> list[dict[str, Any]]:
     """Every registered model version with its metrics."""
     return _models(request).list(name)
 
@@ -32,7 +32,7 @@ def models_list(request: Request, name: str | None = None,
 @router.get("/v1/models/{name}", tags=["models"])
 def models_show(request: Request, name: str,
                 version: int | None = Query(None, ge=1, le=2**31 - 1),
-                _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+                _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """One version (the newest active by default): parameters, metrics, data window."""
     return _models(request).show(name, version)
 
@@ -48,7 +48,7 @@ class FitRequest(BaseModel):
 
 @router.post("/v1/models/{name}/fit", tags=["models"], status_code=201)
 def models_fit(request: Request, name: str, body: FitRequest,
-               key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+               key: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
     """Fit from the store, register a new version (and score profiles when asked)."""
     models = _models(request)
     row = models.fit(body.kind, name, **body.options)
@@ -60,7 +60,7 @@ def models_fit(request: Request, name: str, body: FitRequest,
 
 @router.post("/v1/models/{name}/score", tags=["models"])
 def models_score(request: Request, name: str,
-                 key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                 key: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
     """Write the active version's predictions for every profile."""
     report = _models(request).score(name)
     request.app.state.dmp.audit.record(key.key_id, "models.score", name,
@@ -71,7 +71,7 @@ def models_score(request: Request, name: str,
 @router.get("/v1/rules", tags=["models"])
 def rules_bought_together(request: Request, items: str, n: int = Query(10, ge=1, le=1000),
                           model: str = "rules",
-                          _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+                          _: ApiKey = Depends(require("aggregate"))) -> list[dict[str, Any]]:
     """Items bought together with ``items`` (comma-separated), best rule first."""
     basket = [i.strip() for i in items.split(",") if i.strip()]
     if not basket:
@@ -83,7 +83,7 @@ def rules_bought_together(request: Request, items: str, n: int = Query(10, ge=1,
 @router.get("/v1/profiles/{ref}/recommendations", tags=["models"])
 def profile_recommendations(request: Request, ref: str, n: int = Query(10, ge=1, le=1000),
                             model: str = "recommend",
-                            _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+                            _: ApiKey = Depends(require("personal"))) -> dict[str, Any]:
     """Top items for the profile of ``<id_type>:<id_value>`` (e.g. ``user_id:42``)."""
     id_type, id_value = split_identifier(ref, field="profile")
     profile_id = request.app.state.dmp.identity.profile_of(id_type, id_value)
@@ -93,7 +93,7 @@ def profile_recommendations(request: Request, ref: str, n: int = Query(10, ge=1,
 
 @router.get("/v1/models/{name}/explain/{ref}", tags=["models"])
 def models_explain(request: Request, name: str, ref: str, top: int = Query(5, ge=1, le=100),
-                   _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+                   _: ApiKey = Depends(require("personal"))) -> dict[str, Any]:
     """Why the model scores this person (``email:ann@x.com``) as it does."""
     id_type, value = split_identifier(ref, field="ref")
     dmp = request.app.state.dmp

@@ -34,7 +34,7 @@ class ConsentDecision(Subject):
 
 @router.post("/v1/privacy/consent")
 def set_consent(request: Request, body: ConsentDecision,
-                key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                key: ApiKey = Depends(require("privacy"))) -> dict[str, Any]:
     """Record a decision; the person's consents are resolved again at once."""
     dmp = request.app.state.dmp
     out = dmp.privacy.consent.record(body.id_type, body.id_value, body.purpose, body.granted,
@@ -46,7 +46,7 @@ def set_consent(request: Request, body: ConsentDecision,
 
 @router.post("/v1/privacy/consent/lookup")
 def consent_of(request: Request, body: Subject,
-               key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+               key: ApiKey = Depends(require("privacy"))) -> dict[str, Any]:
     """The person's resolved consents and the history of their decisions."""
     dmp = request.app.state.dmp
     ledger = dmp.privacy.consent
@@ -59,7 +59,7 @@ def consent_of(request: Request, body: Subject,
 
 @router.get("/v1/privacy/consent/report")
 def consent_report(request: Request,
-                   _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+                   _: ApiKey = Depends(require("aggregate"))) -> list[dict[str, Any]]:
     """Per purpose: people who granted, withdrew, said nothing; what each excludes."""
     return request.app.state.dmp.privacy.consent.report()  # type: ignore[no-any-return]
 
@@ -68,7 +68,7 @@ def consent_report(request: Request,
              responses={200: {"content": {"application/zip": {}},
                               "description": "the access archive"}})
 def access(request: Request, body: Subject,
-           key: ApiKey = Depends(require("admin"))) -> Response:
+           key: ApiKey = Depends(require("privacy"))) -> Response:
     """Everything held about the person, as a ZIP archive (layout in docs/privacy.md)."""
     data = request.app.state.dmp.privacy.access(body.id_type, body.id_value, actor=key.key_id)
     return Response(data, media_type="application/zip",
@@ -77,7 +77,7 @@ def access(request: Request, body: Subject,
 
 @router.post("/v1/privacy/erasure")
 def erase(request: Request, body: Subject,
-          key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+          key: ApiKey = Depends(require("privacy"))) -> dict[str, Any]:
     """Erase the person everywhere and suppress their identifiers; counts only in the
     answer."""
     return request.app.state.dmp.privacy.erase(  # type: ignore[no-any-return]
@@ -87,7 +87,7 @@ def erase(request: Request, body: Subject,
 @router.get("/v1/privacy/requests")
 def requests(request: Request, kind: Literal["access", "erasure"] | None = None,
              limit: int = Query(100, ge=1, le=1000),
-             _: ApiKey = Depends(require("admin"))) -> list[dict[str, Any]]:
+             _: ApiKey = Depends(require("privacy"))) -> list[dict[str, Any]]:
     """Access and erasure requests, newest first (no identifier in them)."""
     return request.app.state.dmp.privacy.requests(kind, limit)  # type: ignore[no-any-return]
 
@@ -98,13 +98,13 @@ def audit(request: Request, limit: int = Query(100, ge=1, le=10_000),
           action: str | None = Query(None, max_length=128),
           object: str | None = Query(None, max_length=256),
           since: datetime | None = None, until: datetime | None = None,
-          _: ApiKey = Depends(require("admin"))) -> list[dict[str, Any]]:
+          _: ApiKey = Depends(require("privacy"))) -> list[dict[str, Any]]:
     """Audit entries, newest first, filtered by actor, action (``profiles.*``), object, time."""
     return request.app.state.dmp.audit.entries(  # type: ignore[no-any-return]
         limit, actor=actor, action=action, obj=object, since=since, until=until)
 
 
 @router.get("/v1/audit/verify", tags=["audit"])
-def audit_verify(request: Request, _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+def audit_verify(request: Request, _: ApiKey = Depends(require("privacy"))) -> dict[str, Any]:
     """Walk the hash chain: ``ok`` false and the first bad entry when one was edited."""
     return request.app.state.dmp.audit.verify()  # type: ignore[no-any-return]

@@ -23,7 +23,7 @@ def _fresh(request: Request) -> None:
 
 @router.get("/v1/profiles/{ident}", tags=["profiles"])
 def get_profile(request: Request, ident: str,
-                _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+                _: ApiKey = Depends(require("personal"))) -> dict[str, Any]:
     """A profile by any identifier (``email:ann@x.com``): traits with provenance, computed
     traits, scores, interests, identities, and counters updated since the last build."""
     _fresh(request)
@@ -34,7 +34,7 @@ def get_profile(request: Request, ident: str,
 @router.get("/v1/profiles/{ident}/events", tags=["profiles"])
 def profile_events(request: Request, ident: str, page: int = Query(1, ge=1),
                    size: int = Query(50, ge=1, le=1000),
-                   _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+                   _: ApiKey = Depends(require("personal"))) -> dict[str, Any]:
     """The person's timeline, newest first, paged."""
     _fresh(request)
     dmp = request.app.state.dmp
@@ -45,7 +45,7 @@ def profile_events(request: Request, ident: str, page: int = Query(1, ge=1),
 
 @router.post("/v1/build", tags=["profiles"])
 def build(request: Request, full: bool = False,
-          _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+          _: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
     """Resolve identities and rebuild profiles now: only what new events touch (the people
     whose events changed, then the ranks over everyone), unless ``full``."""
     _fresh(request)
@@ -55,7 +55,7 @@ def build(request: Request, full: bool = False,
 @router.get("/v1/identity/merges", tags=["identity"])
 def merges(request: Request, profile_id: str | None = None,
            limit: int = Query(100, ge=1, le=10_000),
-           _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+           _: ApiKey = Depends(require("personal"))) -> list[dict[str, Any]]:
     """Merge records with rule and evidence, newest first."""
     return request.app.state.dmp.identity.merges(  # type: ignore[no-any-return]
         profile_id, limit=limit)
@@ -63,13 +63,28 @@ def merges(request: Request, profile_id: str | None = None,
 
 @router.post("/v1/identity/merges/{merge_id}/unmerge", tags=["identity"])
 def unmerge(request: Request, merge_id: str,
-            _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+            _: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
     """Undo a merge."""
     return request.app.state.dmp.identity.unmerge(merge_id)  # type: ignore[no-any-return]
 
 
 @router.get("/v1/quality", tags=["quality"])
-def quality(request: Request, _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+def quality(request: Request, _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """The data-quality report per source and for the last build."""
     _fresh(request)
     return request.app.state.dmp.quality.report()  # type: ignore[no-any-return]
+
+
+@router.get("/v1/stats/traits", tags=["profiles"])
+def describe_traits(request: Request, traits: str | None = Query(None, max_length=2000),
+                    _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
+    """Count, mean, median, std, quartiles (numbers) or top values (texts) of ``traits``
+    (comma-separated profile columns; every column, up to 50, when omitted)."""
+    return request.app.state.dmp.profiles.describe(traits)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/stats/rfm", tags=["profiles"])
+def rfm_distribution(request: Request,
+                     _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
+    """Buyers per R x F score pair (5 x 5 grid) and per RFM segment."""
+    return request.app.state.dmp.profiles.rfm()  # type: ignore[no-any-return]

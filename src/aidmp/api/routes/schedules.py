@@ -33,7 +33,7 @@ class ScheduleRequest(BaseModel):
 
 @router.get("/v1/schedules", tags=["schedules"], operation_id="schedules_list")
 def schedules_list(request: Request,
-                   _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+                   _: ApiKey = Depends(require("aggregate"))) -> list[dict[str, Any]]:
     """Every schedule with its last and next run."""
     return request.app.state.dmp.schedules.list()  # type: ignore[no-any-return]
 
@@ -41,7 +41,7 @@ def schedules_list(request: Request,
 @router.post("/v1/schedules", tags=["schedules"], status_code=201,
              operation_id="schedules_add")
 def schedules_add(request: Request, body: ScheduleRequest,
-                  key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                  key: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
     """Add (or replace) a schedule."""
     dmp = request.app.state.dmp
     out = dmp.schedules.add(body.name, body.cron, body.kind, body.params)
@@ -51,7 +51,7 @@ def schedules_add(request: Request, body: ScheduleRequest,
 
 @router.delete("/v1/schedules/{name}", tags=["schedules"], operation_id="schedules_remove")
 def schedules_remove(request: Request, name: str,
-                     key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                     key: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
     """Delete a schedule (its past jobs stay)."""
     dmp = request.app.state.dmp
     out = dmp.schedules.remove(name)
@@ -62,7 +62,7 @@ def schedules_remove(request: Request, name: str,
 @router.post("/v1/schedules/{name}/run", tags=["schedules"], status_code=202,
              operation_id="schedules_run")
 def schedules_run(request: Request, name: str,
-                  key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                  key: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
     """Submit the schedule's job now; the job (poll ``GET /v1/jobs/{id}``)."""
     dmp = request.app.state.dmp
     job_id = dmp.schedules.run(name)
@@ -80,7 +80,7 @@ def _outbox(request: Request) -> Outbox:
 @router.get("/v1/deliveries", tags=["deliveries"], operation_id="deliveries_list")
 def deliveries_list(request: Request, state: str | None = None,
                     limit: int = Query(100, ge=1, le=1000),
-                    _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+                    _: ApiKey = Depends(require("personal"))) -> dict[str, Any]:
     """Webhook and audience deliveries (``state=dead``: the dead letters), and counters."""
     outbox = _outbox(request)
     return {"deliveries": outbox.list(state, limit), "stats": dict(outbox.stats.__dict__)}
@@ -95,7 +95,7 @@ class ReplayDeliveries(BaseModel):
 
 @router.post("/v1/deliveries/replay", tags=["deliveries"], operation_id="deliveries_replay")
 def deliveries_replay(request: Request, body: ReplayDeliveries,
-                      key: ApiKey = Depends(require("admin"))) -> dict[str, int]:
+                      key: ApiKey = Depends(require("operate"))) -> dict[str, int]:
     """Queue dead letters again (attempts reset)."""
     out = _outbox(request).replay(body.ids)
     request.app.state.dmp.audit.record(key.key_id, "deliveries.replay", None, out)

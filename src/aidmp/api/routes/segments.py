@@ -49,7 +49,7 @@ class OverlapRequest(BaseModel):
 
 @router.post("/v1/segments", status_code=201)
 def create(request: Request, body: SegmentRequest,
-           key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+           key: ApiKey = Depends(require("audiences"))) -> dict[str, Any]:
     """Check, compile and save a segment; answers what ``GET /v1/segments/{id}`` shows."""
     dmp = request.app.state.dmp
     shown = _segments(request).create(
@@ -67,50 +67,58 @@ def create(request: Request, body: SegmentRequest,
 
 
 @router.get("/v1/segments")
-def list_(request: Request, _: ApiKey = Depends(require("read"))) -> list[dict[str, Any]]:
+def list_(request: Request, _: ApiKey = Depends(require("aggregate"))) -> list[dict[str, Any]]:
     """Every segment."""
     return _segments(request).list()
 
 
 @router.post("/v1/segments/estimate")
 def estimate(request: Request, body: RuleRequest,
-             _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+             _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """Size of a rule without saving it (and whether it could be real-time)."""
     return _segments(request).estimate(rule=body.rule, spec=body.spec)
 
 
 @router.post("/v1/segments/overlap")
 def overlap(request: Request, body: OverlapRequest,
-            _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+            _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """Pairwise intersection sizes of segments."""
     return _segments(request).overlap(body.segments)
 
 
 @router.get("/v1/segments/{segment_id}")
 def show(request: Request, segment_id: str,
-         _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+         _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """Rule, spec, SQL, size and real-time capability."""
     return _segments(request).show(segment_id)
 
 
 @router.get("/v1/segments/{segment_id}/size")
 def size(request: Request, segment_id: str,
-         _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+         _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """Members now."""
     return _segments(request).size(segment_id)
+
+
+@router.get("/v1/segments/{segment_id}/describe")
+def describe(request: Request, segment_id: str,
+             traits: str | None = Query(None, max_length=2000),
+             _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
+    """Statistics of ``traits`` (comma-separated) for the members beside every profile."""
+    return _segments(request).describe(segment_id, traits)
 
 
 @router.get("/v1/segments/{segment_id}/members")
 def members(request: Request, segment_id: str, page: int = Query(1, ge=1, le=1_000_000),
             page_size: int = Query(100, ge=1, le=10_000),
-            _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+            _: ApiKey = Depends(require("personal"))) -> dict[str, Any]:
     """One page of member profile ids."""
     return _segments(request).members(segment_id, page=page, page_size=page_size)
 
 
 @router.delete("/v1/segments/{segment_id}")
 def delete(request: Request, segment_id: str,
-           key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+           key: ApiKey = Depends(require("audiences"))) -> dict[str, Any]:
     """Delete a segment and its membership history."""
     dmp = request.app.state.dmp
     _segments(request).delete(segment_id)
@@ -142,7 +150,7 @@ class LookalikeRequest(BaseModel):
 
 @router.post("/v1/segments/cluster", status_code=201)
 def cluster(request: Request, body: ClusterRequest,
-            _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+            _: ApiKey = Depends(require("audiences"))) -> dict[str, Any]:
     """Cluster profiles; each cluster becomes a segment with a plain-words description."""
     from aidmp.segments.learned import cluster_segments
 
@@ -152,7 +160,7 @@ def cluster(request: Request, body: ClusterRequest,
 
 @router.post("/v1/segments/lookalike", status_code=201)
 def lookalike(request: Request, body: LookalikeRequest,
-              _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+              _: ApiKey = Depends(require("audiences"))) -> dict[str, Any]:
     """Score non-members by similarity to the seed; save the top as a segment."""
     from aidmp.segments.learned import lookalike_segment
 

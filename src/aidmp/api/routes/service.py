@@ -26,6 +26,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     collector = getattr(app.state, "collector", None)
     flush = getattr(collector, "flush", None)
     app.state.service = Service(app.state.dmp, flush=flush).start()
+    app.state.service.take_webhooks(getattr(app.state, "realtime", None))
     try:
         yield
     finally:

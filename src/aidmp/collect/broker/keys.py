@@ -39,7 +39,7 @@ def export_write_keys(engine: Engine, path: Path) -> Path:
     """Write the hashes of the keys that may send events (write and admin) to ``path``,
     atomically and readable by the owner only; rewritten only when they changed."""
     t = engine.table("api_keys")
-    rows = engine.execute(t.filter(t.scope.isin(["write", "admin"]))).to_pylist()
+    rows = engine.execute(t.filter(t.scope.isin(["write", "collect", "admin"]))).to_pylist()
     doc = orjson.dumps(sorted(
         ({**r, "created_at": r["created_at"].isoformat(),
           "revoked_at": r["revoked_at"].isoformat() if r["revoked_at"] else None}
