@@ -106,7 +106,7 @@ class MatchingConfig(StrictModel):
     one_to_one: bool = False
     """Between two sides, each record links to at most one record of the other side (its
     best-scoring partner): for two lists of one record per person."""
-    max_pairs: int = Field(default=2_000_000, ge=10_000, le=100_000_000)
+    max_pairs: int = Field(default=1_000_000, ge=10_000, le=100_000_000)
     """Random pairs sampled to estimate the u probabilities."""
     seed: int = 42
     """Seed of that sampling (the same data and seed give the same model)."""

@@ -133,13 +133,14 @@ def _linker(inputs: list[pd.DataFrame], settings: SettingsCreator | dict[str, An
     return Linker(tables if len(tables) > 1 else tables[0], settings, log_level=logging.ERROR)
 
 
-def _settings(plan: Plan) -> SettingsCreator:
+def _settings(plan: Plan, prior: float | None) -> SettingsCreator:
     return SettingsCreator(
         link_type=plan.mode, unique_id_column_name="record_id",
         comparisons=[comparison(c) for c in plan.comparisons],
         blocking_rules_to_generate_predictions=[block_on(*r) for r in plan.blocking],
         additional_columns_to_retain=["profile_id", "side"],
         retain_intermediate_calculation_columns=True,
+        probability_two_random_records_match=prior or 0.0001,
     )
 
 
@@ -151,51 +152,45 @@ def _total_pairs(inputs: list[pd.DataFrame], plan: Plan) -> int:
     return n * (n - 1) // 2
 
 
+def _prior(linker: Linker) -> float:
+    return float(linker.misc.save_model_to_json()["probability_two_random_records_match"])
+
+
 def train(records: pd.DataFrame, plan: Plan, config: MatchingConfig) -> Fitted:
     """Build a linker on the records and estimate its prior, u and m probabilities."""
     inputs = frames(records, plan)
-    linker = _linker(inputs, _settings(plan))
-    total = _total_pairs(inputs, plan)
+    # one linker trains and scores (each costs a second or two to set up)
+    linker = _linker(inputs, _settings(plan, config.prior))
     method = "given"
-    if config.prior is not None:
-        prior = config.prior
-    else:
+    if config.prior is None:
         rules = deterministic_rules(plan) or [r for r in plan.blocking if len(r) > 1][:1] \
             or plan.blocking[:1]
         linker.training.estimate_probability_two_random_records_match(
             [block_on(*r) for r in rules], recall=0.8)
-        prior = float(linker.misc.save_model_to_json()["probability_two_random_records_match"])
         method = "deterministic rules " + "; ".join("+".join(r) for r in rules) + \
             " (recall 0.8)"
-    if config.one_to_one and plan.mode == "link_only":
-        # two lists of one record per person: at most min(n_left, n_right) pairs match
-        cap = min(len(f) for f in inputs) / max(total, 1)
-        if prior > cap:
-            prior, method = cap, f"one-to-one bound ({method} gave more)"
-    prior = min(max(prior, 1e-9), 0.5)
-    linker = _linker(inputs, _with_prior(linker, prior))
+    prior = _prior(linker)
     linker.training.estimate_u_using_random_sampling(max_pairs=config.max_pairs,
                                                      seed=config.seed)
-    passes = training_rules(plan)
     done = []
-    for rule in passes:
+    for rule in training_rules(plan):
         try:
+            # each pass estimates its own share of matches among its blocked pairs (far more
+            # than the prior); the prior itself stays as estimated above
             linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on(*rule), fix_u_probabilities=True,
-                fix_probability_two_random_records_match=True)
+                block_on(*rule), fix_u_probabilities=True)
             done.append("+".join(rule))
         except Exception as exc:  # a pass with too few pairs: the others still estimate
             log.info("EM pass on %s skipped: %s", "+".join(rule), type(exc).__name__)
-    model = linker.misc.save_model_to_json()
-    model["probability_two_random_records_match"] = prior
-    return Fitted(linker=_linker(inputs, model), model=model, prior=prior,
-                  prior_method=method, training=done)
-
-
-def _with_prior(linker: Linker, prior: float) -> dict[str, Any]:
     model: dict[str, Any] = linker.misc.save_model_to_json()
-    model["probability_two_random_records_match"] = prior
-    return model
+    if config.one_to_one and plan.mode == "link_only":
+        # two lists of one record per person: at most min(n_left, n_right) pairs match
+        cap = min(len(f) for f in inputs) / max(_total_pairs(inputs, plan), 1)
+        if prior > cap:
+            prior, method = cap, f"one-to-one bound ({method} gave more)"
+            model["probability_two_random_records_match"] = prior
+            linker = _linker(inputs, model)
+    return Fitted(linker=linker, model=model, prior=prior, prior_method=method, training=done)
 
 
 def score(fitted: Fitted) -> pd.DataFrame:
