@@ -133,3 +133,34 @@ def test_deliveries_routes(dmp: DMP) -> None:
             _until(lambda: outbox.list("delivered"))
     finally:
         rx.close()
+
+
+def test_served_real_time_webhooks_go_through_the_outbox(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from aidmp.api.server import ServerThread
+
+    rx = Receiver()
+    dmp = DMP(home=tmp_path, collector={"fsync": False})
+    try:
+        dmp.events.ingest([{"type": "identify", "userId": "u1", "traits": {"plan": "pro"}}],
+                          source="app")
+        dmp.build()
+        dmp.segments.create("buyers", rule='event("Order Completed", within=30d)',
+                            realtime=True, webhook_url=rx.url)
+        key = dmp.keys.create("write").secret
+        with ServerThread(dmp) as srv:
+            r = httpx.post(srv.url + "/v1/track", auth=(key, ""), json={
+                "userId": "u1", "event": "Order Completed",
+                "timestamp": datetime.now(UTC).isoformat()})
+            assert r.status_code == 200
+            rx.wait(1)
+            outbox = srv.app.state.service.outbox
+            _until(lambda: outbox.list("delivered"))
+            row = outbox.list("delivered")[0]
+        change = orjson.loads(rx.calls[0]["body"])
+        assert change["segment_id"] == "buyers" and change["change"] == "entered"
+        assert rx.calls[0]["idempotency_key"] == row["id"] and row["topic"] == "webhook:buyers"
+    finally:
+        rx.close()
+        dmp.close()

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aidmp.errors import NotFoundError
 from aidmp.service import handshake
@@ -57,6 +57,16 @@ class Service:
         worker = OutboxWorker(self.dmp, self.outbox).start()
         self._stops = [scheduler.stop, worker.stop, self.dmp.jobs.close]
         return self
+
+    def take_webhooks(self, evaluator: Any) -> None:
+        """Send a real-time evaluator's webhooks through the stored outbox (retried for
+        hours, dead letters replayable) instead of its in-memory sender."""
+        from aidmp.service.outbox import OutboxSender
+
+        if evaluator is None or evaluator.sender is None or self.outbox is None:
+            return
+        old, evaluator.sender = evaluator.sender, OutboxSender(self.outbox)
+        old.close(0.1)
 
     def stop(self) -> None:
         """Stop the scheduler, the deliveries, then the job worker (after its running job
