@@ -22,6 +22,7 @@ import pytest
 from aidmp import DMP
 from aidmp.api.server import ServerThread
 from aidmp.demo.febrl import FIELDS, febrl4, person_of
+from aidmp.demo.people_records import RecordsConfig, people_records
 from aidmp.errors import ValidationError
 from aidmp.identity.evaluate import evaluate
 from aidmp.identity.matching.config import MatchingConfig
@@ -241,3 +242,30 @@ def test_cli_and_rest_with_a_config_file(tmp_path: Path) -> None:
             assert r.status_code == 200 and r.json()["status"] == "rejected"
         r = httpx.post(f"{srv.url}/v1/identity/links/l_nope/accept", headers=auth)
         assert r.status_code == 404
+
+
+def test_synthetic_lists_with_other_column_names(tmp_path: Path) -> None:
+    # the generator's two lists name every field differently (given_name / first_name, zip /
+    # postcode, dob / date_of_birth, suburb / city, address_1 / street...), write birth dates
+    # two ways, and carry typos, swapped names and dates, and missing values
+    left, right, truth = people_records(RecordsConfig(people=300))
+    dmp = DMP(home=tmp_path / "home")
+    for name, frame, col in (("shop", left, "user_id_column"),
+                             ("loyalty", right, "anonymous_id_column")):
+        frame.write_ndjson(tmp_path / f"{name}.ndjson")
+        dmp.imports.file(tmp_path / f"{name}.ndjson", ImportMapping(
+            source=name, type="identify", **{col: "record_id"},
+            traits=[c for c in frame.columns if c != "record_id"]))
+    dmp.identity.resolve()
+    matcher = dmp.matching
+    summary = matcher.match()
+    # e-mail only in one list, phone only in the other: not compared
+    assert summary.compared == ["address", "birth_date", "city", "first_name", "last_name",
+                                "postcode", "state", "street_number"]
+    # postcodes stay codes: "0812" keeps its zero
+    codes = matcher.records_["postcode"].dropna()
+    assert (codes.str.len() == 4).all() and codes.str.startswith("0").any()
+    dmp.identity.resolve()
+    scores = evaluate(dmp.identity, truth)
+    assert scores["f1"] >= 0.97  # measured 0.993
+    dmp.close()
