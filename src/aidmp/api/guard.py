@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from aidmp.api.auth import basic_username, bearer_or_basic
+from aidmp.api.auth import bearer_or_basic
 from aidmp.errors import AidmpError, AuthError, PayloadTooLarge
 
 log = logging.getLogger("aidmp.api")
@@ -119,7 +119,7 @@ class InputGuard:
                      receive: Receive) -> Receive:
         collector = scope["path"] in self.collector_paths
         authorization = _header(headers, b"authorization")
-        secret = basic_username(authorization) if collector else bearer_or_basic(authorization)
+        secret = bearer_or_basic(authorization)
         if secret:
             self.verify(secret)
         elif not collector:

@@ -142,13 +142,19 @@ def uplift(request: Request, experiment_id: str,
 
 
 @router.get("/v1/campaigns/sample-size")
-def sample_size_route(baseline: float = Query(gt=0, lt=1), mde: float = Query(gt=0, le=100),
-                      alpha: float = Query(0.05, gt=0, lt=1),
-                      power: float = Query(0.8, gt=0, lt=1),
+def sample_size_route(baseline: float = Query(ge=1e-6, le=1 - 1e-6),
+                      mde: float = Query(ge=1e-6, le=100),
+                      alpha: float = Query(0.05, ge=1e-6, le=0.5),
+                      power: float = Query(0.8, ge=0.5, le=1 - 1e-6),
                       relative: bool = False,
                       _: ApiKey = Depends(require("aggregate"))) -> dict[str, int]:
     """People per arm to detect ``mde`` on a conversion rate of ``baseline``."""
-    return {"per_arm": sample_size(baseline, mde, alpha=alpha, power=power, relative=relative)}
+    try:
+        n = sample_size(baseline, mde, alpha=alpha, power=power, relative=relative)
+    except (OverflowError, ZeroDivisionError) as exc:
+        raise ValidationError(f"no finite sample size for these values ({exc})",
+                              field="mde") from None
+    return {"per_arm": n}
 
 
 class HistoryRow(BaseModel):
