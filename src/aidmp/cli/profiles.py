@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import polars as pl
 import typer
 
-from aidmp.cli import matching
+from aidmp.cli import matching, profile_stats
 from aidmp.cli.client import run_job
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
@@ -206,3 +206,9 @@ identity_app.command("match")(matching.match)
 identity_app.command("review")(matching.review)
 identity_app.command("accept")(matching.accept)
 identity_app.command("reject")(matching.reject)
+
+
+# statistics and model outputs, kept in their own module (cli/profile_stats.py)
+profiles_app.command("describe")(profile_stats.describe)
+profiles_app.command("rfm")(profile_stats.rfm)
+profiles_app.command("recommend")(profile_stats.recommend)

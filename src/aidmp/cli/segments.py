@@ -11,6 +11,7 @@ import typer
 from aidmp.cli.client import call, run_job
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
+from aidmp.cli.profile_stats import TraitsOption, show_stats
 from aidmp.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -94,6 +95,20 @@ def size(
         emit_json(out)
     else:
         summary("size", out)
+
+
+@app.command()
+def describe(segment_id: IdArg, home: HomeOption = None, json: JsonOption = False,
+             traits: TraitsOption = None) -> None:
+    """Statistics of traits for the segment beside every profile (count, mean, median, std,
+    quartiles; top values of texts)."""
+    with open_dmp(home) as dmp:
+        report = dmp.segments.describe(segment_id, traits)
+    if json:
+        emit_json(report)
+        return
+    console.print(f"{report['segment']:,} of {report['profiles']:,} profiles in {segment_id}")
+    show_stats(report, ["segment", "population"])
 
 
 @app.command()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -318,3 +318,17 @@ class ProfileBuilder:
     def count(self) -> int:
         """Profiles in the last build."""
         return self.engine.count("profiles") if self.engine.has_table("profiles") else 0
+
+    def describe(self, traits: Sequence[str] | str | None = None) -> dict[str, Any]:
+        """Count, mean, median, std, quartiles (numbers) or top values (texts) of ``traits``
+        over every profile (:mod:`aidmp.profiles.describe`)."""
+        from aidmp.profiles.describe import describe_traits
+
+        return describe_traits(self.engine, traits)
+
+    def rfm(self) -> dict[str, Any]:
+        """Buyers per R x F score pair and per RFM segment (:func:`~aidmp.profiles.describe.
+        rfm_distribution`)."""
+        from aidmp.profiles.describe import rfm_distribution
+
+        return rfm_distribution(self.engine)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from aidmp.engine.base import Engine
 from aidmp.errors import NotFoundError, ValidationError
+from aidmp.profiles.describe import describe_traits
 from aidmp.segments.catalog import Catalog, slug
 from aidmp.segments.compiler import CompiledSegment, catalog_of, compile_spec
 from aidmp.segments.membership import RefreshReport, history, refresh_membership
@@ -228,6 +230,13 @@ class Segments:
             page_size, offset=(page - 1) * page_size))
         return {"id": segment_id, "page": page, "page_size": page_size,
                 "size": self._count(expr), "profile_ids": rows.column("profile_id").to_pylist()}
+
+    def describe(self, segment_id: str,
+                 traits: Sequence[str] | str | None = None) -> dict[str, Any]:
+        """Statistics of ``traits`` for the segment's members beside every profile: count,
+        mean, median, std, quartiles of numbers; top values of texts."""
+        out = describe_traits(self.engine, traits, self._compiled(segment_id).expr)
+        return {"id": segment_id, **out}
 
     def member_ids(self, segment_id: str) -> builtins.list[str]:
         """Every member profile id now, in one query."""
