@@ -121,8 +121,11 @@ def latest_windows(items: IntArray, indptr: IntArray, max_len: int) -> IntArray:
 class SASRec(Recommender):
     """Self-attentive sequential recommender: the next item from the order of past ones.
 
-    The defaults come from a validation grid on MovieLens-100K, next-item protocol
-    (``benchmarks/deep_recommend_bench.py``).
+    The defaults follow the paper's MovieLens settings (2 blocks, 1 head, dropout 0.2, Adam at
+    0.001, batches of 128) with ``max_len`` 50, width 64 and full-softmax training. On
+    MovieLens-100K's validation item (next-item protocol of
+    ``benchmarks/deep_recommend_bench.py``) 20 epochs gave NDCG@10 0.083 where the best of an
+    eight-point ALS grid gave 0.070. Training cost grows with items x positions per epoch.
 
     Args:
         max_len: Latest items of a history the model reads (longer histories are cut into
@@ -153,7 +156,7 @@ class SASRec(Recommender):
     """
 
     def __init__(self, max_len: int = 50, dim: int = 64, blocks: int = 2, heads: int = 1,
-                 dropout: float = 0.2, epochs: int = 30, batch_size: int = 128,
+                 dropout: float = 0.2, epochs: int = 20, batch_size: int = 128,
                  lr: float = 0.001, weight_decay: float = 0.0, random_state: int | None = 42,
                  device: str = "auto", num_threads: int = 1) -> None:
         self.max_len = max_len
