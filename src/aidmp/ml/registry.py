@@ -30,6 +30,7 @@ import json
 import math
 import pickle
 import re
+import threading
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -44,7 +45,8 @@ from aidmp.engine.base import Engine, arrow_schema
 from aidmp.errors import NotFoundError, ValidationError
 from aidmp.store.schema import TABLES
 
-__all__ = ["FIT_KINDS", "ModelRegistry", "Rows", "check_name", "json_ready"]
+__all__ = ["FIT_KINDS", "ModelRegistry", "Rows", "check_name", "check_versions", "json_ready",
+           "library_versions"]
 
 # the kinds ``dmp.models.fit`` builds (here, where the command line can read them cheaply)
 FIT_KINDS = ("clv", "propensity", "churn", "rules", "recommend")
@@ -90,6 +92,43 @@ def _save(obj: Any, path: Path) -> None:
         # ordinary pickles that joblib.load reads back.
         with path.open("wb") as f:
             cloudpickle.dump(obj, f)
+
+
+# Two fits registering at once (two jobs, an API call beside a job) must not both read the same
+# "next version": choosing the number, saving the artefact and adding the row happen under one
+# lock (one process owns a DuckDB store, so a process-wide lock is enough).
+_REGISTER_LOCK = threading.Lock()
+# Libraries whose pickles only load faithfully into the same major.minor release.
+_PINNED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "lightgbm", "implicit", "mlxtend")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the libraries a saved model's pickle depends on."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for lib in ("aidmp", *_PINNED_LIBRARIES):
+        try:
+            out[lib] = version(lib)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def check_versions(saved: Mapping[str, str], model: str) -> None:
+    """Refuse a model saved under another major.minor of a library its pickle depends on.
+
+    Raises:
+        ValidationError: naming the library, the version it was saved with and the one here.
+    """
+    here = library_versions()
+    for lib in ("python", *_PINNED_LIBRARIES):
+        then, now = saved.get(lib), here.get(lib)
+        if then and now and then.split(".")[:2] != now.split(".")[:2]:
+            raise ValidationError(
+                f"{model} was saved with {lib} {then}, this installation has {now}; "
+                f"refit it (`aidmp models fit`) or install {lib}=={then}", field="model")
 
 
 def _dumps(value: Mapping[str, Any] | None) -> str:
@@ -147,15 +186,17 @@ class ModelRegistry:
         check_name(name)
         if not isinstance(kind, str) or not kind:
             raise ValidationError("kind must be a non-empty text such as 'clv'", field="kind")
-        version = self._next_version(name)
-        path = self.folder / name / f"v{version}.joblib"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _save(estimator, path)
-        row = {"name": name, "version": version, "kind": kind, "params": _dumps(params),
-               "metrics": _dumps(metrics), "data_window": _dumps(data_window),
-               "artifact": str(path), "created_at": datetime.now(UTC), "status": "active"}
-        self.engine.append("models", pa.Table.from_pylist(
-            [row], schema=arrow_schema(TABLES["models"])))
+        with _REGISTER_LOCK:
+            version = self._next_version(name)
+            path = self.folder / name / f"v{version}.joblib"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _save(estimator, path)
+            path.with_suffix(".versions.json").write_text(json.dumps(library_versions()))
+            row = {"name": name, "version": version, "kind": kind, "params": _dumps(params),
+                   "metrics": _dumps(metrics), "data_window": _dumps(data_window),
+                   "artifact": str(path), "created_at": datetime.now(UTC), "status": "active"}
+            self.engine.append("models", pa.Table.from_pylist(
+                [row], schema=arrow_schema(TABLES["models"])))
         return version
 
     def list(self, name: str | None = None, include_archived: bool = True) -> Rows:
@@ -200,6 +241,9 @@ class ModelRegistry:
         path = Path(row["artifact"])
         if not path.exists():
             raise NotFoundError(f"the artefact of {name} v{row['version']} is missing: {path}")
+        versions = path.with_suffix(".versions.json")
+        if versions.exists():  # versions saved before this was recorded load as before
+            check_versions(json.loads(versions.read_text()), f"model {name} v{row['version']}")
         return joblib.load(path)
 
     def archive(self, name: str, version: int | None = None) -> dict[str, Any]:
