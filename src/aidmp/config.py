@@ -22,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aidmp.errors import ConfigError
+from aidmp.privacy.retention import RetentionPolicy
 from aidmp.service.config import ServiceConfig
 from aidmp.spec.clock import ClockPolicy, OutOfWindow
 from aidmp.spec.identity import IdentityRules
@@ -144,6 +145,9 @@ class PrivacyConfig(_Strict):
         "Marketing": "email", "Email": "email"})
     """Consent categories as sources name them (Segment's ``categoryPreferences`` keys) ->
     purpose. A purpose's own name is always read too."""
+    retention: RetentionPolicy = RetentionPolicy()
+    """How long raw events (per source / event) and quarantined records are kept; applied by
+    the ``retention`` job (schedule it)."""
     secret_file: Path | None = None
     """File holding the pseudonymisation secret (keyed hashes of identifiers and profile
     ids). Default: ``$AIDMP_PRIVACY_SECRET`` if set, else ``<home>/secrets/pseudonym.key``

@@ -110,7 +110,8 @@ class DMP:
     @cached_property
     def identity(self) -> IdentityGraph:
         """Resolve identities, look profiles up by identifier, list and undo merges."""
-        return IdentityGraph(self.engine, self.settings.identity)
+        return IdentityGraph(self.engine, self.settings.identity,
+                             id_key=self.pseudonymiser.derived_key("profile ids"))
 
     @cached_property
     def profiles(self) -> ProfileBuilder:
@@ -148,6 +149,7 @@ class DMP:
         from aidmp.identity.probabilistic import ProbabilisticMatcher
 
         return ProbabilisticMatcher(self.engine, self.settings.identity, config,
+                                    id_key=self.identity.id_key,
                                     models=self.home / "models")
 
     @cached_property

@@ -27,6 +27,7 @@ import pyarrow.csv as pacsv
 from aidmp.campaigns.plans import planned_costs
 from aidmp.engine.base import Engine
 from aidmp.errors import NotFoundError, ValidationError
+from aidmp.ml.data import check_property
 
 COSTS_TABLE = "campaign_costs"
 COST_COLUMNS = ("date", "channel", "campaign", "cost")
@@ -56,10 +57,13 @@ def touchpoints(engine: Engine) -> ir.Table:
                                             "campaign")
 
 
-def conversions(engine: Engine, event: str = CONVERSION_EVENT) -> ir.Table:
-    """One row per conversion: message_id, profile_id, timestamp, revenue (0 when absent)."""
+def conversions(engine: Engine, event: str = CONVERSION_EVENT,
+                value_property: str = "revenue") -> ir.Table:
+    """One row per conversion: message_id, profile_id, timestamp, revenue (the
+    ``value_property``; 0 when absent)."""
     ev = engine.table("events")
-    revenue = engine.json_text(ev.properties, "$.revenue").try_cast("float64")
+    path = "$." + check_property(value_property, "value_property")
+    revenue = engine.json_text(ev.properties, path).try_cast("float64")
     conv = ev.filter([ev.type == "track", ev.event == event]).select(
         ev.message_id, ev.timestamp, revenue=revenue.fill_null(0.0))
     ep = _event_profiles(engine)
@@ -120,8 +124,9 @@ def import_costs(engine: Engine, source: str | Path | pa.Table, *,
         raw = pacsv.read_csv(path, convert_options=opts)
     data = normalise_costs(raw)
     # one row per (date, channel, campaign): a repeated row in the file keeps its last cost
-    data = pa.table(pl.from_arrow(data).unique(subset=list(COST_KEY), keep="last",
-                                               maintain_order=True).to_arrow())
+    frame = pl.from_arrow(data)
+    assert isinstance(frame, pl.DataFrame)
+    data = frame.unique(subset=list(COST_KEY), keep="last", maintain_order=True).to_arrow()
     if mode == "append":
         engine.upsert(COSTS_TABLE, data)  # the same costs imported twice are stored once
     else:

@@ -281,7 +281,7 @@ def _amounts(values: list[str], field: str) -> dict[str, float] | None:
     return out or None
 
 
-def _fmt(value: float | None, spec: str) -> str:
+def _number(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
@@ -321,8 +321,8 @@ def optimise(
         emit_json(out)
         return
     table("budget plan", ["channel", "current", "optimal", "marginal ROI", "binding"],
-          [(c["unit"], _fmt(c["current_spend"], ".0f"), _fmt(c["spend"], ".0f"),
-            _fmt(c["marginal_roi"], ".2f"), c["binding"] or "") for c in out["channels"]])
+          [(c["unit"], _number(c["current_spend"], ".0f"), _number(c["spend"], ".0f"),
+            _number(c["marginal_roi"], ".2f"), c["binding"] or "") for c in out["channels"]])
     summary("expected return", {k: out[k] for k in (
         "expected_return", "current_return", "uplift", "uplift_pct", "budget_marginal_roi")})
     if skipped:

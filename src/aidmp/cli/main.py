@@ -14,6 +14,7 @@ import typer
 from aidmp import __version__
 from aidmp.cli import (
     audiences,
+    backup,
     broker,
     campaigns,
     deliveries,
@@ -59,6 +60,7 @@ app.add_typer(schedules.app, name="schedules")
 app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(privacy.audit_app, name="audit")
+app.add_typer(backup.app, name="backup")
 app.command("import")(import_command)
 app.command("loader")(broker.loader_command)
 app.command("build")(profiles.build_command)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aidmp.cli.client import call
+from aidmp.cli.client import call, run_job
 from aidmp.cli.common import HomeOption, JsonOption
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
@@ -141,6 +141,18 @@ def requests(kind: Annotated[str | None, typer.Option(help="access | erasure")] 
     table("requests", ["id", "kind", "status", "requested_at", "finished_at", "actor"],
           [(r["id"], r["kind"], r["status"], r["requested_at"], r["finished_at"], r["actor"])
            for r in rows])
+
+
+@app.command()
+def retention(home: HomeOption = None, json: JsonOption = False) -> None:
+    """Delete raw events and quarantined records past the configured retention now (the
+    ``privacy.retention`` job; schedule it to run every night)."""
+    out = run_job(home, "privacy.retention", {}, label="retention", show_progress=not json)
+    if json:
+        emit_json(out)
+        return
+    summary("retention", {"events deleted": out["events"],
+                          "quarantined deleted": out["quarantine"], "rules": out["rules"]})
 
 
 @audit_app.command("list")

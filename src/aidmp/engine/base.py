@@ -20,11 +20,13 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import ibis
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from aidmp.errors import NotFoundError
 from aidmp.store.schema import MIGRATIONS, TABLES, Column, Migration, TableSpec
@@ -314,6 +316,28 @@ class Engine(ABC):
             finally:
                 self.drop(stage)
         return before - self.count(table)
+
+    def export_snapshot(self, folder: Path) -> list[str]:
+        """Write every table to ``folder`` (Parquet, one file per table) as one consistent
+        snapshot where the engine can (DuckDB: ``EXPORT DATABASE`` in one transaction);
+        return the tables written."""
+        folder.mkdir(parents=True, exist_ok=True)
+        names = self.tables()
+        for name in names:
+            pq.write_table(self.to_arrow(name), folder / f"{name}.parquet")
+        return names
+
+    def import_snapshot(self, folder: Path) -> list[str]:
+        """Load a snapshot written by :meth:`export_snapshot` into this (empty) store."""
+        names = []
+        for path in sorted(folder.glob("*.parquet")):
+            data = pq.read_table(path)
+            if path.stem in TABLES:
+                self.append(path.stem, data)
+            else:
+                self.write_table(path.stem, data)
+            names.append(path.stem)
+        return names
 
     def compact(self) -> bool:
         """Rewrite the store so that deleted rows leave no bytes behind (DuckDB keeps them in

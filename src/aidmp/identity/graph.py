@@ -43,9 +43,17 @@ def materialize(engine: Engine, name: str, expr: ir.Table) -> ir.Table:
     return engine.table(name)
 
 
-def profile_id_of(node: ir.StringValue) -> ir.StringValue:
-    """Deterministic, opaque profile id of an anchor node (no personal data in it)."""
-    return ibis.literal("p_") + node.hexdigest("sha256").substr(0, 20)
+def profile_id_of(node: ir.StringValue, key: str = "") -> ir.StringValue:
+    """Deterministic, opaque profile id of an anchor node (no personal data in it).
+
+    With a ``key`` (hex, derived from the installation's secret) the id is a keyed hash,
+    SHA-256(key || SHA-256(key || node)), which no one without the secret can recompute from
+    an e-mail list; without one, the plain SHA-256 of earlier versions."""
+    if not key:
+        return ibis.literal("p_") + node.hexdigest("sha256").substr(0, 20)
+    k = ibis.literal(key)
+    inner = (k + node).hexdigest("sha256")
+    return ibis.literal("p_") + (k + inner).hexdigest("sha256").substr(0, 20)
 
 
 def _types_table(engine: Engine, rules: IdentityRules) -> ir.Table:
@@ -201,7 +209,7 @@ SPLIT_REASON = "split from a conflicting profile"
 
 
 def assign(engine: Engine, nodes: ir.Table, clusters: ir.Table, shared: ir.Table,
-           conflicted: ir.Table | None = None) -> ir.Table:
+           conflicted: ir.Table | None = None, id_key: str = "") -> ir.Table:
     """Apply per-type limits and name every cluster; one row per node with its profile id.
 
     Nodes of a component that was split (``conflicted``) keep the reason :data:`SPLIT_REASON`:
@@ -244,7 +252,8 @@ def assign(engine: Engine, nodes: ir.Table, clusters: ir.Table, shared: ir.Table
     anchors = _anchors(allnodes.select("cluster", "priority", "first_seen", "nid"))
     names = nodes.select(anchor_nid="nid", anchor="node")
     anchors = anchors.join(names, "anchor_nid")
-    anchors = anchors.select("cluster", "anchor", profile_id=profile_id_of(anchors.anchor))
+    anchors = anchors.select("cluster", "anchor",
+                             profile_id=profile_id_of(anchors.anchor, id_key))
     out = allnodes.join(anchors, "cluster")
     return materialize(engine, "_identity_assign", out.select(
         "nid", "node", "id_type", "id_value", "priority", "first_seen", "last_seen", "events",

@@ -101,11 +101,12 @@ class ProbabilisticMatcher:
     """
 
     def __init__(self, engine: Engine, rules: IdentityRules, config: MatchingConfig | None = None,
-                 *, models: Path | None = None) -> None:
+                 *, models: Path | None = None, id_key: str = "") -> None:
         self.engine = engine
         self.rules = rules
         self.config = config or MatchingConfig()
         self.models = models
+        self.id_key = id_key
 
     # -- estimation ------------------------------------------------------------------------------
     def _resolved(self) -> bool:
@@ -199,11 +200,14 @@ class ProbabilisticMatcher:
         if rows:
             inserted = self.engine.append(LINKS, pa.Table.from_pylist(rows))
             summary.already_decided = len(rows) - inserted
-            stored = self._links_by_id({r["id"] for r in rows})
-            now = rows[0]["created_at"]
-            fresh = [r for r in stored if r["created_at"] == now]
-            summary.linked = sum(1 for r in fresh if r["status"] == "active")
-            summary.for_review = sum(1 for r in fresh if r["status"] == "review")
+            # the rows this run added (a pair decided before keeps its earlier row)
+            t = self.engine.table(LINKS)
+            t = t.filter(t.created_at == rows[0]["created_at"])
+            counts = self.engine.execute(t.group_by("status").aggregate(n=t.count()))
+            added = dict(zip(counts.column("status").to_pylist(), counts.column("n").to_pylist(),
+                             strict=True))
+            summary.linked = int(added.get("active", 0))
+            summary.for_review = int(added.get("review", 0))
         if summary.conflicting and not summary.linked:
             summary.warnings.append(
                 f"{summary.conflicting} pairs above the threshold were not linked: each would "
@@ -291,11 +295,6 @@ class ProbabilisticMatcher:
         return list(best.values())
 
     # -- decisions -------------------------------------------------------------------------------
-    def _links_by_id(self, ids: set[str]) -> list[dict[str, Any]]:
-        t = self.engine.table(LINKS)
-        rows = self.engine.execute(t.filter(t.id.isin(sorted(ids)))).to_pylist()
-        return [{**r, "evidence": json.loads(r["evidence"] or "{}")} for r in rows]
-
     def links(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Probabilistic links, best score first (optionally of one status)."""
         t = self.engine.table(LINKS)
@@ -323,7 +322,7 @@ class ProbabilisticMatcher:
         if resolve and (was_active or status == "active"):
             from aidmp.identity.service import IdentityGraph
 
-            IdentityGraph(self.engine, self.rules).resolve()
+            IdentityGraph(self.engine, self.rules, id_key=self.id_key).resolve()
         return {**link, "status": status, "evidence": json.loads(link["evidence"] or "{}")}
 
     def accept(self, link_id: str, *, resolve: bool = True) -> dict[str, Any]:

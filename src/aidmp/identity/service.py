@@ -20,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -103,9 +105,12 @@ class ResolveSummary:
 class IdentityGraph:
     """``dmp.identity``: resolve, look up, unmerge, inspect merges."""
 
-    def __init__(self, engine: Engine, rules: IdentityRules) -> None:
+    def __init__(self, engine: Engine, rules: IdentityRules, *, id_key: str = "") -> None:
         self.engine = engine
         self.rules = rules
+        # keyed profile ids (see graph.profile_id_of); a change of key makes the next run full
+        self.id_key = id_key
+        self._key_mark = hashlib.sha256(id_key.encode()).hexdigest()[:12] if id_key else ""
 
     # -- building ------------------------------------------------------------------------------
     def _links(self, kind: str) -> ir.Table | None:
@@ -144,7 +149,8 @@ class IdentityGraph:
         edges = graph.build_edges(eng, obs, nodes, shared, self._links("link"))
         labels = graph.components(eng, nodes, shared, edges, progress)
         clusters = graph.split_conflicts(eng, nodes, labels, edges, self._links("split"))
-        assigned = graph.assign(eng, nodes, clusters, shared, eng.table("_identity_conflicted"))
+        assigned = graph.assign(eng, nodes, clusters, shared, eng.table("_identity_conflicted"),
+                                self.id_key)
         merges = self._record_merges(assigned, edges, build_id)
         self._store(assigned, build_id)
         mapped = self._map_events(assigned)
@@ -186,7 +192,7 @@ class IdentityGraph:
         links = eng.table("identity_links")
         lk = eng.execute(links.aggregate(n=links.count(), last=links.created_at.max(),
                                          active=(links.status == "active").sum())).to_pylist()[0]
-        return _Mark(until=until, events=n, rules=self.rules.model_dump_json(),
+        return _Mark(until=until, events=n, rules=self.rules.model_dump_json() + self._key_mark,
                      links=f"{lk['n']}|{lk['last']}|{lk['active']}")
 
     def _incremental(self, mark: _Mark, build_id: str, progress: graph.Progress | None
@@ -210,7 +216,8 @@ class IdentityGraph:
         edges = graph.build_edges(eng, obs, nodes, shared, None)
         labels = graph.components(eng, nodes, shared, edges, progress)
         clusters = graph.split_conflicts(eng, nodes, labels, edges, None)
-        assigned = graph.assign(eng, nodes, clusters, shared, eng.table("_identity_conflicted"))
+        assigned = graph.assign(eng, nodes, clusters, shared, eng.table("_identity_conflicted"),
+                                self.id_key)
         # an old shared value's row stays as it was (these events are not all of its events)
         assigned = graph.materialize(eng, "_identity_assign_new", assigned.anti_join(hubs, "node"))
         merges = self._record_merges(assigned, edges, build_id)

@@ -98,7 +98,7 @@ class AccessExport:
         audit = self._by_profile("audit_log", profile_id, "object")
         return {
             "profile_id": profile_id,
-            "profile": (self._by_profile("profiles", profile_id) or [None])[0],
+            "profile": next(iter(self._by_profile("profiles", profile_id)), None),
             "identities": self.identity.identities_of(profile_id),
             "merges": merges,
             "traits": self._by_profile("traits", profile_id),

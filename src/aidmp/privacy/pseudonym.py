@@ -59,6 +59,11 @@ class Pseudonymiser:
     def __init__(self, secret: bytes) -> None:
         self._key = secret
 
+    def derived_key(self, purpose: str) -> str:
+        """A hex key for one use (e.g. ``profile ids``) derived from the secret: the secret
+        itself never reaches a query."""
+        return hmac.new(self._key, f"aidmp:{purpose}".encode(), hashlib.sha256).hexdigest()
+
     def hash(self, id_type: str, value: str) -> str:
         """The keyed hash of one identifier (hex)."""
         msg = f"{id_type}:{value}".encode()

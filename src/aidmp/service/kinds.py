@@ -213,7 +213,38 @@ def _quality(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
     return dmp.quality.report()
 
 
+def _retention(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+    from aidmp.privacy.retention import apply_retention
+
+    progress("retention", 0, 1)
+    out = apply_retention(dmp.engine, dmp.settings.privacy.retention)
+    dmp.audit.record("job", "privacy.retention", None, out)
+    progress("retention", 1, 1)
+    return out
+
+
+def _backup(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+    from aidmp.privacy.backup import backup
+
+    progress("backup", 0, 1)
+    out = backup(dmp, Path(p["path"]) if p.get("path") else None)
+    dmp.audit.record("job", "backup", None, {"tables": out["tables"]})
+    progress("backup", 1, 1)
+    return out
+
+
+class BackupParams(_Params):
+    """Where to write the snapshot."""
+
+    path: str | None = None
+    """Folder (default ``<home>/backups/<time>``)."""
+
+
 for _kind in (
+    JobKind("privacy.retention", "Delete raw events and quarantined records past their "
+            "retention.", NoParams, _retention),
+    JobKind("backup", "A consistent snapshot of the store (Parquet per table).", BackupParams,
+            _backup),
     JobKind("build", "Resolve identities, rebuild profiles, refresh segments.", BuildParams,
             _build, cancellable=True),
     JobKind("import", "Import a file or folder the server can read.", ImportParams, _import),

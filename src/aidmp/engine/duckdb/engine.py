@@ -40,6 +40,11 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _literal(text: str) -> str:
+    """A SQL string literal (for statements that take no parameters, such as EXPORT)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _primary_key(spec: TableSpec) -> str:
     return f"PRIMARY KEY ({', '.join(_quote(k) for k in spec.key)})"
 
@@ -267,6 +272,22 @@ class DuckDBEngine(Engine):
             n = cur.execute(f"DELETE FROM {_quote(table)} AS t USING ({keys}) AS d "
                             f"WHERE {match}").fetchone()
         return int(n[0]) if n else 0
+
+    def export_snapshot(self, folder: Path) -> list[str]:
+        """``EXPORT DATABASE`` (Parquet): one transaction, so every table is seen at the same
+        moment while the collector and jobs go on writing."""
+        folder.mkdir(parents=True, exist_ok=True)
+        cur = self._cursor()
+        cur.execute(f"EXPORT DATABASE {_literal(str(folder))} (FORMAT parquet)")
+        return self.tables()
+
+    def import_snapshot(self, folder: Path) -> list[str]:
+        """``IMPORT DATABASE`` into this store (tables, keys and rows)."""
+        with self._write_lock:
+            for name in self.tables():  # the snapshot brings its own schema and rows
+                self._cursor().execute(f"DROP TABLE IF EXISTS {_quote(name)}")
+            self._cursor().execute(f"IMPORT DATABASE {_literal(str(folder))}")
+        return self.tables()
 
     def compact(self) -> bool:
         """Copy every table into a fresh file (``COPY FROM DATABASE``: tables, keys and
