@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,16 +86,18 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_server(folder: Path, password: str) -> Iterator[tuple[int, str]]:
+def postgres_server(password: str) -> Iterator[tuple[int, str]]:
     """Debian's PostgreSQL in a fresh data folder; yields (port, superuser name).
 
     The superuser ``aidmp`` gets ``password``; connections are over TCP on 127.0.0.1 with
-    password authentication (scram), the socket lives in the temp folder.
+    password authentication (scram), the socket lives in the temp folder. The folder is made
+    directly under the system temp dir: as root the server runs as ``postgres``, which cannot
+    enter pytest's root-only folders.
     """
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
     assert bins, "PostgreSQL is expected under /usr/lib/postgresql (apt-get install postgresql)"
     bindir = Path(bins[-1])
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="aidmp-pg-"))
     data, sock = folder / "data", folder / "sock"
     sock.mkdir(exist_ok=True)
     pwfile = folder / "pw"
@@ -117,6 +120,7 @@ def postgres_server(folder: Path, password: str) -> Iterator[tuple[int, str]]:
         yield port, "aidmp"
     finally:
         stop(proc)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

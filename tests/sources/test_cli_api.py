@@ -1,0 +1,69 @@
+"""``aidmp sources import|list`` and ``POST /v1/sources/import`` over the same facade, with
+errors that name the field and never carry the password."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+
+from aidmp import DMP
+from aidmp.api.server import ServerThread
+from tests.conftest import basic
+from tests.sources.conftest import PASSWORD
+from tests.sources.test_database import _reset
+
+
+def _aidmp(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "aidmp.cli.main", *args], capture_output=True,
+                          text=True, timeout=180, env=os.environ.copy())
+
+
+def test_cli_imports_incrementally_and_lists_the_cursor(tmp_path, postgres_dsn):
+    _reset(postgres_dsn, "cli_orders")
+    home = str(tmp_path / "home")
+    args = ("sources", "import", postgres_dsn, "--home", home, "--table", "cli_orders",
+            "--cursor", "id", "--source", "pg", "--event", "Order Completed",
+            "--user-id-column", "customer", "--timestamp-column", "updated_at", "--json")
+    first = _aidmp(*args)
+    assert first.returncode == 0, first.stderr
+    assert '"stored": 3' in first.stdout and '"quarantined": 1' in first.stdout
+    second = _aidmp(*args)
+    assert '"read": 0' in second.stdout and '"cursor_from": "4"' in second.stdout
+    listed = _aidmp("sources", "list", "--home", home, "--json")
+    assert '"cursor": "id"' in listed.stdout and "***" in listed.stdout
+    bad = _aidmp("sources", "import", postgres_dsn, "--home", home, "--table", "nope",
+                 "--name", "x", "--source", "pg", "--event", "E", "--user-id-column", "customer")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "error: table: no table 'nope'" in bad.stderr
+    for out in (first, second, listed, bad):
+        assert PASSWORD not in out.stdout + out.stderr
+
+
+def test_rest_import_needs_admin_and_answers_counts(dmp: DMP, admin_key, write_key, mariadb_dsn):
+    _reset(mariadb_dsn, "api_orders")
+    body = {"dsn": mariadb_dsn, "table": "api_orders", "cursor": "updated_at",
+            "mapping": {"source": "maria", "event": "Order Completed",
+                        "user_id_column": "customer", "timestamp_column": "updated_at"}}
+    with ServerThread(dmp) as server:
+        url = server.url + "/v1/sources/import"
+        assert httpx.post(url, json=body, headers=basic(write_key)).status_code == 403
+        r = httpx.post(url, json=body, headers=basic(admin_key), timeout=60)
+        assert r.status_code == 200, r.text
+        assert (r.json()["stored"], r.json()["quarantined"]) == (3, 1)
+        assert r.json()["dsn"].startswith("mysql://aidmp:***@")
+        again = httpx.post(url, json=body, headers=basic(admin_key), timeout=60).json()
+        assert (again["read"], again["stored"], again["mode"]) == (0, 0, "incremental")
+        bad = httpx.post(url, json={**body, "mapping": {"source": "maria"}},
+                         headers=basic(admin_key))
+        assert bad.status_code == 400 and bad.json()["field"] == "user_id_column"
+        wrong = httpx.post(url, json={**body, "dsn": body["dsn"].replace(
+            "${AIDMP_TEST_DB_PASSWORD}", "not-the-password")}, headers=basic(admin_key),
+            timeout=60)
+        assert wrong.status_code == 503 and wrong.json()["field"] == "dsn"
+        assert "not-the-password" not in wrong.text
+        listed = httpx.get(server.url + "/v1/sources", headers=basic(admin_key)).json()
+    assert [s["source"] for s in listed] == ["maria"]
+    assert PASSWORD not in str(listed)
