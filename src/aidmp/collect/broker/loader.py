@@ -92,6 +92,7 @@ class Loader:
         self.broker = broker
         self.max_records = max_records
         self.poll_timeout = poll_timeout
+        self.row_filter: RowFilter = keep_all
         self.stats = LoaderStats()
         self._listeners: list[Callable[[pa.Table], object]] = []
         self._stop = threading.Event()
@@ -129,7 +130,7 @@ class Loader:
             if qu is not None:
                 quarantine.append(qu)
         rows = pa.concat_tables(events) if events else None
-        stored = self.engine.append("events", rows) if rows is not None else 0
+        stored = self.engine.append("events", self.row_filter(rows)) if rows is not None else 0
         quarantined = pa.concat_tables(quarantine) if quarantine else None
         if quarantined is not None:
             self.engine.append("quarantine", quarantined)

@@ -64,6 +64,7 @@ class BrokerLoading:
         self.broker: Broker = open_broker(self.config, client_id=f"aidmp-loader-{os.getpid()}")
         self._status_broker: Broker | None = None
         self.loader = Loader(dmp.engine, self.broker)
+        self.loader.row_filter = dmp.suppression.filter
         self.realtime: RealtimeEvaluator | None = None
         self._want_realtime = realtime
         self._stop = threading.Event()
