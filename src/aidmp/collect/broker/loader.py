@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aidmp.collect.broker.base import BrokerLag, Record, decode_batch
+from aidmp.collect.rows import RowFilter, keep_all
 from aidmp.engine.base import Engine
 from aidmp.errors import AidmpError
 
