@@ -185,6 +185,11 @@ def report(home: HomeOption = None, json: JsonOption = False) -> None:
         if flagged:
             table(f"{name}: event properties", ["property", "values", "negative",
                                                 "outliers", "fences (IQR)"], flagged)
+        for where, names in (contents.get("unreadable_names") or {}).items():
+            if names:
+                typer.echo(f"warning: {name}: {where} named {', '.join(names)} are kept in the "
+                           "events but not in profiles (letters, digits and underscores only; "
+                           "an import mapping renames them)", err=True)
         if contents.get("refunds") or contents.get("cancelled"):
             summary(f"{name}: refunds and cancellations", {
                 "refund events": contents.get("refunds", 0),

@@ -18,6 +18,11 @@ Example:
     (1, 2)
     >>> "coupon" in c["properties"]
     False
+    >>> _ = dmp.events.ingest([{"type": "identify", "userId": "u1",
+    ...     "traits": {"Annual income (k)": 15}, "timestamp": "2026-01-01T00:00:00Z"}],
+    ...     source="web")
+    >>> event_contents(dmp.engine, dmp.engine.table("events"))["unreadable_names"]["traits"]
+    ['Annual income (k)']
 """
 
 from __future__ import annotations
@@ -37,11 +42,12 @@ MAX_PROPERTIES = 30
 _CANCEL_FLAGS = ("cancelled", "canceled", "is_cancelled", "is_canceled", "cancellation")
 
 
-def _keys(engine: Engine, events: ir.Table) -> list[str]:
-    sample = events.filter(events.properties.notnull()).select("properties").limit(SAMPLE)
-    keyed = sample.mutate(key=engine.json_keys(sample.properties)).unnest("key")
+def _keys(engine: Engine, events: ir.Table, column: str = "properties") -> list[str]:
+    """The top-level names of ``column``'s JSON in a sample of the events."""
+    sample = events.filter(events[column].notnull()).select(doc=events[column]).limit(SAMPLE)
+    keyed = sample.mutate(key=engine.json_keys(sample.doc)).unnest("key")
     rows = engine.execute(keyed.select("key").distinct().order_by("key")).to_pylist()
-    return [r["key"] for r in rows if r["key"] and _KEY.match(r["key"])]
+    return [r["key"] for r in rows if r["key"]]
 
 
 def event_contents(engine: Engine, events: ir.Table, *, refund_event: str | None =
@@ -49,7 +55,13 @@ def event_contents(engine: Engine, events: ir.Table, *, refund_event: str | None
     """Figures of ``events``' properties: for each numeric one (name seen in a sample of
     events, values that read as numbers), how many values, how many negative, how many outside
     the IQR fences (with the fences); and the refund events and rows flagged cancelled."""
-    keys = _keys(engine, events)
+    every = _keys(engine, events)
+    keys = [k for k in every if _KEY.match(k)]
+    # names no JSON path of the profile build reads (a collector event's "Annual income (k)"):
+    # kept in the events, left out of profiles, so they are reported rather than dropped
+    # in silence (imports rename them: see ImportReport.renamed)
+    unreadable = {"properties": [k for k in every if not _KEY.match(k)],
+                  "traits": [k for k in _keys(engine, events, "traits") if not _KEY.match(k)]}
     values = {f"v{i}": engine.json_text(events.properties, "$." + key).try_cast("float64")
               for i, key in enumerate(keys)}
     t = events.select("event", *[v.name(n) for n, v in values.items()]) if values \
@@ -80,6 +92,8 @@ def event_contents(engine: Engine, events: ir.Table, *, refund_event: str | None
         props[key] = {"values": int(first[f"{n}_n"]), "negative": int(first[f"{n}_neg"] or 0),
                       "outliers": int(counted.get(n) or 0), "fences": fences.get(n)}
     out: dict[str, Any] = {"properties": props}
+    if unreadable["properties"] or unreadable["traits"]:
+        out["unreadable_names"] = unreadable
     if refund_event is not None:
         out["refunds"] = int(first["refunds"] or 0)
     flags = [key for key in keys if key.lower() in _CANCEL_FLAGS]
