@@ -47,14 +47,14 @@ class Site:
     dmp: DMP
     admin: str
     read: str
-    write: str
+    analyst: str
 
 
 def _serve(dmp: DMP) -> Iterator[Site]:
     keys = {s: dmp.keys.create(s, source="browser-tests", name=f"{s} key").secret
-            for s in ("admin", "read", "write")}
+            for s in ("admin", "read", "analyst")}
     with ServerThread(dmp) as server:
-        yield Site(server.url, dmp, keys["admin"], keys["read"], keys["write"])
+        yield Site(server.url, dmp, keys["admin"], keys["read"], keys["analyst"])
 
 
 def build_demo(dmp: DMP, people: int = DEMO_PEOPLE) -> None:

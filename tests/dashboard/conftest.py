@@ -40,7 +40,7 @@ class Site:
     dmp: DMP
     admin: str
     read: str
-    write: str
+    analyst: str
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +48,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     dmp = DMP(home=Path(tmp_path_factory.mktemp("dash")) / "home")
     dmp.events.ingest(shop(), source="web")
     dmp.build()
-    keys = {s: dmp.keys.create(s, source="tests").secret for s in ("admin", "read", "write")}
+    keys = {s: dmp.keys.create(s, source="tests").secret for s in ("admin", "read", "analyst")}
     with ServerThread(dmp) as server:
-        yield Site(server.url, dmp, keys["admin"], keys["read"], keys["write"])
+        yield Site(server.url, dmp, keys["admin"], keys["read"], keys["analyst"])
     dmp.close()
 
 

@@ -85,7 +85,7 @@ def test_profile_search_keeps_identifiers_out_of_urls_and_audits(site: Site) -> 
 
 
 def test_a_role_without_personal_data_sees_aggregates_only(site: Site) -> None:
-    client = signed_in(site, site.write)
+    client = signed_in(site, site.analyst)
     pid = site.dmp.identity.profile_of("email", "ann@example.com")
     profiles = client.get("/profiles")
     assert profiles.status_code == 200 and "aggregates only" in profiles.text
@@ -145,3 +145,10 @@ def test_pages_carry_security_headers_and_assets_are_cached(site: Site) -> None:
     assert js.status_code == 200 and js.headers["content-encoding"] == "gzip"
     assert "immutable" in js.headers["cache-control"]
     assert httpx.get(site.url + "/v1/nope").headers["content-type"] == "application/json"
+
+
+def test_a_collect_key_signs_in_but_sees_no_page(site: Site) -> None:
+    collector = site.dmp.keys.create("collect", source="web").secret
+    client = signed_in(site, collector)
+    page = client.get("/")
+    assert page.status_code == 403 and "does not allow this page" in page.text

@@ -44,7 +44,7 @@ from aidmp.errors import AuthError
 from aidmp.privacy.keys import ApiKey
 
 TEMPLATES = Path(__file__).parent / "templates"
-STATIC_VERSION = "1"
+STATIC_VERSION = "2"
 """Bumped when app.css / app.js change: their URLs carry it, so browsers may cache for a year."""
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
@@ -213,8 +213,9 @@ def secure(response: Response) -> Response:
 
 
 def redirect(path: str) -> RedirectResponse:
-    """A 303 to a path of this site (after a POST)."""
-    return RedirectResponse(safe_next(path), status_code=303)
+    """A 303 to ``path`` (after a POST). Paths that come from the request go through
+    :func:`safe_next` first."""
+    return RedirectResponse(path, status_code=303)
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int, *,

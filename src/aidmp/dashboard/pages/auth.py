@@ -51,7 +51,7 @@ def login(request: Request, key: str = Form("", max_length=200),
     except AidmpError:
         return _login_page(request, next, "refused", status=401)
     dmp_of(request).audit.record(api_key.key_id, "dashboard.sign_in")
-    response = redirect(next)
+    response = redirect(safe_next(next))
     set_cookie(request, response, COOKIE, sessions(request).issue(api_key.key_id), MAX_AGE)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response
@@ -68,7 +68,7 @@ def logout(request: Request, viewer: Viewer = Depends(posted("aggregates"))) -> 
 @router.get("/lang")
 def language(request: Request, to: str = "en", next: str = "/") -> Response:
     """Switch the language (a cookie for a year) and go back to the page."""
-    response = redirect(next)
+    response = redirect(safe_next(next))
     if to in LOCALES:
         set_cookie(request, response, LANG_COOKIE, to, 365 * 86400, http_only=False)
     return response
