@@ -4,7 +4,7 @@
 and, instead of writing the store, produce the acknowledged rows to a broker; one
 :class:`~aidmp.collect.broker.loader.Loader` consumes them, writes them idempotently, commits
 its position only once the write is durable, and feeds the real-time evaluator. See
-``docs/adr/0006-broker-between-collectors-and-store.md``.
+``docs/adr/0012-broker-between-collectors-and-store.md``.
 """
 
 from aidmp.collect.broker.base import (
