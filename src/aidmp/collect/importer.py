@@ -227,6 +227,8 @@ class Importer:
             return total
         started = time.perf_counter()
         df = read_file(p, fmt or detect_format(p), mapping)
+        if df.width == 0:  # an empty NDJSON/JSON file: nothing to map
+            raise ValidationError(f"{p} holds no rows or columns", field="file")
         report = self.frame(df, mapping, file=str(p), progress=progress)
         report.seconds = time.perf_counter() - started
         return report
