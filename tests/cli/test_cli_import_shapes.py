@@ -63,7 +63,7 @@ def test_invoice_lines_to_profiles_with_the_cli(tmp_path):
     assert "warning: no 'revenue'" in text.stderr
 
 
-def test_bad_expression_is_one_line_error(tmp_path):
+def test_flags_and_bad_expressions_are_one_line_errors(tmp_path):
     data = tmp_path / "online_retail.csv"
     data.write_text(INVOICES)
     mapping = tmp_path / "bad.yaml"
@@ -73,3 +73,11 @@ def test_bad_expression_is_one_line_error(tmp_path):
     assert proc.stderr.startswith("error: derive.revenue: 'Qty * UnitPrice': unknown column "
                                   "'Qty'; valid columns: InvoiceNo, StockCode, Description")
     assert "Traceback" not in proc.stderr
+    # the same keys as flags: the first line's customer becomes a typed CRM id
+    out = js(tmp_path / "home", "import", str(data), "--source", "crm", "--type", "identify",
+             "--identifier", "CustomerID=crm_id", "--where", "CustomerID IS NOT NULL",
+             "--derive", "value=Quantity * UnitPrice", "--column-type", "StockCode=string")
+    assert (out["read"], out["dropped"], out["stored"], out["duplicates"]) == (11, 2, 8, 1)
+    bad = aidmp(tmp_path / "home", "import", str(data), "--source", "x", "--event", "E",
+                "--user-id-column", "CustomerID", "--derive", "revenue", ok=False)
+    assert bad.stderr.strip() == "error: --derive: expected NAME=EXPRESSION, got 'revenue'"

@@ -17,6 +17,19 @@ from aidmp.spec.imports import load_mapping, mapping_from
 Opt = typer.Option
 
 
+def _pairs(values: list[str] | None, flag: str, shape: str) -> dict[str, str] | None:
+    """``["a=b", ...]`` -> ``{"a": "b"}`` (None when the flag was not given)."""
+    if not values:
+        return None
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip() or not rest.strip():
+            raise ValidationError(f"expected {shape}, got {value!r}", field=flag)
+        out[key.strip()] = rest.strip()
+    return out
+
+
 def import_command(
     path: Annotated[Path, typer.Argument(help="A file, or a folder of files.")],
     home: HomeOption = None, json: JsonOption = False,
@@ -37,6 +50,15 @@ def import_command(
     price_column: Annotated[str | None, Opt(help="Item imports: price column.")] = None,
     delimiter: Annotated[str | None, Opt(help="CSV separator.")] = None,
     fmt: Annotated[str | None, Opt("--format", help="csv | json | ndjson | parquet")] = None,
+    where: Annotated[str | None, Opt(
+        help="SQL condition rows must meet, e.g. \"CustomerID IS NOT NULL\".")] = None,
+    derive: Annotated[list[str] | None, Opt(
+        help="NAME=SQL expression, e.g. revenue=Quantity*UnitPrice (repeatable).")] = None,
+    identifier: Annotated[list[str] | None, Opt(
+        help="COLUMN=TYPE, e.g. CustomerID=crm_id (repeatable).")] = None,
+    column_type: Annotated[list[str] | None, Opt(
+        help="COLUMN=string|int|float|bool|timestamp|date, e.g. postcode=string "
+             "(repeatable).")] = None,
 ) -> None:
     """Import events, traits or catalog items; bad rows go to the quarantine with the reason."""
     flags: dict[str, Any] = {
@@ -45,7 +67,10 @@ def import_command(
         "timestamp_column": timestamp_column, "timestamp_format": timestamp_format,
         "message_id_column": message_id_column, "item_id_column": item_id_column,
         "name_column": name_column, "category_column": category_column,
-        "price_column": price_column, "delimiter": delimiter,
+        "price_column": price_column, "delimiter": delimiter, "where": where,
+        "derive": _pairs(derive, "--derive", "NAME=EXPRESSION"),
+        "identifiers": _pairs(identifier, "--identifier", "COLUMN=TYPE"),
+        "types": _pairs(column_type, "--column-type", "COLUMN=TYPE"),
     }
     if mapping is not None:
         m = load_mapping(mapping, **flags)
