@@ -88,14 +88,15 @@ def _sides(config: MatchingConfig, available: Mapping[str, list[str]]) -> dict[s
 
 def _mode(config: MatchingConfig, sides: dict[str, str]) -> RunMode:
     n = len(set(sides.values()))
-    if config.mode == "auto":
-        return "link_only" if n >= 2 else "dedupe_only"
-    if config.mode != "dedupe_only" and n < 2:
+    if config.mode not in ("auto", "dedupe_only") and n < 2:
         raise ValidationError(f"{config.mode} needs two sides; sources chosen: "
                               f"{_list(sorted(sides))} (give two sources or `left`)",
                               field="mode")
     if config.one_to_one and n != 2:
-        raise ValidationError(f"one_to_one needs exactly two sides, got {n}", field="one_to_one")
+        raise ValidationError(f"one_to_one needs exactly two sides, got {n} (give `left`)",
+                              field="one_to_one")
+    if config.mode == "auto":
+        return "link_only" if n >= 2 else "dedupe_only"
     return config.mode
 
 

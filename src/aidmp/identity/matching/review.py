@@ -51,9 +51,9 @@ def pair_evidence(row: Mapping[str, Any], levels: Mapping[str, list[dict[str, An
             continue
         idx = min(max(len(lv) - 1 - int(gamma), 0), len(lv) - 1)
         weight = lv[idx].get("match_weight")
-        bf = _value(row.get(f"bf_{name}"))
-        if bf is not None and float(bf) > 0:
-            weight = math.log2(float(bf))
+        mw = _value(row.get(f"mw_{name}"))  # Splink's own weight, term frequencies added
+        if mw is not None:
+            weight = float(mw) + float(_value(row.get(f"mw_tf_adj_{name}")) or 0.0)
         comps[name] = {"left": left, "right": right, "level": lv[idx]["label"],
                        "match_weight": None if weight is None else round(float(weight), 4)}
     return {"match_probability": round(float(row["match_probability"]), 6),
