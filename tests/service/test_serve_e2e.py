@@ -140,6 +140,12 @@ def test_cli_through_the_server_while_events_arrive(served: tuple[Path, handshak
             per_customer[customer] = per_customer.get(customer, 0) + 1
         assert size == sum(1 for n in per_customer.values() if n >= 2)
 
+        listed = as_json(aidmp(home, "segments", "list", "--json"))
+        assert [s["id"] for s in listed] == ["repeat_buyers"]
+        # a command that does not go through the server yet says so, in one line
+        held = aidmp(home, "events", "count", ok=False)
+        assert held.returncode == 1 and held.stderr.startswith("error: home: aidmp serve")
+
         fitted = as_json(aidmp(home, "models", "fit", "clv", "--json"))
         assert fitted["name"] == "clv" and fitted["version"] == 1
 

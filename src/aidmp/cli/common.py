@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from aidmp.dmp import DMP
+from aidmp.errors import AidmpError
 
 HomeOption = Annotated[
     Path | None,
@@ -17,5 +19,18 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 
 def open_dmp(home: Path | None) -> DMP:
-    """The DMP of the home folder (created and migrated if new)."""
+    """The DMP of the home folder (created and migrated if new).
+
+    Raises:
+        AidmpError: ``aidmp serve`` holds the home (commands that go through the server call
+            :func:`aidmp.cli.client.call` / ``run_job`` instead, which open nothing here).
+    """
+    from aidmp.service.handshake import alive, read
+
+    where = Path(home) if home is not None else Path(os.environ.get("AIDMP_HOME", "aidmp-home"))
+    hs = read(where)
+    if hs is not None and alive(hs):
+        raise AidmpError(f"home: aidmp serve (pid {hs.pid}) holds this store and this command "
+                         f"does not run through it yet; use the REST API ({hs.url}/docs) or "
+                         "run the command while no server holds the home")
     return DMP(home=home)

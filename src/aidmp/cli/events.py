@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from aidmp.cli.client import call
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import emit_json, summary, table
 
@@ -34,8 +35,8 @@ def tail(
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
 ) -> None:
     """The most recently received events."""
-    with open_dmp(home) as dmp:
-        rows = dmp.events.tail(n, source=source)
+    rows = call(home, "events_tail_v1_events_get", {"n": n, "source": source},
+                local=lambda dmp: dmp.events.tail(n, source=source))
     if json:
         emit_json(rows)
         return
@@ -47,8 +48,7 @@ def tail(
 @app.command()
 def stats(home: HomeOption = None, json: JsonOption = False) -> None:
     """Totals, time range and counts by type, source and event."""
-    with open_dmp(home) as dmp:
-        s = dmp.events.stats()
+    s = call(home, "events_stats_v1_events_stats_get", local=lambda dmp: dmp.events.stats())
     if json:
         emit_json(s)
         return

@@ -63,8 +63,7 @@ def _show(shown: dict[str, Any], json: bool) -> None:
 @app.command("list")
 def list_(home: HomeOption = None, json: JsonOption = False) -> None:
     """Every segment."""
-    with open_dmp(home) as dmp:
-        rows = dmp.segments.list()
+    rows = call(home, "list__v1_segments_get", local=lambda dmp: dmp.segments.list())
     if json:
         emit_json(rows)
         return
@@ -75,8 +74,8 @@ def list_(home: HomeOption = None, json: JsonOption = False) -> None:
 @app.command()
 def show(segment_id: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
     """Rule, spec, SQL, size and real-time capability."""
-    with open_dmp(home) as dmp:
-        _show(dmp.segments.show(segment_id), json)
+    _show(call(home, "show_v1_segments__segment_id__get", {"segment_id": segment_id},
+               local=lambda dmp: dmp.segments.show(segment_id)), json)
 
 
 @app.command()
@@ -88,9 +87,12 @@ def size(
     """How many profiles are in a segment (or would be in an unsaved rule)."""
     if (segment_id is None) == (rule is None):
         raise ValidationError("give a segment id or --rule", field="segment")
-    with open_dmp(home) as dmp:
-        segs = dmp.segments
-        out = segs.size(segment_id) if segment_id else segs.estimate(rule=rule)
+    if segment_id:
+        out = call(home, "size_v1_segments__segment_id__size_get", {"segment_id": segment_id},
+                   local=lambda dmp: dmp.segments.size(segment_id))
+    else:
+        out = call(home, "estimate_v1_segments_estimate_post", body={"rule": rule},
+                   local=lambda dmp: dmp.segments.estimate(rule=rule))
     if json:
         emit_json(out)
     else:
@@ -102,8 +104,9 @@ def describe(segment_id: IdArg, home: HomeOption = None, json: JsonOption = Fals
              traits: TraitsOption = None) -> None:
     """Statistics of traits for the segment beside every profile (count, mean, median, std,
     quartiles; top values of texts)."""
-    with open_dmp(home) as dmp:
-        report = dmp.segments.describe(segment_id, traits)
+    report = call(home, "describe_v1_segments__segment_id__describe_get",
+                  {"segment_id": segment_id, "traits": traits},
+                  local=lambda dmp: dmp.segments.describe(segment_id, traits))
     if json:
         emit_json(report)
         return
@@ -119,8 +122,10 @@ def members(
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """One page of member profile ids."""
-    with open_dmp(home) as dmp:
-        out = dmp.segments.members(segment_id, page=page, page_size=page_size)
+    out = call(home, "members_v1_segments__segment_id__members_get",
+               {"segment_id": segment_id, "page": page, "page_size": page_size},
+               local=lambda dmp: dmp.segments.members(segment_id, page=page,
+                                                      page_size=page_size))
     if json:
         emit_json(out)
         return
