@@ -33,6 +33,7 @@ from aidmp.identity.matching.config import ComparisonSpec, MatchingConfig
 from aidmp.identity.matching.defaults import Plan, deterministic_rules, training_rules
 
 log = logging.getLogger(__name__)
+M_FLOOR = 0.001
 # level -> (label, m, u, match weight)
 Level = dict[str, Any]
 
@@ -74,7 +75,7 @@ def comparison(spec: ComparisonSpec) -> ComparisonCreator:
     elif spec.type == "date":
         # dates are cleaned to YYYYMMDD text; invalid ones keep their digits, so they can
         # still agree exactly or within one edit
-        years = ts or [1.0, 10.0]
+        years = ts or [1, 10]
         metrics: list[Literal["month", "year"]] = ["month"]
         metrics += ["year"] * len(years)
         out = cl.DateOfBirthComparison(
@@ -183,14 +184,40 @@ def train(records: pd.DataFrame, plan: Plan, config: MatchingConfig) -> Fitted:
         except Exception as exc:  # a pass with too few pairs: the others still estimate
             log.info("EM pass on %s skipped: %s", "+".join(rule), type(exc).__name__)
     model: dict[str, Any] = linker.misc.save_model_to_json()
+    changed = _smoothed(model)
     if config.one_to_one and plan.mode == "link_only":
         # two lists of one record per person: at most min(n_left, n_right) pairs match
         cap = min(len(f) for f in inputs) / max(_total_pairs(inputs, plan), 1)
         if prior > cap:
             prior, method = cap, f"one-to-one bound ({method} gave more)"
             model["probability_two_random_records_match"] = prior
-            linker = _linker(inputs, model)
+            changed = True
+    if changed:
+        linker = _linker(inputs, model)
     return Fitted(linker=linker, model=model, prior=prior, prior_method=method, training=done)
+
+
+def _smoothed(model: dict[str, Any]) -> bool:
+    """Floor every estimated m probability at ``M_FLOOR`` (renormalised per comparison);
+    whether anything changed.
+
+    EM over blocked pairs that are nearly all true matches puts m at (almost) 0 for the levels
+    a true pair seldom reaches, and one typo would then veto a pair with a weight of -50 or
+    less; a floor keeps each disagreement's weight finite, as a pseudo-count would.
+    """
+    changed = False
+    for comp in model["comparisons"]:
+        levels = [lv for lv in comp["comparison_levels"]
+                  if not lv.get("is_null_level") and lv.get("m_probability") is not None]
+        if not levels or all(float(lv["m_probability"]) >= M_FLOOR for lv in levels):
+            continue
+        changed = True
+        for lv in levels:
+            lv["m_probability"] = max(float(lv["m_probability"]), M_FLOOR)
+        total = sum(lv["m_probability"] for lv in levels)
+        for lv in levels:
+            lv["m_probability"] = lv["m_probability"] / total
+    return changed
 
 
 def score(fitted: Fitted) -> pd.DataFrame:
