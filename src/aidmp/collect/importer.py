@@ -258,7 +258,8 @@ class Importer:
             chunk = good.slice(start, CHUNK_ROWS)
             table = (self._items(chunk, m, received, kept, names) if m.type == "item"
                      else self.to_events(chunk, m, received, kept, names, targets))
-            stored = self.engine.append("items", table) if m.type == "item" else \
+            # a catalog item is state, not an event: importing it again updates it (upsert)
+            stored = self.engine.upsert("items", table) if m.type == "item" else \
                 self.engine.append("events", self.row_filter(table))
             report.stored += stored
             report.duplicates += chunk.height - stored
