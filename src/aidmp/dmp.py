@@ -196,7 +196,7 @@ class DMP:
                     if hasattr(d, "folder")]
 
         return Privacy(self.engine, self.settings.privacy, self.identity, self.pseudonymiser,
-                       self.suppression, self.audit, self.wal_dir, files)
+                       self.suppression, self.audit, self.wal_dir, files, self.segments)
 
     @cached_property
     def keys(self) -> KeyStore:

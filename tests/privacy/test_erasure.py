@@ -75,7 +75,8 @@ def shop(dmp: DMP, tmp_path: Path) -> DMP:
     crm = tmp_path / "export" / "crm.csv"  # the source file lives outside the home
     crm.parent.mkdir()
     pacsv.write_csv(pa.table({
-        "crm_id": [f"C{i:04d}" for i in range(30)], "email": [person(i)["email"] for i in range(30)],
+        "crm_id": [f"C{i:04d}" for i in range(30)],
+        "email": [person(i)["email"] for i in range(30)],
         "city": ["Berlin"] * 30}), crm)
     dmp.imports.file(crm, ImportMapping(source="crm", type="identify",
                                         identifiers={"crm_id": "crm_id"}, traits="*"))

@@ -36,7 +36,8 @@ MAY = {
 def expected(method: str, path: str) -> str:
     """The permission a route should need."""
     if path.startswith(("/v1/privacy", "/v1/audit")):
-        return "aggregate" if path.endswith("/consent/report") else "privacy"
+        shared = path.endswith("/consent/report") or path.startswith("/v1/privacy/dp/")
+        return "aggregate" if shared else "privacy"
     if path.startswith("/v1/keys"):
         return "admin"
     if method == "get" or path in AGGREGATE_POSTS:

@@ -155,6 +155,38 @@ def retention(home: HomeOption = None, json: JsonOption = False) -> None:
                           "quarantined deleted": out["quarantine"], "rules": out["rules"]})
 
 
+@app.command("dp-sizes")
+def dp_sizes(segment_ids: Annotated[list[str], typer.Argument(help="Segment ids.")],
+             epsilon: Annotated[float, typer.Option(min=1e-6, max=1e6)],
+             home: HomeOption = None, json: JsonOption = False) -> None:
+    """Differentially private segment sizes, for sharing outside the team."""
+    out = call(home, "dp_sizes_v1_privacy_dp_segment_sizes_post",
+               body={"segment_ids": segment_ids, "epsilon": epsilon},
+               local=lambda dmp: dmp.privacy.dp.segment_sizes(segment_ids, epsilon=epsilon))
+    if json:
+        emit_json(out)
+        return
+    table(f"noisy sizes (epsilon {epsilon:g}, noise scale {out['noise_scale']:.3g})",
+          ["segment", "people"], sorted(out["sizes"].items()))
+    console.print(f"privacy budget left: {out['budget_left']:g}")
+
+
+@app.command("dp-overlaps")
+def dp_overlaps(segment_ids: Annotated[list[str], typer.Argument(help="Segment ids.")],
+                epsilon: Annotated[float, typer.Option(min=1e-6, max=1e6)],
+                home: HomeOption = None, json: JsonOption = False) -> None:
+    """Differentially private pairwise overlaps."""
+    out = call(home, "dp_overlaps_v1_privacy_dp_overlaps_post",
+               body={"segment_ids": segment_ids, "epsilon": epsilon},
+               local=lambda dmp: dmp.privacy.dp.overlaps(segment_ids, epsilon=epsilon))
+    if json:
+        emit_json(out)
+        return
+    table(f"noisy overlaps (epsilon {epsilon:g})", ["a", "b", "people"],
+          [(r["a"], r["b"], r["people"]) for r in out["overlaps"]])
+    console.print(f"privacy budget left: {out['budget_left']:g}")
+
+
 @audit_app.command("list")
 def audit_list(limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
                actor: Annotated[str | None, typer.Option()] = None,

@@ -33,6 +33,7 @@ from aidmp.engine.base import Engine, arrow_schema
 from aidmp.errors import ValidationError
 from aidmp.privacy.access import AccessExport
 from aidmp.privacy.consent import ConsentLedger
+from aidmp.privacy.dp import PrivateReports
 from aidmp.privacy.erasure import Eraser, new_request_id
 from aidmp.privacy.pseudonym import Pseudonymiser
 from aidmp.privacy.suppression import Suppression
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from aidmp.config import PrivacyConfig
     from aidmp.identity.service import IdentityGraph
     from aidmp.privacy.audit import AuditLog
+    from aidmp.segments.service import Segments
 
 Progress = Callable[[str, int, int], None]
 KINDS = ("access", "erasure")
@@ -63,7 +65,7 @@ class Privacy:
 
     def __init__(self, engine: Engine, config: PrivacyConfig, identity: IdentityGraph,
                  pseudonymiser: Pseudonymiser, suppression: Suppression, audit: AuditLog,
-                 wal_dir: Path, files: Callable[[], list[Path]]) -> None:
+                 wal_dir: Path, files: Callable[[], list[Path]], segments: Segments) -> None:
         self.engine = engine
         self.config = config
         self.identity = identity
@@ -73,6 +75,7 @@ class Privacy:
         self.wal_dir = wal_dir
         self._files = files
         self.consent = ConsentLedger(engine, config, identity)
+        self._segments = segments
         self._lock = threading.Lock()
 
     def _subject(self, id_type: str, id_value: str) -> str:
@@ -100,6 +103,11 @@ class Privacy:
             [row], schema=arrow_schema(TABLES["privacy_requests"])))
         self.audit.record(actor, f"privacy.{row['kind']}.{status}", rid,
                           {k: v for k, v in report.items() if k != "rows"})
+
+    @property
+    def dp(self) -> PrivateReports:
+        """Differentially private segment sizes and overlaps with a tracked budget."""
+        return PrivateReports(self.engine, self._segments, self.config.dp_budget)
 
     def access(self, id_type: str, id_value: str, *, actor: str = "cli") -> bytes:
         """The access archive (ZIP bytes) of the person an identifier belongs to.

@@ -472,11 +472,24 @@ PRIVACY_REQUESTS = TableSpec(
     ),
 )
 
+DP_RELEASES = TableSpec(
+    name="dp_releases",
+    doc="Differentially private releases: which report spent how much of the privacy budget.",
+    key=("id",),
+    columns=(
+        _c("id", _S, "release id", null=False),
+        _c("report", _S, "segment_sizes | overlaps", null=False),
+        _c("epsilon", dt.Float64(nullable=True), "privacy budget spent", null=False),
+        _c("at", _TS, "when", null=False),
+        _c("actor", _S, "API key id or 'cli'"),
+    ),
+)
+
 TABLES: dict[str, TableSpec] = {
     t.name: t for t in (EVENTS, QUARANTINE, API_KEYS, ITEMS, AUDIT_LOG, IDENTITIES, MERGES,
                         IDENTITY_LINKS, TRAITS, BUILDS, SEGMENTS, SEGMENT_MEMBERS, MODELS,
                         PREDICTIONS, CONSENTS, CAMPAIGNS, CAMPAIGN_COSTS, DESTINATIONS,
-                        CONSENT_RECORDS, SUPPRESSIONS, PRIVACY_REQUESTS,
+                        CONSENT_RECORDS, SUPPRESSIONS, PRIVACY_REQUESTS, DP_RELEASES,
                         JOBS, SCHEDULES, OUTBOX)
 }
 
@@ -572,4 +585,5 @@ MIGRATIONS: tuple[Migration, ...] = (
               add_columns=tuple(("audit_log", c) for c in AUDIT_LOG.columns[-3:])),
     Migration(8, "roles: key expiry and per-key rate limits",
               add_columns=tuple(("api_keys", c) for c in API_KEYS.columns[-2:])),
+    Migration(9, "differentially private releases", create=(DP_RELEASES,)),
 )

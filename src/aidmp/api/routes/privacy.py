@@ -108,3 +108,36 @@ def audit(request: Request, limit: int = Query(100, ge=1, le=10_000),
 def audit_verify(request: Request, _: ApiKey = Depends(require("privacy"))) -> dict[str, Any]:
     """Walk the hash chain: ``ok`` false and the first bad entry when one was edited."""
     return request.app.state.dmp.audit.verify()  # type: ignore[no-any-return]
+
+
+class PrivateRelease(BaseModel):
+    """Segments to release noisy counts of, and the privacy budget to spend on them."""
+
+    model_config = ConfigDict(extra="forbid")
+    segment_ids: list[str] = Field(min_length=1, max_length=20)
+    epsilon: float = Field(gt=0, le=1e6)
+
+
+@router.post("/v1/privacy/dp/segment-sizes")
+def dp_sizes(request: Request, body: PrivateRelease,
+             key: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
+    """Differentially private segment sizes (Laplace noise; the budget spent is recorded)."""
+    return request.app.state.dmp.privacy.dp.segment_sizes(  # type: ignore[no-any-return]
+        body.segment_ids, epsilon=body.epsilon, actor=key.key_id)
+
+
+@router.post("/v1/privacy/dp/overlaps")
+def dp_overlaps(request: Request, body: PrivateRelease,
+                key: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
+    """Differentially private pairwise overlaps of segments."""
+    return request.app.state.dmp.privacy.dp.overlaps(  # type: ignore[no-any-return]
+        body.segment_ids, epsilon=body.epsilon, actor=key.key_id)
+
+
+@router.get("/v1/privacy/dp/budget")
+def dp_budget(request: Request, _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
+    """The privacy budget: total, spent, left, and every release."""
+    reports = request.app.state.dmp.privacy.dp
+    spent = reports.spent()
+    return {"budget": reports.budget, "spent": spent, "left": reports.budget - spent,
+            "releases": reports.releases()}
