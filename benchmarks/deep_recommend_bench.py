@@ -153,12 +153,11 @@ def _sasrec_job(job: tuple[dict[str, Any], int, Interactions, Interactions]
 
 
 def run_sasrec(train: Interactions, test: Interactions, seeds: tuple[int, ...], tune: bool,
-               workers: int, log: Callable[[str], None], fixed: dict[str, Any]
-               ) -> dict[str, Any]:
+               workers: int, log: Callable[[str], None]) -> dict[str, Any]:
     """SASRec's grid on the validation item and every configuration's test runs, in parallel
     processes; the configuration reported is the one the validation item chose."""
     fit, validation = leave_last_out(train)
-    grid = [{**fixed, **p} for p in GRIDS["SASRec"][1]] if tune else [dict(fixed)]
+    grid = GRIDS["SASRec"][1] if tune else [{}]
     jobs = [(p, seeds[0], fit, validation) for p in grid] if tune else []
     jobs += [(p, seed, train, test) for p in grid for seed in seeds]
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
@@ -167,7 +166,7 @@ def run_sasrec(train: Interactions, test: Interactions, seeds: tuple[int, ...], 
     tried = [{**row, "seconds": row["fit_seconds"]} for row, _ in done[:n_val]]
     for row in tried:
         log(f"  SASRec {row['params']}: validation NDCG@10 {row['ndcg']:.4f}")
-    best = max(tried, key=lambda row: row["ndcg"])["params"] if tried else grid[0]
+    best = max(tried, key=lambda row: row["ndcg"])["params"] if tried else {}
     runs = [row for row, _ in done[n_val:] if row["params"] == best]
     others = [row for row, _ in done[n_val:] if row["params"] != best]
     for row in runs:
@@ -180,15 +179,13 @@ def run_sasrec(train: Interactions, test: Interactions, seeds: tuple[int, ...], 
 
 
 def run_dataset(data: Interactions, seeds: tuple[int, ...], tune_sasrec: bool, workers: int,
-                log: Callable[[str], None], sasrec_params: dict[str, Any] | None = None,
-                sasrec_seeds: int = len(SEEDS)) -> dict[str, Any]:
+                log: Callable[[str], None]) -> dict[str, Any]:
     train, test = leave_last_out(data)
     out: dict[str, Any] = {"users": int(data.shape[0]), "items": int(data.shape[1]),
                            "interactions": int(data.nnz), "models": {}}
     for name, (base, _grid) in GRIDS.items():
         if name == "SASRec":
-            out["models"][name] = run_sasrec(train, test, seeds[:sasrec_seeds], tune_sasrec,
-                                             workers, log, sasrec_params or {})
+            out["models"][name] = run_sasrec(train, test, seeds, tune_sasrec, workers, log)
             continue
         tuning = tune(name, train, log)
         model = clone(base).set_params(**tuning["best_params"])
@@ -239,10 +236,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one seed")
     parser.add_argument("--sasrec-grid", action="store_true",
                         help="tune SASRec's epochs on the validation item too")
-    parser.add_argument("--sasrec-params", type=json.loads, default={},
-                        help='SASRec parameters other than the defaults, e.g. \'{"max_len": 20}\'')
-    parser.add_argument("--sasrec-seeds", type=int, default=len(SEEDS),
-                        help="seeds of SASRec's test runs (CPU time is scarce)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the results")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for SASRec's fits (each on one thread)")
@@ -258,8 +251,7 @@ def main() -> None:
         print(f"{name}: {data.shape[0]} people, {data.shape[1]} items, {data.nnz} pairs",
               flush=True)
         results["datasets"][name] = run_dataset(
-            data, seeds, args.sasrec_grid, args.workers, lambda text: print(text, flush=True),
-            args.sasrec_params, args.sasrec_seeds)
+            data, seeds, args.sasrec_grid, args.workers, lambda text: print(text, flush=True))
         print(f"SASRec / best classical NDCG@10: "
               f"{results['datasets'][name]['sasrec_over_best_classical']:.2f}", flush=True)
         args.out.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,8 @@
 
 Assignment hashes ``experiment_id:profile_id`` (SHA-256) to a number in [0, 1), so a person
 always lands in the same arm of an experiment, independently across experiments, with no
-state to store. Analyses use scipy.stats (statsmodels is not a dependency).
+state to store. Tests use scipy.stats; several treatments against one control are corrected
+for multiple comparisons with statsmodels' ``multipletests`` (Holm by default).
 
 Example:
     >>> sample_size(0.10, 0.02)
@@ -17,12 +18,13 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 from scipy import stats
 from sklearn.base import ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
+from statsmodels.stats.multitest import multipletests
 
 from aidmp.errors import ValidationError
 
@@ -187,3 +189,116 @@ class TwoModelUplift:
         """Estimated change in conversion probability if treated, per row."""
         return np.asarray(self.treated_model_.predict_proba(x)[:, 1]
                           - self.control_model_.predict_proba(x)[:, 1])
+
+
+Correction = Literal["holm", "bonferroni", "none"]
+CORRECTIONS: tuple[Correction, ...] = ("holm", "bonferroni", "none")
+
+
+def adjust_pvalues(p_values: Sequence[float], method: Correction = "holm") -> list[float]:
+    """p-values adjusted for testing several treatments against one control.
+
+    ``holm`` (Holm-Bonferroni step-down, uniformly more powerful than Bonferroni and valid under
+    any dependence between the comparisons), ``bonferroni`` or ``none``; NaN stays NaN.
+
+    Example:
+        >>> [round(p, 3) for p in adjust_pvalues([0.01, 0.04, 0.03], "holm")]
+        [0.03, 0.06, 0.06]
+    """
+    if method not in CORRECTIONS:
+        raise ValidationError(f"unknown correction {method!r}; valid: {', '.join(CORRECTIONS)}",
+                              field="correction")
+    p = np.asarray(p_values, dtype=float)
+    out = p.copy()
+    ok = ~np.isnan(p)
+    if method != "none" and ok.sum() > 0:
+        out[ok] = multipletests(p[ok], method=method)[1]
+    return [float(v) for v in out]
+
+
+def count_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
+               alpha: float = 0.05, seed: int = 0) -> RevenueTest:
+    """Events per person (visits, sign-ups, orders): the same Welch and bootstrap comparison of
+    means as :func:`revenue_test`, on counts."""
+    return revenue_test(a, b, alpha, seed=seed)
+
+
+def analyse(experiment_id: str, people: Sequence[str], arm_of: Sequence[str],
+            outcomes: Mapping[str, tuple[int, float]], arms: Sequence[str], *,
+            alpha: float = 0.05, seed: int = 0, correction: Correction = "holm"
+            ) -> dict[str, Any]:
+    """Conversion, count and value tests of every arm against ``arms[0]``, the p-values of
+    each metric adjusted over the treatments (``correction``)."""
+    result = _compare(experiment_id, people, arm_of, outcomes, arms, alpha, seed)
+    return correct(result, alpha, correction)
+
+
+def correct(result: dict[str, Any], alpha: float, correction: Correction) -> dict[str, Any]:
+    """Add ``p_adjusted`` and ``significant`` to every test of ``result["comparisons"]``."""
+    comps = result["comparisons"]
+    for metric in ("conversion", "count", "revenue"):
+        tested = [a for a, c in comps.items() if c.get(metric) is not None]
+        adjusted = adjust_pvalues([comps[a][metric]["p_value"] for a in tested], correction)
+        for arm, p in zip(tested, adjusted, strict=True):
+            comps[arm][metric]["p_adjusted"] = p
+            comps[arm][metric]["significant"] = bool(p < alpha)
+    result["correction"] = correction
+    return result
+
+
+def _compare(experiment_id: str, people: Sequence[str], arm_of: Sequence[str],
+             outcomes: Mapping[str, tuple[int, float]], arms: Sequence[str],
+             alpha: float, seed: int) -> dict[str, Any]:
+    conv: dict[str, list[int]] = {a: [] for a in arms}
+    counts: dict[str, list[float]] = {a: [] for a in arms}
+    rev: dict[str, list[float]] = {a: [] for a in arms}
+    for p, a in zip(people, arm_of, strict=True):
+        n, r = outcomes.get(p, (0, 0.0))
+        conv[a].append(1 if n else 0)
+        counts[a].append(float(n or 0))
+        rev[a].append(float(r or 0.0))
+    control = arms[0]
+    result: dict[str, Any] = {"experiment_id": experiment_id, "control": control,
+                              "sizes": {a: len(conv[a]) for a in arms}, "comparisons": {}}
+    for a in arms[1:]:
+        if len(conv[a]) < 2 or len(conv[control]) < 2:
+            # a report over a small store still answers, saying why there is no test
+            result["comparisons"][a] = {"conversion": None, "count": None, "revenue": None,
+                                        "note": f"{a!r} or {control!r} has fewer than 2 people"}
+            continue
+        result["comparisons"][a] = {
+            "conversion": conversion_test(sum(conv[control]), len(conv[control]), sum(conv[a]),
+                                          len(conv[a]), alpha).to_dict(),
+            "count": count_test(counts[control], counts[a], alpha, seed=seed).to_dict(),
+            "revenue": revenue_test(rev[control], rev[a], alpha, seed=seed).to_dict()}
+    return result
+
+
+def parse_arms(text: str | None, holdout: float | None = None) -> dict[str, float] | None:
+    """Arms from ``"control,a,b"`` (equal weights) or ``"control=2,a=1,b=1"``, or a holdout
+    share (``holdout`` vs ``exposed``); ``None`` when neither is given (50/50 A/B).
+
+    Example:
+        >>> parse_arms("control=2,a,b")
+        {'control': 2.0, 'a': 1.0, 'b': 1.0}
+    """
+    if text is not None and holdout is not None:
+        raise ValidationError("give arms or a holdout share, not both", field="arms")
+    if holdout is not None:
+        return {"holdout": holdout, "exposed": 1 - holdout}
+    if text is None:
+        return None
+    arms: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, _, weight = part.partition("=")
+        try:
+            arms[name.strip()] = float(weight) if weight.strip() else 1.0
+        except ValueError:
+            raise ValidationError(f"expected NAME or NAME=WEIGHT, got {part!r}",
+                                  field="arms") from None
+    if len(arms) < 2 or any(not n for n in arms) or any(w <= 0 for w in arms.values()):
+        raise ValidationError(f"need two or more named arms with positive weights, got {text!r}"
+                              " (e.g. control,a,b or control=2,a=1,b=1)", field="arms")
+    return arms

@@ -30,7 +30,7 @@ from aidmp.campaigns.attribution import (
     conversion_paths,
     rule_weights,
 )
-from aidmp.campaigns.experiments import AB, assign, conversion_test, revenue_test
+from aidmp.campaigns.experiments import AB, Correction, analyse, assign
 from aidmp.campaigns.plans import CampaignPlans
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
@@ -323,7 +323,9 @@ class Campaigns:
     # -- experiments -----------------------------------------------------------------------------
     def experiment(self, experiment_id: str, *, arms: Mapping[str, float] | None = None,
                    start: datetime | None = None, end: datetime | None = None,
-                   alpha: float = 0.05, seed: int = 0) -> dict[str, Any]:
+                   alpha: float = 0.05, seed: int = 0, event: str = tp.CONVERSION_EVENT,
+                   value_property: str = "revenue", correction: Correction = "holm"
+                   ) -> dict[str, Any]:
         """Compare each arm of an experiment with its control (the first arm).
 
         When the events hold ``Experiment Viewed`` calls for ``experiment_id`` (Segment's spec
@@ -332,19 +334,26 @@ class Campaigns:
         from their first exposure on. Otherwise every known person is assigned
         deterministically to ``arms`` (weights; ``arms={"holdout": 0.1, "exposed": 0.9}`` for
         a holdout test) and outcomes count from ``start``. The control is the arm named
-        ``control`` or ``holdout`` when there is one, else the first. Outcomes are the
-        conversions and revenue of each person until ``end``.
+        ``control`` or ``holdout`` when there is one, else the first. The outcome is any
+        ``event`` (orders by default; visits, sign-ups...) of each person until ``end``, read
+        three ways: did it (conversion), how often (count) and its ``value_property`` summed
+        (revenue). With several treatments every one is compared with the control and the
+        p-values of each metric are adjusted (``correction``: holm, bonferroni, none).
         """
-        part = self._participants(experiment_id, arms, start, end)
+        part = self._participants(experiment_id, arms, start, end, event=event,
+                                  value_property=value_property)
         result = analyse(experiment_id, part.people, part.arm_of, part.outcomes, part.arms,
-                         alpha=alpha, seed=seed)
-        return {**result, "arms_from": part.source}
+                         alpha=alpha, seed=seed, correction=correction)
+        return {**result, "arms_from": part.source, "event": event,
+                "value_property": value_property}
 
     def uplift(self, experiment_id: str, features: Sequence[str], *,
                arms: Mapping[str, float] | None = None, start: datetime | None = None,
                end: datetime | None = None, folds: int = 5, top: int = 0,
-               seed: int = 0) -> dict[str, Any]:
-        """Who responds: a cross-fitted two-model uplift over profile ``features``.
+               seed: int = 0, event: str = tp.CONVERSION_EVENT) -> dict[str, Any]:
+        """Who responds: a cross-fitted two-model uplift over profile ``features``; with
+        several treatments, one per treatment against the control, and each person's best
+        arm (the highest predicted uplift, if positive).
 
         The people, arms and outcomes (converted or not) are those of :meth:`experiment`;
         the features are numeric ``profiles`` columns (missing values allowed), which should
@@ -354,24 +363,46 @@ class Campaigns:
             The :func:`~aidmp.campaigns.uplift.uplift_report` (Qini, deciles of predicted vs
             observed uplift) and, with ``top``, the ``top`` profiles most likely to respond.
         """
-        from aidmp.campaigns.uplift import uplift_report
+        from aidmp.campaigns.uplift import arm_uplift, uplift_report
 
         if not features:
             raise ValidationError("name at least one profile column", field="features")
-        part = self._participants(experiment_id, arms, start, end)
-        if len(part.arms) != 2:
-            raise ValidationError(f"uplift compares two arms, the experiment has {part.arms}",
-                                  field="experiment_id")
-        x = self._features(part.people, features)
-        treated = np.array([a != part.arms[0] for a in part.arm_of])
-        y = np.array([1 if part.outcomes.get(p, (0, 0.0))[0] else 0 for p in part.people])
-        report = uplift_report(x, treated, y, features, folds=folds, seed=seed)
-        predicted = report.pop("predicted")
-        order = np.argsort(-predicted, kind="stable")[:top]
-        report["top"] = [{"profile_id": part.people[i],
-                          "predicted_uplift": round(float(predicted[i]), 6)} for i in order]
-        return {"experiment_id": experiment_id, "control": part.arms[0],
-                "treatment": part.arms[1], "arms_from": part.source, **report}
+        part = self._participants(experiment_id, arms, start, end, event=event)
+        x_all = self._features(part.people, features)
+        y_all = np.array([1 if part.outcomes.get(p, (0, 0.0))[0] else 0 for p in part.people])
+        arm = np.array(part.arm_of)
+        control = part.arms[0]
+        reports: dict[str, dict[str, Any]] = {}
+        scores: dict[str, np.ndarray] = {}
+        for treatment in part.arms[1:]:
+            # each treatment against the control on the people of those two arms; its uplift
+            # is also predicted for everyone, so that the best arm per person can be named
+            rows = np.isin(arm, [control, treatment])
+            reports[treatment] = uplift_report(x_all[rows], arm[rows] == treatment, y_all[rows],
+                                               features, folds=folds, seed=seed)
+            scores[treatment] = arm_uplift(x_all, rows, arm == treatment, y_all)
+        if len(reports) == 1:
+            (treatment, report), = reports.items()
+            predicted = report.pop("predicted")
+            people = [p for p, a in zip(part.people, arm, strict=True) if a in reports
+                      or a == control]
+            order = np.argsort(-predicted, kind="stable")[:top]
+            report["top"] = [{"profile_id": people[i],
+                              "predicted_uplift": round(float(predicted[i]), 6)} for i in order]
+            return {"experiment_id": experiment_id, "control": control,
+                    "treatment": treatment, "arms_from": part.source, **report}
+        for report in reports.values():
+            report.pop("predicted")
+        names = list(scores)
+        matrix = np.column_stack([scores[n] for n in names])
+        best, gain = matrix.argmax(axis=1), matrix.max(axis=1)
+        order = np.argsort(-gain, kind="stable")[:top]
+        return {"experiment_id": experiment_id, "control": control, "treatments": reports,
+                "arms_from": part.source,
+                "best_arm_share": {n: float(np.mean((best == i) & (gain > 0)))
+                                   for i, n in enumerate(names)},
+                "top": [{"profile_id": part.people[i], "best_arm": names[best[i]],
+                         "predicted_uplift": round(float(gain[i]), 6)} for i in order]}
 
     def _features(self, people: Sequence[str], features: Sequence[str]) -> np.ndarray:
         """The people's numeric profile columns, in ``people`` order (NaN when missing)."""
@@ -396,7 +427,8 @@ class Campaigns:
 
     def _participants(self, experiment_id: str, arms: Mapping[str, float] | None,
                       start: datetime | None, end: datetime | None,
-                      people: Sequence[str] | None = None) -> _Participants:
+                      people: Sequence[str] | None = None, event: str = tp.CONVERSION_EVENT,
+                      value_property: str = "revenue") -> _Participants:
         """People, their arms (control first) and outcomes of an experiment.
 
         ``people`` fixes who takes part (a campaign's audience) and assigns them; otherwise
@@ -404,7 +436,7 @@ class Campaigns:
         """
         if not self.engine.has_table("event_profiles"):
             raise ValidationError("no people yet: run the build first", field="experiment_id")
-        conv = self.conversions()
+        conv = tp.conversions(self.engine, event, value_property)
         if start is not None:
             conv = conv.filter(conv.timestamp >= ibis.literal(start))
         if end is not None:
@@ -460,29 +492,3 @@ class Campaigns:
         ranked = seen.mutate(_r=ibis.row_number().over(first))
         return ranked.filter(ranked._r == 0).select("profile_id", "arm",
                                                     first_seen=ranked.timestamp)
-
-
-def analyse(experiment_id: str, people: Sequence[str], arm_of: Sequence[str],
-            outcomes: Mapping[str, tuple[int, float]], arms: Sequence[str], *,
-            alpha: float = 0.05, seed: int = 0) -> dict[str, Any]:
-    """Conversion and revenue tests of every arm against ``arms[0]``."""
-    conv: dict[str, list[int]] = {a: [] for a in arms}
-    rev: dict[str, list[float]] = {a: [] for a in arms}
-    for p, a in zip(people, arm_of, strict=True):
-        n, r = outcomes.get(p, (0, 0.0))
-        conv[a].append(1 if n else 0)
-        rev[a].append(float(r or 0.0))
-    control = arms[0]
-    result: dict[str, Any] = {"experiment_id": experiment_id, "control": control,
-                              "sizes": {a: len(conv[a]) for a in arms}, "comparisons": {}}
-    for a in arms[1:]:
-        if len(conv[a]) < 2 or len(conv[control]) < 2:
-            # a report over a small store still answers, saying why there is no test
-            result["comparisons"][a] = {"conversion": None, "revenue": None,
-                                        "note": f"{a!r} or {control!r} has fewer than 2 people"}
-            continue
-        result["comparisons"][a] = {
-            "conversion": conversion_test(sum(conv[control]), len(conv[control]), sum(conv[a]),
-                                          len(conv[a]), alpha).to_dict(),
-            "revenue": revenue_test(rev[control], rev[a], alpha, seed=seed).to_dict()}
-    return result

@@ -101,3 +101,14 @@ def uplift_report(x: np.ndarray, treatment: np.ndarray, y: np.ndarray,
                                                                                6)})
     return {"features": list(features), "folds": folds, "people": len(yy),
             "qini": round(coefficient, 6), "deciles": deciles, "predicted": pred}
+
+
+def arm_uplift(x: np.ndarray, rows: np.ndarray, treated: np.ndarray,
+               y: np.ndarray) -> np.ndarray:
+    """One treatment's predicted uplift for every row of ``x``: a two-model uplift fitted on
+    the ``rows`` (that treatment's people and the control's), missing features imputed with
+    the column median."""
+    medians = np.nan_to_num(np.nanmedian(x, axis=0)) if np.isnan(x).any() else None
+    filled = np.where(np.isnan(x), medians, x) if medians is not None else x
+    model = TwoModelUplift().fit(filled[rows], treated[rows], y[rows])
+    return model.predict_uplift(filled)

@@ -183,16 +183,27 @@ def experiment(
     end: Annotated[datetime | None, typer.Option(help="Count conversions until.")] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     plot: Plot = None, home: HomeOption = None, json: JsonOption = False,
+    arms_: Annotated[str | None, typer.Option("--arms", help=(
+        "Arms, control first: control,a,b (equal) or control=2,a=1,b=1."))] = None,
+    event: Annotated[str, typer.Option(help="Outcome event (orders, sign-ups, visits...).")]
+    = "Order Completed",
+    value_property: Annotated[str, typer.Option(help="Event property summed as the value.")]
+    = "revenue",
+    correction: Annotated[str, typer.Option(
+        help="Multiple-comparison correction over treatments: holm|bonferroni|none.")] = "holm",
 ) -> None:
-    """Test conversion and revenue of each arm against control.
+    """Test each arm against control: did the event (conversion), how often (count), value.
 
     Arms come from the experiment's ``Experiment Viewed`` events when there are any, else
-    every person is assigned deterministically (50/50, or --holdout).
+    every person is assigned deterministically (50/50, --holdout or --arms).
     """
-    arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
+    from aidmp.campaigns.experiments import parse_arms
+
+    arms = parse_arms(arms_, holdout)
     with open_dmp(home) as dmp:
         data = dmp.campaigns.experiment(experiment_id, arms=arms, start=start, end=end,
-                                        seed=seed)
+                                        seed=seed, event=event, value_property=value_property,
+                                        correction=correction)  # type: ignore[arg-type]
     if plot:
         from aidmp.campaigns.plots import plot_experiment
 
@@ -212,6 +223,9 @@ def experiment(
             "uplift (CI)": f"{c['uplift']:+.4f} ({c['uplift_ci'][0]:+.4f}, "
                            f"{c['uplift_ci'][1]:+.4f})",
             "relative uplift": f"{c['relative_uplift']:+.2%}", "p (z-test)": f"{c['p_value']:.4g}",
+            f"p ({data['correction']})": f"{c['p_adjusted']:.4g}",
+            "events / person": f"{comp['count']['mean_b']:.3f} vs {comp['count']['mean_a']:.3f} "
+                               f"(p {comp['count']['p_adjusted']:.4g})",
             "revenue / person": f"{r['mean_b']:.2f} vs {r['mean_a']:.2f}",
             "difference (bootstrap CI)": f"{r['difference']:+.2f} ({r['bootstrap_ci'][0]:+.2f}, "
                                          f"{r['bootstrap_ci'][1]:+.2f})",
@@ -228,14 +242,30 @@ def uplift(
     holdout: Annotated[float | None, typer.Option(
         min=0.001, max=0.999, help="Holdout share when the arms are assigned here.")] = None,
     home: HomeOption = None, json: JsonOption = False,
+    arms_: Annotated[str | None, typer.Option("--arms", help=(
+        "Arms, control first: control,a,b (equal) or control=2,a=1,b=1."))] = None,
+    event: Annotated[str, typer.Option(help="Outcome event.")] = "Order Completed",
 ) -> None:
-    """Who responds: cross-fitted two-model uplift, Qini and observed uplift by decile."""
-    arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
+    """Who responds: cross-fitted two-model uplift, Qini and observed uplift by decile (per
+    treatment, and each person's best arm, when there are several)."""
+    from aidmp.campaigns.experiments import parse_arms
+
+    arms = parse_arms(arms_, holdout)
     with open_dmp(home) as dmp:
         data = dmp.campaigns.uplift(experiment_id, feature, arms=arms, folds=folds,
-                                    top=top)
+                                    top=top, event=event)
     if json:
         emit_json(data)
+        return
+    if "treatments" in data:
+        table(f"uplift per treatment vs {data['control']}",
+              ["treatment", "people", "Qini", "best arm for"],
+              [(t, r["people"], f"{r['qini']:+.4f}", f"{data['best_arm_share'][t]:.1%}")
+               for t, r in data["treatments"].items()])
+        if data["top"]:
+            table("likeliest responders", ["profile", "best arm", "predicted uplift"],
+                  [(r["profile_id"], r["best_arm"], f"{r['predicted_uplift']:+.4f}")
+                   for r in data["top"]])
         return
     summary(f"uplift model for {experiment_id} ({data['treatment']} vs {data['control']})",
             {"people": data["people"], "features": ", ".join(data["features"]),

@@ -174,13 +174,14 @@ class Models:
 
     def fit_rules(self, name: str = "rules", order_event: str = "Order Completed",
                   items_property: str = "products", basket_property: str = "order_id",
-                  item_key: str | None = None, min_support: float = 0.001,
-                  min_confidence: float = 0.8, min_len: int = 1, max_len: int = 10
-                  ) -> dict[str, Any]:
-        """Association rules over the baskets of ``order_event``."""
+                  item_key: str | None = None, min_support: float | str = 0.001,
+                  min_confidence: float | None = None, min_len: int = 1, max_len: int = 10,
+                  top_items: int = 50) -> dict[str, Any]:
+        """Association rules over the baskets of ``order_event``; ``min_support="auto"``
+        adapts the support so that the ``top_items`` best sellers get rules."""
         return self._register(check_name(name), "rules", fit_rules(
             self.engine, order_event, items_property, basket_property, item_key, min_support,
-            min_confidence, min_len, max_len))
+            min_confidence, min_len, max_len, top_items))
 
     def fit_recommender(self, name: str = "recommend", method: str = "als",
                         event: str = "Item Rated", item_property: str = "item_id",

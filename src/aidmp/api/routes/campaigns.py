@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
 from aidmp.campaigns import Campaigns, sample_size
+from aidmp.campaigns.experiments import parse_arms
 from aidmp.errors import ValidationError
 from aidmp.privacy.keys import ApiKey
 
@@ -122,23 +123,32 @@ def experiment(request: Request, experiment_id: str,
                holdout: float | None = Query(None, gt=0, lt=1),
                start: datetime | None = None, end: datetime | None = None,
                seed: int = Query(0, ge=0, le=2**32 - 1),
+               arms: str | None = Query(None, max_length=1000),
+               event: str = Query("Order Completed", min_length=1, max_length=200),
+               value_property: str = Query("revenue", max_length=128),
+               correction: Literal["holm", "bonferroni", "none"] = "holm",
                _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
-    """Deterministic assignment and conversion / revenue tests against the control arm."""
-    arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
+    """Deterministic assignment and conversion / count / value tests of every arm against
+    the control (``arms=control,a,b``), p-values adjusted over the treatments."""
     _plausible(start, "start")
     _plausible(end, "end")
-    return _campaigns(request).experiment(experiment_id, arms=arms, start=start, end=end,
-                                          seed=seed)
+    return _campaigns(request).experiment(experiment_id, arms=parse_arms(arms, holdout),
+                                          start=start, end=end, seed=seed, event=event,
+                                          value_property=value_property,
+                                          correction=correction)
 
 
 @router.get("/v1/campaigns/experiments/{experiment_id}/uplift")
 def uplift(request: Request, experiment_id: str,
            features: list[str] = Query(..., min_length=1), folds: int = Query(5, ge=2, le=20),
            top: int = Query(0, ge=0, le=10_000), holdout: float | None = Query(None, gt=0, lt=1),
+           arms: str | None = Query(None, max_length=1000),
+           event: str = Query("Order Completed", min_length=1, max_length=200),
            _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
-    """Who responds: cross-fitted two-model uplift over profile features, with the Qini."""
-    arms = None if holdout is None else {"holdout": holdout, "exposed": 1 - holdout}
-    return _campaigns(request).uplift(experiment_id, features, arms=arms, folds=folds, top=top)
+    """Who responds: cross-fitted two-model uplift over profile features, with the Qini (per
+    treatment and each person's best arm when there are several)."""
+    return _campaigns(request).uplift(experiment_id, features, arms=parse_arms(arms, holdout),
+                                      folds=folds, top=top, event=event)
 
 
 @router.get("/v1/campaigns/sample-size")

@@ -79,6 +79,10 @@ def _check_length(name: str, value: object) -> int:
     return int(value)
 
 
+# suggestions precomputed per item for one-item lookups (a product page shows far fewer)
+INDEXED = 50
+
+
 class AssociationRules:
     """Frequent itemsets and single-consequent association rules, as in arules ``apriori()``.
 
@@ -169,7 +173,22 @@ class AssociationRules:
             "count": rules.counts[order],
         })
         self.rules_: pd.DataFrame = frame.loc[:, list(RULE_COLUMNS)]
+        self._index_one_item()
         return self
+
+    def _index_one_item(self) -> None:
+        """Precompute the answer for every one-item basket (a product page's "bought
+        together"): its first :data:`INDEXED` suggestions, as rule rows in rank order."""
+        self.one_item_index_: dict[Item, np.ndarray] = {}
+        empty = (self._ante < 0).all(axis=1)
+        single = (self._ante[:, 1:] < 0).all(axis=1) & ~empty if self._ante.shape[1] else empty
+        first = self._ante[:, 0] if self._ante.shape[1] else np.full(len(self._cons), -1)
+        general = np.flatnonzero(empty)
+        for i, label in enumerate(self.items_):
+            rows = np.union1d(np.flatnonzero(single & (first == i)), general)
+            rows = rows[self._cons[rows] != i]
+            _, keep = np.unique(self._cons[rows], return_index=True)
+            self.one_item_index_[label] = rows[np.sort(keep)][:INDEXED]
 
     @staticmethod
     def _itemset_frame(levels: dict[int, Level], labels: np.ndarray, n: int) -> pd.DataFrame:
@@ -219,6 +238,12 @@ class AssociationRules:
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) < 1:
             raise ValidationError(f"must be an integer >= 1, got {n!r}", field="n")
         basket = [items] if isinstance(items, str | int) else list(items)
+        index = getattr(self, "one_item_index_", None)  # versions saved before the index: None
+        if index is not None and len(set(basket)) == 1 and basket[0] in index \
+                and int(n) <= INDEXED:
+            out = rules.iloc[index[basket[0]][: int(n)]].reset_index(drop=True)
+            out.insert(0, "item", [c[0] for c in out["consequents"]])
+            return out
         index = {label: i for i, label in enumerate(self.items_)}
         # One extra slot: the -1 padding of short antecedents reads it, and it is always True.
         held = np.zeros(len(self.items_) + 1, dtype=bool)

@@ -13,6 +13,7 @@ from typing import Any
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
 from aidmp.ml.data import baskets
+from aidmp.ml.rules.auto import adaptive_rules
 from aidmp.ml.rules.model import AssociationRules
 
 __all__ = ["fit_rules"]
@@ -20,10 +21,16 @@ __all__ = ["fit_rules"]
 
 def fit_rules(engine: Engine, order_event: str = "Order Completed",
               items_property: str = "products", basket_property: str = "order_id",
-              item_key: str | None = None, min_support: float = 0.001,
-              min_confidence: float = 0.8, min_len: int = 1, max_len: int = 10
+              item_key: str | None = None, min_support: float | str = 0.001,
+              min_confidence: float | None = None, min_len: int = 1, max_len: int = 10,
+              top_items: int = 50
               ) -> tuple[AssociationRules, dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Mine association rules from the baskets of ``order_event`` events.
+
+    ``min_support="auto"`` adapts the support to the store so that the ``top_items`` best
+    sellers each get "bought together" rules (:mod:`aidmp.ml.rules.auto`; confidence 0.05 and
+    rules of up to 3 items unless given); a number mines as arules' ``apriori`` does
+    (confidence 0.8 unless given).
 
     Raises:
         ValidationError: no baskets, or thresholds out of range.
@@ -32,8 +39,19 @@ def fit_rules(engine: Engine, order_event: str = "Order Completed",
     if not data:
         raise ValidationError(f"no {order_event!r} events with items in {items_property!r}",
                               field="items_property")
-    model = AssociationRules(min_support=min_support, min_confidence=min_confidence,
-                             min_len=min_len, max_len=max_len).fit(data)
+    adaptive: dict[str, Any] | None = None
+    if isinstance(min_support, str):
+        if min_support != "auto":
+            raise ValidationError(f"must be a share of baskets or 'auto', got {min_support!r}",
+                                  field="min_support")
+        model, adaptive = adaptive_rules(data, top_items=top_items,
+                                         min_confidence=0.05 if min_confidence is None
+                                         else min_confidence, max_len=min(max_len, 3))
+        min_confidence = adaptive["min_confidence"]
+    else:
+        min_confidence = 0.8 if min_confidence is None else min_confidence
+        model = AssociationRules(min_support=min_support, min_confidence=min_confidence,
+                                 min_len=min_len, max_len=max_len).fit(data)
     rules = model.rules_
     top = rules.head(10)
     metrics = {"rules": len(rules), "itemsets": len(model.itemsets_),
@@ -43,6 +61,8 @@ def fit_rules(engine: Engine, order_event: str = "Order Completed",
                               "consequents": list(r.consequents), "support": r.support,
                               "confidence": r.confidence, "lift": r.lift}
                              for r in top.itertuples()]}
+    if adaptive is not None:
+        metrics["adaptive"] = adaptive
     params = {"order_event": order_event, "items_property": items_property,
               "basket_property": basket_property, "item_key": item_key,
               "min_support": min_support, "min_confidence": min_confidence,
