@@ -48,7 +48,7 @@ def test_build_lookup_merges_quality_and_models(tmp_path):
     assert bad.stderr.startswith("error: id: expected TYPE:VALUE")
     missing = aidmp(home, "profiles", "get", "email:nobody@x.example", ok=False)
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
-    assert "no profile has email" in missing.stderr
+    assert "no profile has that email" in missing.stderr
     unknown = aidmp(home, "profiles", "get", "emial:a@b.example", ok=False)
     assert "unknown identifier type 'emial'; valid types: user_id, crm_id, email" in unknown.stderr
     nomerge = aidmp(home, "identity", "unmerge", "m_x", ok=False)

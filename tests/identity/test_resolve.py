@@ -102,7 +102,7 @@ def test_blocked_values_identify_nobody(dmp):
     summary = dmp.identity.resolve()
     assert profiles(dmp) == 3
     assert summary.refused["user_id: blocked value"] == 2
-    with pytest.raises(NotFoundError, match="no profile has user_id 'anonymous'"):
+    with pytest.raises(NotFoundError, match="no profile has that user_id"):
         dmp.identity.profile_of("user_id", "anonymous")
 
 

@@ -40,6 +40,8 @@ def expected(method: str, path: str) -> str:
         return "aggregate" if shared else "privacy"
     if path.startswith("/v1/keys"):
         return "admin"
+    if path.startswith("/v1/profiles/lookup"):
+        return "personal"
     if method == "get" or path in AGGREGATE_POSTS:
         return "personal" if PERSONAL.search(path) else "aggregate"
     if path.startswith("/v1/jobs"):

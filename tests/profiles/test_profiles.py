@@ -111,7 +111,7 @@ def test_merge_rules_and_provenance(dmp):
 
 
 def test_unknown_identifier_and_no_build(dmp):
-    with pytest.raises(NotFoundError, match="no profile has email"):
+    with pytest.raises(NotFoundError, match="no profile has that email"):
         dmp.profiles.get("email", "nobody@x.example")
 
 

@@ -442,7 +442,7 @@ class IdentityGraph:
         found = self.engine.prepared("identity.profile_of", query, [value]).to_pylist()
         rows = [r for r in found if r["id_type"] == id_type]
         if not rows:
-            raise NotFoundError(f"no profile has {id_type} {id_value!r}")
+            raise NotFoundError(f"no profile has that {id_type} (or no build has run yet)")
         return str(rows[0]["profile_id"])
 
     def identities_of(self, profile_id: str) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
 from aidmp.privacy.keys import ApiKey
@@ -41,6 +42,41 @@ def profile_events(request: Request, ident: str, page: int = Query(1, ge=1),
     id_type, value = split_identifier(ident)
     return dmp.profiles.events(  # type: ignore[no-any-return]
         dmp.identity.profile_of(id_type, value), page=page, size=size)
+
+
+class Lookup(BaseModel):
+    """A person named by any identifier, in the body so that it stays out of URLs and access
+    logs."""
+
+    model_config = ConfigDict(extra="forbid")
+    id_type: str = Field(min_length=1, max_length=64, description="email, phone, user_id...")
+    id_value: str = Field(min_length=1, max_length=1024)
+
+
+class TimelineLookup(Lookup):
+    """A person and a page of their timeline."""
+
+    page: int = Field(default=1, ge=1)
+    size: int = Field(default=50, ge=1, le=1000)
+
+
+@router.post("/v1/profiles/lookup", tags=["profiles"])
+def lookup_profile(request: Request, body: Lookup,
+                   _: ApiKey = Depends(require("personal"))) -> dict[str, Any]:
+    """``GET /v1/profiles/{ident}`` with the identifier in the body."""
+    _fresh(request)
+    return request.app.state.dmp.profiles.get(  # type: ignore[no-any-return]
+        body.id_type, body.id_value)
+
+
+@router.post("/v1/profiles/lookup/events", tags=["profiles"])
+def lookup_events(request: Request, body: TimelineLookup,
+                  _: ApiKey = Depends(require("personal"))) -> dict[str, Any]:
+    """``GET /v1/profiles/{ident}/events`` with the identifier in the body."""
+    _fresh(request)
+    dmp = request.app.state.dmp
+    return dmp.profiles.events(  # type: ignore[no-any-return]
+        dmp.identity.profile_of(body.id_type, body.id_value), page=body.page, size=body.size)
 
 
 @router.post("/v1/build", tags=["profiles"])
