@@ -76,3 +76,27 @@ def test_incremental_build_with_refunds_equals_a_full_build(dmp: DMP, tmp_path: 
     bob = get(dmp, "13047")
     assert (bob["orders_total"], bob["refunds"]) == (2, 1)
     assert bob["revenue_total"] == pytest.approx(32 * 1.69 + 6 * 2.10 + 4 * 8.50 - 2 * 2.10)
+
+
+def test_counters_since_the_build_count_orders_and_refunds_like_the_build(
+        dmp: DMP, tmp_path: Path) -> None:
+    dmp.imports.file(write(tmp_path, "a.csv", LINES), PER_LINE)
+    dmp.build()
+    before = get(dmp, "13047")
+    at = "2010-12-03T10:00:00Z"
+    dmp.events.ingest([
+        # two lines of one new order, and a refund
+        {"type": "track", "event": "Order Completed", "userId": "13047", "messageId": "l1",
+         "timestamp": at, "properties": {"order_id": "536400", "revenue": 10.0}},
+        {"type": "track", "event": "Order Completed", "userId": "13047", "messageId": "l2",
+         "timestamp": at, "properties": {"order_id": "536400", "revenue": 5.0}},
+        {"type": "track", "event": "Order Refunded", "userId": "13047", "messageId": "r1",
+         "timestamp": at, "properties": {"order_id": "C536401", "revenue": -4.0}},
+    ], source="web")
+    live = get(dmp, "13047")
+    assert live["orders_total"] == before["orders_total"] + 1
+    assert live["revenue_total"] == pytest.approx(before["revenue_total"] + 15.0 - 4.0)
+    dmp.build()
+    built = get(dmp, "13047")
+    assert (built["orders_total"], built["refunds"]) == (live["orders_total"], 1)
+    assert built["revenue_total"] == pytest.approx(live["revenue_total"])

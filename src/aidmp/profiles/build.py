@@ -45,8 +45,9 @@ from aidmp.spec.profiles import ProfileConfig
 StageProgress = Callable[[str, int, int], None]
 STAGES = ("identities", "traits", "computed traits", "scores", "interests", "profiles")
 # work columns of the since-build query: every event past the build watermark (a count, not a
-# counter of the person), and which of them are the person's / the person's orders
+# counter of the person), and which of them are the person's / the person's orders / refunds
 _FRESH, _MINE, _ORDER = "__aidmp_fresh", "__aidmp_mine", "__aidmp_order"
+_REFUND = "__aidmp_refund"
 
 
 @dataclass
@@ -292,15 +293,23 @@ class ProfileBuilder:
             ids = marks[1:]
             who = carries(fresh, list(ids[: len(users)]), list(ids[len(users):]))
             # every fresh event is counted (is anything new at all?), the person's ones summed
-            marked = fresh.select("event", "timestamp", "properties", **{
-                _MINE: who, _ORDER: who & (fresh.event == cfg.order_event)})
+            refund = (who & (fresh.event == cfg.refund_event) if cfg.refund_event
+                      else ibis.literal(False))
+            marked = fresh.select("event", "timestamp", "properties", "message_id", **{
+                _MINE: who, _ORDER: who & (fresh.event == cfg.order_event), _REFUND: refund})
             mine, order = marked[_MINE], marked[_ORDER]
-            revenue = self.engine.json_text(marked.properties, "$." + cfg.revenue_property) \
-                .try_cast("float64")
+            text = self.engine.json_text
+            revenue = text(marked.properties, "$." + cfg.revenue_property).try_cast("float64")
+            # as the build counts them: distinct order ids, revenue net of refunds
+            order_key = ibis.coalesce(text(marked.properties, "$." + cfg.order_id_property),
+                                      marked.message_id)
+            net = (ibis.coalesce(revenue.sum(where=order), 0.0)
+                   - ibis.coalesce(revenue.abs().sum(where=marked[_REFUND]), 0.0))
             return marked.aggregate(**{
                 _FRESH: marked.count(),
-                "events": marked.count(where=mine), "orders_total": marked.count(where=order),
-                "revenue_total": revenue.sum(where=order),
+                "events": marked.count(where=mine),
+                "orders_total": order_key.nunique(where=order),
+                "revenue_total": net,
                 "last_seen": marked.timestamp.max(where=mine),
                 "last_order_at": marked.timestamp.max(where=order)})
 
