@@ -12,7 +12,7 @@
    profile and a segment page, signed in (the session cookie passed as a header), desktop
    preset and the default mobile preset.
 
-Run: ``python benchmarks/dashboard_bench.py --home /tmp/dash-1m --lighthouse /tmp/lh``.
+Run: ``python -m benchmarks.dashboard_bench --home /tmp/dash-1m --lighthouse /tmp/lh``.
 """
 
 from __future__ import annotations

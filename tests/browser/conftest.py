@@ -156,8 +156,10 @@ def sign_in(page: Page, site: Site, key: str, lang: str = "en") -> None:
 
 
 def settle(page: Page) -> None:
-    """Wait until the page and the fragments htmx loads after it have arrived."""
-    page.wait_for_load_state("networkidle")
+    """Wait until the page and the fragments htmx loads after it have arrived: htmx starts
+    its ``hx-trigger="load"`` requests before the load event and marks each element with
+    ``htmx-request`` until the answer is swapped in."""
+    page.wait_for_load_state("load")
     page.wait_for_function("() => !document.querySelector('.htmx-request')")
 
 

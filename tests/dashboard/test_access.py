@@ -152,3 +152,19 @@ def test_a_collect_key_signs_in_but_sees_no_page(site: Site) -> None:
     client = signed_in(site, collector)
     page = client.get("/")
     assert page.status_code == 403 and "does not allow this page" in page.text
+
+
+def test_segment_members_export_as_csv_for_personal_data_roles_only(site: Site) -> None:
+    if not any(s["id"] == "buyers_4" for s in site.dmp.segments.list()):
+        site.dmp.segments.create("buyers 4", "orders_total >= 4")
+    reader = signed_in(site, site.read)
+    r = reader.get("/segments/buyers_4/export.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = r.text.strip().splitlines()
+    bob = site.dmp.identity.profile_of("email", "bob@example.com")
+    assert len(lines) == 2
+    assert lines[1].strip('"').startswith(bob)
+    analyst = signed_in(site, site.analyst)
+    assert analyst.get("/segments/buyers_4/export.csv").status_code == 403
+    page = analyst.get("/segments/buyers_4")
+    assert page.status_code == 200 and "the size only" in page.text and bob not in page.text

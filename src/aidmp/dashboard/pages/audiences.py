@@ -20,14 +20,20 @@ def _safe(call: Any) -> Any:
         return None
 
 
+def dead_letters(dmp: Any) -> list[dict[str, Any]]:
+    """Deliveries that gave up (webhooks and audience pushes), newest last."""
+    from aidmp.service.outbox import Outbox
+
+    return Outbox(dmp).list(state="dead", limit=100)
+
+
 @router.get("/audiences", response_class=HTMLResponse)
 def audiences(request: Request, viewer: Viewer = Depends(need("aggregates"))) -> HTMLResponse:
     """Destinations and what was sent to them."""
     dmp = dmp_of(request)
     destinations = _safe(lambda: dmp.audiences.list_destinations())
     history = _safe(lambda: dmp.audiences.history())
-    outbox = getattr(dmp, "outbox", None)
-    dead = _safe(lambda: outbox.dead_letters()) if outbox is not None else None
+    dead = _safe(lambda: dead_letters(dmp))
     return render(request, "audiences.html", {
         "destinations": [d.model_dump() if hasattr(d, "model_dump") else dict(d)
                          for d in destinations or []],

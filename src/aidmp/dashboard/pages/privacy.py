@@ -25,5 +25,5 @@ def privacy(request: Request, actor: str = Query("", max_length=64),
                                          action=action.strip() or None) if can_audit else [],
         "actions": queries.audit_actions(dmp) if can_audit else [],
         "filters": {"actor": actor, "action": action}, "can_audit": can_audit,
-        "requests": getattr(dmp, "privacy", None) is not None,
+        "requests": dmp.privacy.requests(limit=50) if viewer.can("audit_read") else None,
     }, viewer=viewer)

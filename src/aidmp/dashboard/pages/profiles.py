@@ -158,3 +158,13 @@ def predictions(request: Request, profile_id: str,
             continue
     return render(request, "partials/predictions.html",
                   {"explained": explained, "recommended": recommended}, viewer=viewer)
+
+
+@router.post("/profiles/{profile_id}/unmerge/{merge_id}")
+def unmerge(request: Request, profile_id: str, merge_id: str,
+            viewer: Viewer = Depends(posted("identity_manage"))) -> Response:
+    """Undo a merge (the two sides are kept apart from then on) and go back to the person."""
+    dmp = dmp_of(request)
+    dmp.identity.unmerge(merge_id)
+    dmp.audit.record(viewer.key.key_id, "identity.unmerge", merge_id)
+    return redirect(f"/profiles/{profile_id}")

@@ -39,7 +39,7 @@ def rule_problem(rule: str, exc: AidmpError) -> dict[str, Any]:
         out.update(line=line, column=col, before=text[:i], at=text[i:end] or " ",
                    after=text[end:])
     if "; " in message:
-        out["suggestion"] = message.split("; ", 1)[1]
+        out["message"], out["suggestion"] = message.split("; ", 1)
     return out
 
 
@@ -172,3 +172,21 @@ def delete(request: Request, segment_id: str,
     dmp.segments.delete(segment_id)
     dmp.audit.record(viewer.key.key_id, "segments.delete", segment_id)
     return redirect("/segments")
+
+
+@router.get("/segments/{segment_id}/export.csv")
+def export(request: Request, segment_id: str,
+           viewer: Viewer = Depends(need("personal_data"))) -> Response:
+    """The members with their identifiers as a CSV download (written to a temporary file)."""
+    import tempfile
+    from pathlib import Path
+
+    dmp = dmp_of(request)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{segment_id}.csv"
+        dmp.segments.export(segment_id, path, format="csv")
+        body = path.read_bytes()
+    dmp.audit.record(viewer.key.key_id, "segments.export", segment_id)
+    return Response(body, media_type="text/csv", headers={
+        "content-disposition": f'attachment; filename="{segment_id}.csv"',
+        "cache-control": "no-store"})
