@@ -9,7 +9,7 @@ import polars as pl
 import typer
 
 from aidmp.cli import matching, profile_stats
-from aidmp.cli.client import run_job
+from aidmp.cli.client import call, run_job
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
@@ -66,8 +66,8 @@ def _show(detail: dict[str, Any]) -> None:
 def get(ident: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
     """A profile: traits with provenance, computed traits, scores, identities."""
     id_type, value = split_identifier(ident)
-    with open_dmp(home) as dmp:
-        detail = dmp.profiles.get(id_type, value)
+    detail = call(home, "get_profile_v1_profiles__ident__get", {"ident": ident},
+                  local=lambda dmp: dmp.profiles.get(id_type, value))
     if json:
         emit_json(detail)
         return
@@ -82,8 +82,10 @@ def events(
 ) -> None:
     """The person's event timeline, newest first."""
     id_type, value = split_identifier(ident)
-    with open_dmp(home) as dmp:
-        out = dmp.profiles.events(dmp.identity.profile_of(id_type, value), page=page, size=size)
+    out = call(home, "profile_events_v1_profiles__ident__events_get",
+               {"ident": ident, "page": page, "size": size},
+               local=lambda dmp: dmp.profiles.events(dmp.identity.profile_of(id_type, value),
+                                                     page=page, size=size))
     if json:
         emit_json(out)
         return
@@ -158,8 +160,8 @@ def evaluate(
 @quality_app.command("report")
 def report(home: HomeOption = None, json: JsonOption = False) -> None:
     """Rows, duplicates, missing rates, invalid values, outliers and freshness per source."""
-    with open_dmp(home) as dmp:
-        result = dmp.quality.report()
+    result = run_job(home, "quality.report", {}, label="quality report",
+                     show_progress=not json)
     if json:
         emit_json(result)
         return

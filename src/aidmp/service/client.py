@@ -18,7 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -73,6 +75,26 @@ class Operation:
             path = path.replace("{" + name + "}", quote(str(params[name]), safe=""))
         query = {k: v for k, v in params.items() if k in self.query_params and v is not None}
         return path, query
+
+
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def revive(value: Any) -> Any:
+    """JSON with its date-times as ``datetime`` again (FastAPI writes them as ISO 8601 text),
+    so a command renders a server's answer exactly as it renders the facade's own values.
+
+    Example:
+        >>> revive({"at": ["2026-12-07T10:00:00Z"], "n": "12"})
+        {'at': [datetime.datetime(2026, 12, 7, 10, 0, tzinfo=datetime.timezone.utc)], 'n': '12'}
+    """
+    if isinstance(value, dict):
+        return {k: revive(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [revive(v) for v in value]
+    if isinstance(value, str) and _ISO_TIME.match(value):
+        return datetime.fromisoformat(value)
+    return value
 
 
 def operations(doc: dict[str, Any]) -> dict[str, Operation]:
@@ -173,7 +195,7 @@ class ServiceClient:
             return None
         if not resp.headers.get("content-type", "").startswith("application/json"):
             return resp.content  # an archive or a file
-        return resp.json()
+        return revive(resp.json())
 
     def close(self) -> None:
         """Close the connection pool."""
