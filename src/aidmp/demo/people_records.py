@@ -163,4 +163,4 @@ def people_records(cfg: RecordsConfig = RecordsConfig()
     return left, right, pl.DataFrame(truth)
 
 
-__all__ = ["RecordsConfig", "people_records"]
+__all__ = ["LEFT_NAMES", "RIGHT_NAMES", "RecordsConfig", "people_records"]
