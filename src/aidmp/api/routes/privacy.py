@@ -4,13 +4,13 @@ Identifiers travel in request bodies, never in URLs (they would reach access log
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
+from aidmp.api.params import When
 from aidmp.privacy.keys import ApiKey
 
 router = APIRouter(tags=["privacy"])
@@ -97,7 +97,7 @@ def audit(request: Request, limit: int = Query(100, ge=1, le=10_000),
           actor: str | None = Query(None, max_length=128),
           action: str | None = Query(None, max_length=128),
           object: str | None = Query(None, max_length=256),
-          since: datetime | None = None, until: datetime | None = None,
+          since: When | None = None, until: When | None = None,
           _: ApiKey = Depends(require("privacy"))) -> list[dict[str, Any]]:
     """Audit entries, newest first, filtered by actor, action (``profiles.*``), object, time."""
     return request.app.state.dmp.audit.entries(  # type: ignore[no-any-return]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
+from aidmp.api.params import PAGE
 from aidmp.privacy.keys import ApiKey
 from aidmp.spec.identity import split_identifier
 
@@ -33,7 +34,7 @@ def get_profile(request: Request, ident: str,
 
 
 @router.get("/v1/profiles/{ident}/events", tags=["profiles"])
-def profile_events(request: Request, ident: str, page: int = Query(1, ge=1),
+def profile_events(request: Request, ident: str, page: int = PAGE,
                    size: int = Query(50, ge=1, le=1000),
                    _: ApiKey = Depends(require("personal"))) -> dict[str, Any]:
     """The person's timeline, newest first, paged."""
