@@ -334,13 +334,19 @@ def optimise(
     lookback_days: Lookback = 30.0,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of curves and plan.")] = None,
     home: HomeOption = None, json: JsonOption = False,
+    curves: Annotated[Path | None, typer.Option(
+        help="Your own response curves instead of fitting: JSON/YAML ([{channel, model, "
+             "params, up_to} or {channel, points}]) or a CSV/Parquet spend/return table "
+             "(channel, spend, return).")] = None,
 ) -> None:
-    """Fit response curves with diminishing returns and allocate the budget (LP, HiGHS)."""
-    from aidmp.campaigns.optimiser.service import read_history
+    """Fit response curves with diminishing returns (or take --curves) and allocate the
+    budget (LP, HiGHS)."""
+    from aidmp.campaigns.optimiser.service import read_curves, read_history
 
+    given = {"curves": read_curves(curves)} if curves is not None else {}
     with open_dmp(home) as dmp:
         out = dmp.campaigns.optimise(
-            read_history(history) if history is not None else None, total=total,
+            read_history(history) if history is not None else None, total=total, **given,
             period=period, attribution_model=attribution_model, lookback_days=lookback_days,
             breakpoints=breakpoints, model=model,
             min_spend=_amounts(min_spend or [], "min_spend"),

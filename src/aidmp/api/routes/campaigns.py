@@ -167,6 +167,23 @@ class HistoryRow(BaseModel):
     return_: float = Field(alias="return")
 
 
+class CurveSpec(BaseModel):
+    """One channel's response: a curve (``model`` + ``params``, ``up_to`` for log) or a
+    spend/return table (``points``: ``[[spend, return], ...]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    channel: str = Field(min_length=1, max_length=200)
+    """The channel."""
+    model: Literal["exp", "hill", "log"] | None = None
+    """Curve shape (with ``params``)."""
+    params: list[float] | None = Field(default=None, min_length=2, max_length=3)
+    """exp / log: [a, b]; hill: [a, k, n]."""
+    up_to: float | None = Field(default=None, gt=0)
+    """The largest spend the curve holds for (required for log)."""
+    points: list[list[float]] | None = Field(default=None, min_length=1, max_length=10_000)
+    """[[spend, return], ...]: expected return at each spend level."""
+
+
 class OptimiseRequest(BaseModel):
     """Fit response curves on ``history`` and allocate ``total``.
 
@@ -188,6 +205,8 @@ class OptimiseRequest(BaseModel):
     reach_caps: dict[str, float] | None = None
     current: dict[str, float] | None = None
     spend_all: bool = False
+    curves: list[CurveSpec] | None = Field(default=None, min_length=1, max_length=1000)
+    """Your own response curves or spend/return tables instead of fitting from history."""
 
 
 @router.post("/v1/campaigns/optimise", tags=["campaigns"])
@@ -206,7 +225,9 @@ def optimise(request: Request, body: OptimiseRequest,
         history, total=body.total, period=body.period, attribution_model=body.attribution_model,
         lookback_days=body.lookback_days, breakpoints=body.breakpoints, model=body.model,
         min_spend=body.min_spend, max_spend=body.max_spend, reach_caps=body.reach_caps,
-        current=body.current, spend_all=body.spend_all)
+        current=body.current, spend_all=body.spend_all,
+        **({"curves": [c.model_dump(exclude_none=True) for c in body.curves]}
+           if body.curves is not None else {}))
 
 
 class CampaignRequest(BaseModel):

@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self, TypeAlias
 
@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 
 from aidmp.campaigns.optimiser.allocation import AllocationResult, ChannelAllocation
 from aidmp.campaigns.optimiser.curves import CurveModel, ResponseCurve, fit_curve
+from aidmp.campaigns.optimiser.given import TableCurve
 from aidmp.campaigns.optimiser.lp import (
     FloatArray,
     LPSolution,
@@ -143,13 +144,33 @@ class BudgetOptimiser:
         self.units_: list[str] = [str(names[i]) for i in order]
         self.channels_: dict[str, tuple[str, str | None]] = {
             str(unit[first[i]]): (channel[first[i]], segment[first[i]]) for i in order}
-        self.curves_: dict[str, ResponseCurve] = {}
+        self.curves_: dict[str, ResponseCurve | TableCurve] = {}
         self.current_: dict[str, float] = {}
         for name in self.units_:
             mask = unit == name
             self.curves_[name] = fit_curve(name, spend[mask], ret[mask], model=self.model)
             self.current_[name] = float(spend[mask].mean())
         return self
+
+    def use(self, curves: Sequence[ResponseCurve | TableCurve],
+            current: Mapping[str, float] | None = None) -> Self:
+        """Take the user's curves (one per channel) instead of fitting them: for
+        :meth:`allocate` as after :meth:`fit`; the current allocation is ``current`` (zero
+        for a channel not named)."""
+        self._check_params()
+        self.units_ = [c.unit for c in curves]
+        self.channels_ = {c.unit: (c.unit, None) for c in curves}
+        self.curves_ = {c.unit: c for c in curves}
+        self.current_ = {c.unit: float((current or {}).get(c.unit, 0.0)) for c in curves}
+        return self
+
+    def _grid(self, curve: ResponseCurve | TableCurve, hi: float) -> FloatArray:
+        """Breakpoints of a curve up to ``hi``: evenly spaced, plus a table's own points (its
+        kinks), so that a spend/return table is optimised exactly."""
+        grid = np.linspace(0.0, hi, self.breakpoints + 1)
+        if isinstance(curve, TableCurve):
+            grid = np.union1d(grid, [x for x in curve.spend if x <= hi])
+        return np.asarray(grid, dtype=np.float64)
 
     def _per_unit(self, field: str, value: SpendOption, default: float) -> FloatArray:
         """A scalar or a {unit: value} mapping as one float per unit."""
@@ -216,7 +237,7 @@ class BudgetOptimiser:
         if spend_all and upper.sum() < total:
             raise ValidationError(f"budget {total:g} is above what the channels can take "
                                   f"({upper.sum():g}: max_spend and reach caps)", field="total")
-        pieces = [PiecewiseLinear(b := np.linspace(0.0, hi, self.breakpoints + 1), c.predict(b))
+        pieces = [PiecewiseLinear(b := self._grid(c, hi), c.predict(b))
                   for c, hi in zip(curves, upper, strict=True)]
         sol = solve_allocation(pieces, float(total), lower, upper, spend_all=spend_all)
         cur = self._per_unit("current", current, math.nan)
@@ -227,7 +248,8 @@ class BudgetOptimiser:
             cur = np.array([self.current_[u] for u in self.units_])
         return self._result(float(total), curves, pieces, sol, cur, lower, upper, user_max)
 
-    def _result(self, total: float, curves: list[ResponseCurve], pieces: list[PiecewiseLinear],
+    def _result(self, total: float, curves: list[ResponseCurve | TableCurve],
+                pieces: list[PiecewiseLinear],
                 sol: LPSolution, cur: FloatArray, lower: FloatArray, upper: FloatArray,
                 user_max: FloatArray) -> AllocationResult:
         spend, slack = sol.spend, sol.budget_slack

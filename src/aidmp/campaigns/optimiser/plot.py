@@ -24,9 +24,11 @@ from aidmp.campaigns.optimiser.curves import ResponseCurve
 
 if TYPE_CHECKING:
     from aidmp.campaigns.optimiser.allocation import AllocationResult
+    from aidmp.campaigns.optimiser.given import TableCurve
 
 
-def plot_allocation(curves: Mapping[str, ResponseCurve], result: AllocationResult, path: Path,
+def plot_allocation(curves: Mapping[str, ResponseCurve | TableCurve], result: AllocationResult,
+                    path: Path,
                     *, top: int = 12) -> Path:
     """Draw the ``top`` channels by optimal spend and save a PNG at ``path``."""
     import matplotlib
