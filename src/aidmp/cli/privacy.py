@@ -110,15 +110,19 @@ def access(identifier: Identifier,
 @app.command()
 def erase(identifier: Identifier,
           yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")]
-          = False, home: HomeOption = None, json: JsonOption = False) -> None:
+          = False,
+          compact: Annotated[bool, typer.Option(
+              help="Rewrite the store now (--no-compact: leave it to the privacy.compact "
+                   "job)")] = True,
+          home: HomeOption = None, json: JsonOption = False) -> None:
     """Erase a person everywhere (events, identities, profiles, files, WAL) and suppress
     their identifiers; the store is compacted so no deleted byte remains."""
     id_type, value = _split(identifier)
     if not yes and not typer.confirm(f"erase the person with this {id_type}?"):
         raise typer.Exit(1)
     out = call(home, "erase_v1_privacy_erasure_post",
-               body={"id_type": id_type, "id_value": value},
-               local=lambda dmp: dmp.privacy.erase(id_type, value))
+               body={"id_type": id_type, "id_value": value, "compact": compact},
+               local=lambda dmp: dmp.privacy.erase(id_type, value, compact=compact))
     if json:
         emit_json(out)
         return

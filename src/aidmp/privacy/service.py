@@ -127,10 +127,11 @@ class Privacy:
         return data
 
     def erase(self, id_type: str, id_value: str, *, actor: str = "cli",
-              progress: Progress | None = None) -> dict[str, Any]:
+              progress: Progress | None = None, compact: bool = True) -> dict[str, Any]:
         """Erase the person an identifier belongs to, everywhere (see
         :mod:`aidmp.privacy.erasure`); the identifier is suppressed even when no data is
-        found for it.
+        found for it. ``compact=False`` defers the rewrite of the store (and so the removal
+        of the deleted bytes) to the ``privacy.compact`` job, which batches many requests.
 
         Returns:
             the request id, status and what was removed (counts only).
@@ -141,7 +142,7 @@ class Privacy:
         with self._lock:
             try:
                 person = eraser.find(id_type, id_value)
-                report = eraser.erase(person, rid, progress)
+                report = eraser.erase(person, rid, progress, compact=compact)
             except Exception as exc:
                 self._finish(rid, "failed", {"error": type(exc).__name__}, actor)
                 raise

@@ -223,6 +223,14 @@ def _retention(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
     return out
 
 
+def _compact(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+    progress("compact", 0, 1)
+    done = dmp.engine.compact()
+    dmp.audit.record("job", "privacy.compact", None, {"compacted": done})
+    progress("compact", 1, 1)
+    return {"compacted": done}
+
+
 def _backup(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
     from aidmp.privacy.backup import backup
 
@@ -243,6 +251,8 @@ class BackupParams(_Params):
 for _kind in (
     JobKind("privacy.retention", "Delete raw events and quarantined records past their "
             "retention.", NoParams, _retention),
+    JobKind("privacy.compact", "Rewrite the store so that erased rows leave no bytes "
+            "behind (batches erasures made with compact=false).", NoParams, _compact),
     JobKind("backup", "A consistent snapshot of the store (Parquet per table).", BackupParams,
             _backup),
     JobKind("build", "Resolve identities, rebuild profiles, refresh segments.", BuildParams,

@@ -75,13 +75,20 @@ def access(request: Request, body: Subject,
                     headers={"Content-Disposition": 'attachment; filename="access.zip"'})
 
 
+class ErasureRequest(Subject):
+    """A person to erase; ``compact`` false leaves the file rewrite to the privacy.compact job
+    (the rows are gone from every query at once)."""
+
+    compact: bool = True
+
+
 @router.post("/v1/privacy/erasure")
-def erase(request: Request, body: Subject,
+def erase(request: Request, body: ErasureRequest,
           key: ApiKey = Depends(require("privacy"))) -> dict[str, Any]:
     """Erase the person everywhere and suppress their identifiers; counts only in the
     answer."""
     return request.app.state.dmp.privacy.erase(  # type: ignore[no-any-return]
-        body.id_type, body.id_value, actor=key.key_id)
+        body.id_type, body.id_value, actor=key.key_id, compact=body.compact)
 
 
 @router.get("/v1/privacy/requests")
