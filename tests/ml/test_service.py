@@ -66,7 +66,7 @@ def _predictions(dmp: DMP, key: str) -> list[dict[str, object]]:
 
 
 def test_clv_from_the_store_reproduces_the_master_file_fit(cdnow: DMP) -> None:
-    models = Models(cdnow)
+    models = Models(cdnow.engine, cdnow.home / "models")
     row = models.fit_clv(calibration_end="1997-09-30", holdout_end="1998-06-30")
     assert (row["name"], row["version"], row["kind"]) == ("clv", 1, "clv")
     for key, value in MASTER_BGNBD.items():
@@ -102,12 +102,12 @@ def test_clv_from_the_store_reproduces_the_master_file_fit(cdnow: DMP) -> None:
     again = models.fit_clv(name="clv", calibration_end="1997-09-30")
     assert again["version"] == 2 and "holdout" in again["metrics"]
     assert [r["version"] for r in models.list("clv")] == [1, 2]
-    fresh = Models(cdnow).load("clv", 1)
+    fresh = Models(cdnow.engine, cdnow.home / "models").load("clv", 1)
     assert fresh.bgnbd.params_ == pytest.approx(row["params"]["bgnbd"])
 
 
 def test_propensity_on_cdnow_has_no_leakage_and_ranks_well(cdnow: DMP) -> None:
-    models = Models(cdnow)
+    models = Models(cdnow.engine, cdnow.home / "models")
     row = models.fit_propensity("order_90d", "Order Completed", 90, method="logistic")
     # Default cutoff: 90 days before the last purchase (1998-06-30).
     assert row["data_window"]["cutoff"].startswith("1998-04-01")
@@ -150,7 +150,7 @@ def test_propensity_on_cdnow_has_no_leakage_and_ranks_well(cdnow: DMP) -> None:
 
 
 def test_rules_from_groceries_baskets_match_arules(groceries: DMP) -> None:
-    models = Models(groceries)
+    models = Models(groceries.engine, groceries.home / "models")
     row = models.fit_rules()
     assert row["metrics"]["rules"] == 410 and row["metrics"]["baskets"] == 9835
     assert row["metrics"]["items"] == 169 and row["metrics"]["min_count"] == 10
@@ -163,10 +163,17 @@ def test_rules_from_groceries_baskets_match_arules(groceries: DMP) -> None:
     assert together[0]["confidence"] == pytest.approx(19 / 21)
     assert all(r["item"] not in ("liquor", "red/blush wine") for r in together)
     assert models.bought_together(["no such thing"]) == []
+    # issue 18: support adapted so that the best sellers get "bought together" lists
+    auto = models.fit_rules(name="auto_rules", min_support="auto")
+    adaptive = auto["metrics"]["adaptive"]
+    assert adaptive["min_support"] == pytest.approx(0.003125) and adaptive["covered"] == 49
+    milk = models.bought_together(["whole milk"], n=3, name="auto_rules")
+    assert [r["item"] for r in milk] == ["butter", "curd", "domestic eggs"]
+    assert all(r["lift"] > 1.8 for r in milk)
 
 
 def test_recommendations_exclude_seen_items_and_give_reasons(movielens: DMP) -> None:
-    models = Models(movielens)
+    models = Models(movielens.engine, movielens.home / "models")
     row = models.fit_recommender(weight_property="rating", relevant_min=4)
     m = row["metrics"]
     assert row["data_window"] == {"profiles": 943, "items": 1682, "interactions": 100_000}
