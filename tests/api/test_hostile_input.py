@@ -175,6 +175,7 @@ def test_json_routes_check_the_key_before_reading_the_body(server, admin_key):
     ("/v1/campaigns/experiments/x?end=9999-12-31T00:00:00", "end"),
     ("/v1/campaigns/sample-size?baseline=2&mde=0.1", "baseline"),
     ("/v1/segments/s/members?page_size=-5", "page_size"),
+    ("/v1/audit?since=0001-01-01T00:00:00", "since"),
     ("/v1/identity/merges?limit=0", "limit"),
 ])
 def test_bad_query_parameters_are_400_naming_the_field(server, admin_key, query, field):
@@ -182,6 +183,13 @@ def test_bad_query_parameters_are_400_naming_the_field(server, admin_key, query,
                   timeout=30)
     assert r.status_code == 400, r.text
     assert r.json()["field"] == field and r.json()["error"] == "invalid_input"
+
+
+def test_time_zone_offsets_in_query_times_are_taken(server, admin_key):
+    for query in ("/v1/audit?since=2026-01-01T00:00:00%2B23:59",
+                  "/v1/audit?until=2199-12-31T23:59:59-23:59"):
+        r = httpx.get(server.url + query, headers={"Authorization": f"Bearer {admin_key}"})
+        assert r.status_code == 200 and isinstance(r.json(), list), r.text
 
 
 def test_a_500_says_only_a_request_id_and_the_log_has_the_rest(dmp, caplog):

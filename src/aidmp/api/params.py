@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Query
@@ -24,7 +24,8 @@ from pydantic import AfterValidator
 def _plausible(when: datetime) -> datetime:
     if not 1900 <= when.year <= 2200:
         raise ValueError("must lie between the years 1900 and 2200")
-    return when
+    # an offset such as +23:59 is valid ISO 8601 but not every engine takes it: UTC it is
+    return when.astimezone(UTC) if when.tzinfo is not None else when
 
 
 #: a point in time given as a query parameter (date arithmetic on it cannot overflow)
