@@ -119,9 +119,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_CONVERT = (dict, list, bytes, memoryview, uuid.UUID)
+
+
 def _frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
-    data = {name: [_plain(r[i]) for r in rows] for i, name in enumerate(columns)}
-    return pl.DataFrame(data, strict=False, infer_schema_length=None)
+    """Rows as a frame: polars builds it from the row tuples in one call; only columns that
+    hold JSON, bytes or UUIDs are converted value by value first, and decimals become
+    floats after (a per-value Python pass over every column cost as much as the read)."""
+    convert = {i for i in range(len(columns))
+               if any(isinstance(r[i], _CONVERT) for r in rows[:100])}
+    if convert:
+        rows = [tuple(_plain(v) if i in convert else v for i, v in enumerate(r)) for r in rows]
+    df = pl.DataFrame([tuple(r) for r in rows], schema=list(columns), orient="row",
+                      infer_schema_length=None)
+    decimals = [c for c, t in df.schema.items() if isinstance(t, pl.Decimal)]
+    return df.with_columns(pl.col(decimals).cast(pl.Float64)) if decimals else df
 
 
 def _encode(value: CursorValue) -> dict[str, Any]:
