@@ -125,11 +125,11 @@ def test_deliveries_routes(dmp: DMP) -> None:
             _until(lambda: outbox.list("dead"))
             h = {"Authorization": f"Bearer {admin}"}
             listed = httpx.get(srv.url + "/v1/deliveries", params={"state": "dead"},
-                               headers=h).json()
+                               headers=h, timeout=60).json()
             assert [d["last_status"] for d in listed["deliveries"]] == [404]
             assert listed["stats"]["dead"] == 1
             assert httpx.post(srv.url + "/v1/deliveries/replay", json={},
-                              headers=h).json() == {"replayed": 1}
+                              headers=h, timeout=60).json() == {"replayed": 1}
             _until(lambda: outbox.list("delivered"))
     finally:
         rx.close()
@@ -150,7 +150,7 @@ def test_served_real_time_webhooks_go_through_the_outbox(tmp_path: Path) -> None
                             realtime=True, webhook_url=rx.url)
         key = dmp.keys.create("write").secret
         with ServerThread(dmp) as srv:
-            r = httpx.post(srv.url + "/v1/track", auth=(key, ""), json={
+            r = httpx.post(srv.url + "/v1/track", auth=(key, ""), timeout=60, json={
                 "userId": "u1", "event": "Order Completed",
                 "timestamp": datetime.now(UTC).isoformat()})
             assert r.status_code == 200

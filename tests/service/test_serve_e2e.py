@@ -104,7 +104,8 @@ def test_cli_through_the_server_while_events_arrive(served: tuple[Path, handshak
                                                     orders: Path, tmp_path: Path) -> None:
     home, hs = served
     assert oct(handshake.path(home).stat().st_mode & 0o777) == "0o600"
-    page = httpx.get(hs.url + "/", follow_redirects=True)  # the dashboard, or a page of links
+    # the dashboard, or a page of links
+    page = httpx.get(hs.url + "/", follow_redirects=True, timeout=60)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'href="/docs"' in page.text or page.url.path == "/login"
 
@@ -163,7 +164,7 @@ def test_cli_through_the_server_while_events_arrive(served: tuple[Path, handshak
         # a revoked key is refused within a second, without a restart
         victim = as_json(aidmp(home, "keys", "create", "--scope", "read", "--json"))
         auth = {"Authorization": f"Bearer {victim['secret']}"}
-        assert httpx.get(hs.url + "/v1/jobs", headers=auth).status_code == 200
+        assert httpx.get(hs.url + "/v1/jobs", headers=auth, timeout=60).status_code == 200
         aidmp(home, "keys", "revoke", victim["key_id"])
         revoked_at = time.monotonic()
         assert httpx.get(hs.url + "/v1/jobs", headers=auth).status_code == 401
@@ -179,7 +180,7 @@ def test_cli_through_the_server_while_events_arrive(served: tuple[Path, handshak
     assert all(j["state"] == "succeeded" for j in jobs)
 
     admin = {"Authorization": f"Bearer {hs.token}"}
-    counted = httpx.get(hs.url + "/v1/events/stats", headers=admin).json()
+    counted = httpx.get(hs.url + "/v1/events/stats", headers=admin, timeout=60).json()
     assert counted  # the server answers the admin credential of the handshake
     _bad_input_on_every_new_route(hs.url, admin)
     _every_acknowledged_event_once(home, hs, load.acked)
@@ -194,19 +195,19 @@ def _every_acknowledged_event_once(home: Path, hs: handshake.Handshake,
     # events are unique on message_id, every id sent is new, no request was refused: the
     # acknowledged events are all stored, once each, when the store holds exactly as many
     del home
-    job = httpx.post(hs.url + "/v1/jobs", json={"kind": "build", "params": {}},
+    job = httpx.post(hs.url + "/v1/jobs", json={"kind": "build", "params": {}}, timeout=60,
                      headers={"Authorization": f"Bearer {hs.token}"})
     assert job.status_code == 202  # the build flushes the collector's buffer first
     done = _wait(hs, job.json()["id"])
     assert done["state"] == "succeeded"
-    events = httpx.get(hs.url + "/v1/events/stats",
+    events = httpx.get(hs.url + "/v1/events/stats", timeout=60,
                        headers={"Authorization": f"Bearer {hs.token}"}).json()
     assert events["top_events"]["Page Viewed"] == len(acked), (events, len(acked))
 
 
 def _wait(hs: handshake.Handshake, job_id: str) -> dict[str, Any]:
     for _ in range(600):
-        job = httpx.get(f"{hs.url}/v1/jobs/{job_id}",
+        job = httpx.get(f"{hs.url}/v1/jobs/{job_id}", timeout=60,
                         headers={"Authorization": f"Bearer {hs.token}"}).json()
         if job["state"] in ("succeeded", "failed", "cancelled"):
             return dict(job)
@@ -241,11 +242,11 @@ def _bad_input_on_every_new_route(url: str, admin: dict[str, str]) -> None:
         ("PUT", "/v1/uploads/orders.csv", {"content": b""}, 400, "body"),
     ]
     for method, path, kwargs, status, field in cases:
-        r = httpx.request(method, url + path, headers=admin, **kwargs)
+        r = httpx.request(method, url + path, headers=admin, timeout=60, **kwargs)
         assert r.status_code == status, (method, path, r.status_code, r.text)
         body = r.json()
         assert body["message"] and "Traceback" not in r.text
         if field:
             assert body.get("field") == field, (method, path, body)
-    r = httpx.post(url + "/v1/jobs", json={"kind": "build"})  # no key
+    r = httpx.post(url + "/v1/jobs", json={"kind": "build"}, timeout=60)  # no key
     assert r.status_code == 401 and r.json()["error"] == "unauthorized"
