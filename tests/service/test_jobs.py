@@ -27,7 +27,7 @@ class Gate(BaseModel):
 GATE = threading.Event()
 
 
-def _gated(dmp: DMP, p: dict[str, Any], progress: Any) -> dict[str, int]:
+def _gated(dmp: Any, p: dict[str, Any], progress: Any) -> dict[str, int]:
     for i in range(p["stages"]):
         progress(f"stage {i}", i, p["stages"])
         GATE.wait(10)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -63,7 +63,7 @@ def test_schedules_from_the_configuration_file(tmp_path: Path) -> None:
         "service:\n  schedules:\n    - {name: refresh, cron: '*/5 * * * *', "
         "kind: segments.refresh}\n")
     with DMP(home=tmp_path) as dmp:
-        scheduler = Scheduler(dmp)  # stores them, as `aidmp serve` does at start
+        scheduler = Scheduler(cast(Any, dmp))  # stores them, as `aidmp serve` does at start
         assert [(s["name"], s["kind"]) for s in dmp.schedules.list()] == \
             [("refresh", "segments.refresh")]
         scheduler.stop()
