@@ -288,3 +288,26 @@ def test_one_source_is_deduplicated(tmp_path: Path) -> None:
     scores = evaluate(dmp.identity, truth.with_columns(pl.lit("anonymous_id").alias("id_type")))
     assert scores["true_pairs"] == 171 and scores["f1"] >= 0.95  # measured 0.988
     dmp.close()
+
+
+def test_csv_postcodes_keep_their_leading_zeros(tmp_path: Path) -> None:
+    # CSV files, the left one with its column type set in the mapping, the right one typed
+    # automatically: "0812" stays a code on both sides and still agrees exactly
+    left, right, truth = people_records(RecordsConfig(people=150, seed=11))
+    dmp = DMP(home=tmp_path / "home")
+    for name, frame, col, types in (("shop", left, "user_id_column", {"zip": "string"}),
+                                    ("loyalty", right, "anonymous_id_column", {})):
+        frame.write_csv(tmp_path / f"{name}.csv")
+        dmp.imports.file(tmp_path / f"{name}.csv", ImportMapping(
+            source=name, type="identify", types=types, **{col: "record_id"},
+            traits=[c for c in frame.columns if c != "record_id"]))
+    dmp.identity.resolve()
+    matcher = dmp.matching
+    matcher.match()
+    codes = matcher.records_.dropna(subset=["postcode"])
+    zero = codes[codes["postcode"].str.startswith("0")]
+    assert set(zero["side"]) == {"shop", "loyalty"}
+    assert (codes["postcode"].str.len() == 4).all()
+    dmp.identity.resolve()
+    assert evaluate(dmp.identity, truth)["f1"] >= 0.95
+    dmp.close()
