@@ -129,15 +129,24 @@ class ServiceClient:
 
     @classmethod
     def discover(cls, home: str | Path) -> ServiceClient | None:
-        """The client of the server holding ``home``, or None when no live server does."""
+        """The client of the server holding ``home``, or None when no live server does.
+
+        Raises:
+            AidmpError: the server's process runs but does not answer ``/health`` within 60 s
+                (it holds the store, so opening it here would fail too).
+        """
         hs = read(home)
         if hs is None or not alive(hs):
             return None
-        try:
-            ok = httpx.get(hs.url + "/health", timeout=3.0).status_code == 200
-        except httpx.HTTPError:
-            return None
-        return cls(hs, Path(home) / ".cache" / "openapi.json") if ok else None
+        try:  # a busy server may take seconds to answer; it still owns the store
+            status = httpx.get(hs.url + "/health", timeout=60.0).status_code
+        except httpx.HTTPError as exc:
+            raise AidmpError(f"home: aidmp serve (pid {hs.pid}) holds this home but does not "
+                             f"answer at {hs.url} ({type(exc).__name__})") from None
+        if status != 200:
+            raise AidmpError(f"home: aidmp serve (pid {hs.pid}) at {hs.url} answered /health "
+                             f"with HTTP {status}")
+        return cls(hs, Path(home) / ".cache" / "openapi.json")
 
     def _document(self) -> dict[str, Any]:
         if self.cache is not None and self.cache.exists():
