@@ -3,7 +3,7 @@
 A fresh PostgreSQL 15 (Debian's, started here) holds an ``orders`` table of BENCH_ROWS rows
 (id, customer, amount, updated_at). Timed, each on a fresh DuckDB store:
 
-1. ``dmp.imports.database(...)``: full import with a cursor (streamed in 50,000-row chunks
+1. ``dmp.sources.run(...)``: full import with a cursor (streamed in 50,000-row chunks
    through the file importer: mapping, validation, de-duplication, store write);
 2. the same source again after 1,000 rows changed: the incremental run;
 3. the hand-written way: ``pandas.read_sql`` of the whole table through SQLAlchemy, then
@@ -54,13 +54,13 @@ def main() -> None:
         results: dict[str, float] = {}
         with DMP(home=tempfile.mkdtemp()) as dmp:
             started = time.perf_counter()
-            full = dmp.imports.database(dsn, mapping, table="orders", cursor="updated_at")
+            full = dmp.sources.run(dsn, mapping, table="orders", cursor="updated_at")
             results["aidmp full"] = time.perf_counter() - started
             assert full.counts.stored == ROWS, full.to_dict()
             with engine.begin() as conn:
                 conn.exec_driver_sql("UPDATE orders SET updated_at = now() WHERE id <= 1000")
             started = time.perf_counter()
-            inc = dmp.imports.database(dsn, mapping, table="orders", cursor="updated_at")
+            inc = dmp.sources.run(dsn, mapping, table="orders", cursor="updated_at")
             results["aidmp incremental (1,000 changed)"] = time.perf_counter() - started
             assert inc.counts.read == 1000 and inc.counts.stored == 0, inc.to_dict()
         with DMP(home=tempfile.mkdtemp()) as dmp:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # imported when first used: they bring scipy, scikit-learn an
     # (1.1-1.4 s each), which a profile lookup from the command line never needs
     from aidmp.audiences.service import Audiences
     from aidmp.campaigns import Campaigns
+    from aidmp.collect.database import DatabaseImporter
     from aidmp.identity.matching.config import MatchingConfig
     from aidmp.identity.probabilistic import ProbabilisticMatcher
     from aidmp.ml.service import Models
@@ -97,8 +98,15 @@ class DMP:
         """Import files and frames through a mapping."""
         importer = Importer(self.engine, self.settings.identity)
         importer.row_filter = self.suppression.filter
-        importer.sources_dir = self.home / "sources"  # database sources' cursors
         return importer
+
+    @cached_property
+    def sources(self) -> DatabaseImporter:
+        """Database sources (PostgreSQL, MySQL / MariaDB) imported through the same mappings,
+        incrementally by a cursor column kept in ``<home>/sources``."""
+        from aidmp.collect.database import DatabaseImporter
+
+        return DatabaseImporter(self.imports, self.home / "sources")
 
     @cached_property
     def quarantine(self) -> Quarantine:

@@ -18,7 +18,7 @@ import yaml
 
 from aidmp import DMP
 from aidmp.api.server import free_port
-from aidmp.collect.broker.base import open_broker
+from aidmp.collect.broker.factory import open_broker
 from aidmp.collect.broker.service import broker_status, key_file
 from aidmp.config import load_settings
 from tests.conftest import basic

@@ -37,7 +37,7 @@ from aidmp.api.routes import (
     service,
     sources,
 )
-from aidmp.collect.broker.base import open_broker
+from aidmp.collect.broker.factory import open_broker
 from aidmp.collect.collector import Collector, CollectorLimits, CollectorSettings
 from aidmp.dmp import DMP
 from aidmp.errors import AidmpError, RateLimitedError

@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse
 
 from aidmp import __version__, logs
 from aidmp.api.routes import collect
-from aidmp.collect.broker.base import open_broker
+from aidmp.collect.broker.factory import open_broker
 from aidmp.collect.broker.keys import WriteKeyFile
 from aidmp.collect.broker.producer import BrokerCollector
 from aidmp.collect.broker.service import broker_config, key_file

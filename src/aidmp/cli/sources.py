@@ -55,7 +55,7 @@ def import_(
             raise ValidationError("required (or give --mapping FILE)", field="--source")
         m = mapping_from({k: v for k, v in flags.items() if v is not None})
     with open_dmp(home) as dmp, bar("importing", enabled=not json) as progress:
-        report = dmp.imports.database(dsn, m, table=table_, query=query, cursor=cursor,
+        report = dmp.sources.run(dsn, m, table=table_, query=query, cursor=cursor,
                                       name=name, full=full, progress=progress)
         out = report.to_dict()
         dmp.audit.record("cli", "sources.import", report.source,
@@ -73,7 +73,7 @@ def import_(
 def list_(home: HomeOption = None, json: JsonOption = False) -> None:
     """Database sources imported so far and where their cursor stands."""
     with open_dmp(home) as dmp:
-        rows = dmp.imports.database_sources()
+        rows = dmp.sources.sources()
     if json:
         emit_json(rows)
         return

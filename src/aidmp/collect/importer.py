@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -47,13 +47,10 @@ from aidmp.collect.mapping_steps import (
 )
 from aidmp.collect.rows import ColumnBuffer, RowFilter, keep_all, quarantine_row
 from aidmp.engine.base import Engine, arrow_schema
-from aidmp.errors import ConfigError, ValidationError
+from aidmp.errors import ValidationError
 from aidmp.spec.identity import IdentityRules
 from aidmp.spec.imports import FORMATS_BY_SUFFIX, FileFormat, ImportMapping
 from aidmp.store.schema import TABLES
-
-if TYPE_CHECKING:
-    from aidmp.collect.database import DatabaseImportReport
 
 CHUNK_ROWS = 250_000
 Progress = Callable[[int, int], None]
@@ -178,7 +175,6 @@ class Importer:
         self.rules = rules or IdentityRules()
         self.row_filter: RowFilter = keep_all
         # where database sources keep their cursors (the DMP sets <home>/sources)
-        self.sources_dir: Path | None = None
 
     def check_columns(self, df: pl.DataFrame, mapping: ImportMapping) -> None:
         """Fail fast, naming the mapping key, when a mapped column is not in the data."""
@@ -268,30 +264,6 @@ class Importer:
                 progress(done, good.height)
         report.seconds = time.perf_counter() - started
         return report
-
-    def database(
-        self, dsn: str, mapping: ImportMapping, *, table: str | None = None,
-        query: str | None = None, cursor: str | None = None, name: str | None = None,
-        full: bool = False, progress: Progress | None = None,
-    ) -> DatabaseImportReport:
-        """Import a PostgreSQL / MySQL / MariaDB table or query, incrementally by ``cursor``
-        (see :meth:`aidmp.collect.database.DatabaseImporter.run`)."""
-        from aidmp.collect.database import DatabaseImporter
-
-        if self.sources_dir is None:
-            raise ConfigError("this importer has no folder for source cursors; use "
-                              "dmp.imports.database", field="sources_dir")
-        return DatabaseImporter(self, self.sources_dir).run(
-            dsn, mapping, table=table, query=query, cursor=cursor, name=name, full=full,
-            progress=progress)
-
-    def database_sources(self) -> list[dict[str, Any]]:
-        """Database sources imported so far, with their cursors (DSNs without passwords)."""
-        from aidmp.collect.database import DatabaseImporter
-
-        if self.sources_dir is None:
-            return []
-        return DatabaseImporter(self, self.sources_dir).sources()
 
     def rows(self, df: pl.DataFrame, m: ImportMapping, received: datetime) -> Rows:
         """Every step before writing, over a frame with a ``__row`` number column: the

@@ -34,12 +34,12 @@ import pyarrow.parquet as pq
 from aidmp.errors import ValidationError
 
 if TYPE_CHECKING:
-    from aidmp.dmp import DMP
+    from aidmp.service.host import Host
 
 MANIFEST = "aidmp-backup.json"
 
 
-def backup(dmp: DMP, folder: Path | None = None) -> dict[str, Any]:
+def backup(dmp: Host, folder: Path | None = None) -> dict[str, Any]:
     """Snapshot the store (and the model artefacts) into ``folder`` (default
     ``<home>/backups/<UTC time>``)."""
     folder = folder or dmp.home / "backups" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -58,7 +58,7 @@ def backup(dmp: DMP, folder: Path | None = None) -> dict[str, Any]:
     return {"folder": str(folder), **manifest}
 
 
-def restore(dmp: DMP, folder: Path) -> dict[str, Any]:
+def restore(dmp: Host, folder: Path) -> dict[str, Any]:
     """Load a backup into ``dmp`` (an empty home: its tables are replaced)."""
     if not (folder / MANIFEST).is_file():
         raise ValidationError(f"{folder} holds no aidmp backup ({MANIFEST} missing)",

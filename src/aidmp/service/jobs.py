@@ -47,7 +47,7 @@ from aidmp.service.kinds import KINDS, JobKind, validate_params
 from aidmp.store.schema import TABLES
 
 if TYPE_CHECKING:
-    from aidmp.dmp import DMP
+    from aidmp.service.host import Host
 
 log = logging.getLogger("aidmp.jobs")
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -87,15 +87,15 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class Jobs:
-    """Submit, follow and cancel jobs of a DMP (``dmp.jobs``).
+    """Submit, follow and cancel jobs of a Host (``dmp.jobs``).
 
     Args:
-        dmp: the DMP whose store the jobs work on.
+        dmp: the Host whose store the jobs work on.
         before: called in the worker before each job (the server flushes the collector's
             buffer, so a build sees every event acknowledged before it was submitted).
     """
 
-    def __init__(self, dmp: DMP, *, before: Callable[[], None] | None = None) -> None:
+    def __init__(self, dmp: Host, *, before: Callable[[], None] | None = None) -> None:
         self.dmp = dmp
         self.before = before
         self._live: dict[str, _Live] = {}

@@ -33,10 +33,10 @@ from pydantic import ValidationError as PydanticValidationError
 from aidmp.errors import ValidationError
 
 if TYPE_CHECKING:
-    from aidmp.dmp import DMP
+    from aidmp.service.host import Host
 
 Progress = Callable[[str, int, int], None]
-Work = Callable[["DMP", dict[str, Any], Progress], Any]
+Work = Callable[["Host", dict[str, Any], Progress], Any]
 
 
 @dataclass(frozen=True)
@@ -158,11 +158,11 @@ class NoParams(_Params):
     """No parameters."""
 
 
-def _build(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+def _build(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     return dmp.build(progress=progress, full=p["full"]).to_dict()
 
 
-def _import(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+def _import(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     from aidmp.spec.imports import mapping_from
 
     mapping = mapping_from(p["mapping"])
@@ -173,14 +173,14 @@ def _import(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
     return report.to_dict()
 
 
-def _refresh(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+def _refresh(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     progress("refresh", 0, 1)
     out = [r.to_dict() for r in dmp.segments.refresh(p["build_id"], p["segment_ids"])]
     progress("refresh", 1, 1)
     return out
 
 
-def _fit(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+def _fit(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     progress("fit", 0, 2 if p["score"] else 1)
     row = dmp.models.fit(p["kind"], p["name"], **p["options"])
     scored = None
@@ -192,12 +192,12 @@ def _fit(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
     return {**row, "scored": scored}
 
 
-def _score(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+def _score(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     progress("score", 0, 1)
     return dmp.models.score(p["name"])
 
 
-def _sync(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+def _sync(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     progress("sync", 0, 1)
     result = dmp.audiences.sync(p["segment_id"], p["destination"], dry_run=p["dry_run"],
                                 campaign=p["campaign"]).to_dict()
@@ -208,12 +208,12 @@ def _sync(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
     return result
 
 
-def _quality(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+def _quality(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     progress("report", 0, 1)
     return dmp.quality.report()
 
 
-def _retention(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+def _retention(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     from aidmp.privacy.retention import apply_retention
 
     progress("retention", 0, 1)
@@ -223,7 +223,7 @@ def _retention(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
     return out
 
 
-def _compact(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+def _compact(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     progress("compact", 0, 1)
     done = dmp.engine.compact()
     dmp.audit.record("job", "privacy.compact", None, {"compacted": done})
@@ -231,7 +231,7 @@ def _compact(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
     return {"compacted": done}
 
 
-def _backup(dmp: DMP, p: dict[str, Any], progress: Progress) -> Any:
+def _backup(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     from aidmp.privacy.backup import backup
 
     progress("backup", 0, 1)

@@ -39,7 +39,7 @@ from aidmp.service.kinds import KINDS, validate_params
 from aidmp.store.schema import TABLES
 
 if TYPE_CHECKING:
-    from aidmp.dmp import DMP
+    from aidmp.service.host import Host
 
 log = logging.getLogger("aidmp.schedules")
 
@@ -87,7 +87,7 @@ def check(values: dict[str, Any]) -> ScheduleConfig:
 class Schedules:
     """Add, list, remove and run schedules (``dmp.schedules``)."""
 
-    def __init__(self, dmp: DMP) -> None:
+    def __init__(self, dmp: Host) -> None:
         self.dmp = dmp
 
     def _rows(self) -> list[dict[str, Any]]:
@@ -174,7 +174,7 @@ class Schedules:
 class Scheduler:
     """A thread that ticks the schedules every ``service.scheduler_tick_s`` seconds."""
 
-    def __init__(self, dmp: DMP) -> None:
+    def __init__(self, dmp: Host) -> None:
         self.schedules = dmp.schedules
         self.every = dmp.settings.service.scheduler_tick_s
         self._stop = threading.Event()

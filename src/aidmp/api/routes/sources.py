@@ -41,7 +41,7 @@ def import_database(request: Request, body: DatabaseImportRequest,
                     key: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
     """Import rows (all, or those past the stored cursor); answers the counts and the cursor."""
     dmp = request.app.state.dmp
-    report = dmp.imports.database(body.dsn, mapping_from(body.mapping), table=body.table,
+    report = dmp.sources.run(body.dsn, mapping_from(body.mapping), table=body.table,
                                   query=body.query, cursor=body.cursor, name=body.name,
                                   full=body.full)
     out: dict[str, Any] = report.to_dict()
@@ -54,4 +54,4 @@ def import_database(request: Request, body: DatabaseImportRequest,
 def list_sources(request: Request, _: ApiKey = Depends(require("aggregate"))
                  ) -> list[dict[str, Any]]:
     """Database sources imported so far, with their cursor (DSNs without passwords)."""
-    return request.app.state.dmp.imports.database_sources()  # type: ignore[no-any-return]
+    return request.app.state.dmp.sources.sources()  # type: ignore[no-any-return]

@@ -13,7 +13,7 @@ from aidmp.collect.broker.base import (
     Record,
     decode_batch,
     encode_batch,
-    open_broker,
 )
+from aidmp.collect.broker.factory import open_broker
 
 __all__ = ["Broker", "BrokerLag", "Record", "decode_batch", "encode_batch", "open_broker"]

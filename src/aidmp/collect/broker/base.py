@@ -33,7 +33,7 @@ import pyarrow as pa
 from aidmp.errors import ValidationError
 
 if TYPE_CHECKING:
-    from aidmp.config import KafkaBrokerConfig, RedisBrokerConfig
+    pass
 
 _MAGIC = b"AB1"
 _LEN = struct.Struct("<I")
@@ -133,14 +133,3 @@ def decode_batch(payload: bytes) -> tuple[pa.Table | None, pa.Table | None]:
     ev = payload[start:start + n]
     qu = payload[start + n:]
     return (_table(ev) if ev else None), (_table(qu) if qu else None)
-
-
-def open_broker(config: KafkaBrokerConfig | RedisBrokerConfig, *, client_id: str) -> Broker:
-    """The broker a configuration names (its client library is imported only then)."""
-    if config.kind == "kafka":
-        from aidmp.collect.broker.kafka import KafkaBroker
-
-        return KafkaBroker(config, client_id=client_id)
-    from aidmp.collect.broker.redis_streams import RedisStreamBroker
-
-    return RedisStreamBroker(config, client_id=client_id)

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aidmp.collect.broker.base import Broker, open_broker
+from aidmp.collect.broker.base import Broker
+from aidmp.collect.broker.factory import open_broker
 from aidmp.collect.broker.keys import KEY_FILE, export_write_keys
 from aidmp.collect.broker.loader import Loader
 from aidmp.collect.dsn import redact
