@@ -21,20 +21,27 @@ def _has(dmp: DMP, table: str) -> bool:
     return dmp.engine.has_table(table)
 
 
-def events_per_day(dmp: DMP, by: str, days: int = DAYS) -> list[dict[str, Any]]:
-    """Events per day of ``timestamp`` in the ``days`` days up to the newest event, by
-    ``source`` or ``type``."""
-    if not _has(dmp, "events"):
+def events_per_day(dmp: DMP, newest: datetime | None,
+                   days: int = DAYS) -> list[dict[str, Any]]:
+    """Events per day, source and type in the ``days`` days up to ``newest`` (the newest event,
+    from :func:`source_freshness`): one scan serves both of the overview's charts."""
+    if not _has(dmp, "events") or newest is None:
         return []
     ev = dmp.engine.table("events")
-    newest = dmp.engine.execute(ev.aggregate(t=ev.timestamp.max())).to_pylist()[0]["t"]
-    if newest is None:
-        return []
     since = min(newest, datetime.now(UTC)) - timedelta(days=days)
     recent = ev.filter(ev.timestamp >= ibis.literal(since))
-    q = recent.group_by(day=recent.timestamp.date(), key=recent[by]).aggregate(
-        n=recent.count()).order_by(["day", "key"])
+    q = recent.group_by(day=recent.timestamp.date(), source=recent.source,
+                        type=recent.type).aggregate(n=ibis._.count())
     return dmp.engine.execute(q).to_pylist()
+
+
+def by_day(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """:func:`events_per_day`'s rows summed per day and ``key`` (source or type)."""
+    sums: dict[tuple[Any, Any], int] = {}
+    for r in rows:
+        sums[(r["day"], r[key])] = sums.get((r["day"], r[key]), 0) + int(r["n"])
+    return [{"day": d, "key": k, "n": n} for (d, k), n in sorted(sums.items(),
+                                                              key=lambda kv: str(kv[0]))]
 
 
 def profile_totals(dmp: DMP) -> dict[str, Any]:

@@ -246,18 +246,31 @@ def nav_items(viewer: Viewer | None) -> list[tuple[str, str]]:
     return [(path, name) for path, name, perm in NAV if viewer.can(perm)]
 
 
-def cached(request: Request, name: str, compute: Callable[[], Any]) -> Any:
-    """``compute()``'s answer, kept until the store's data changes (slow reports: attribution,
-    the optimiser's fitted curves). Engines without a data version are not cached."""
+AGGREGATE_TTL = 30.0
+"""Seconds a store-wide aggregate (counts, sums, sizes) may be shown while events arrive."""
+
+
+def aggregate(request: Request, name: str, compute: Callable[[], Any]) -> Any:
+    """A store-wide aggregate, cached as :func:`cached` with :data:`AGGREGATE_TTL`."""
+    return cached(request, name, compute, ttl=AGGREGATE_TTL)
+
+
+def cached(request: Request, name: str, compute: Callable[[], Any], *,
+           ttl: float | None = None) -> Any:
+    """``compute()``'s answer, kept until the store's data changes or, with ``ttl``, for
+    ``ttl`` seconds even while it changes (store-wide aggregates a page may show a little
+    late while events keep arriving). Engines without a data version cache by ``ttl`` only."""
     version = dmp_of(request).engine.data_version()
-    if version is None:
+    if version is None and ttl is None:
         return compute()
     state = request.app.state
-    store: dict[str, tuple[Any, Any]] = getattr(state, "dashboard_cache", None) or {}
+    store: dict[str, tuple[Any, float, Any]] = getattr(state, "dashboard_cache", None) or {}
     state.dashboard_cache = store
     hit = store.get(name)
-    if hit is not None and hit[0] == version:
-        return hit[1]
+    now = time.monotonic()
+    if hit is not None and ((version is not None and hit[0] == version)
+                            or (ttl is not None and now - hit[1] < ttl)):
+        return hit[2]
     value = compute()
-    store[name] = (version, value)
+    store[name] = (version, now, value)
     return value

@@ -9,7 +9,17 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from aidmp.dashboard import charts, queries
-from aidmp.dashboard.web import Viewer, cached, dmp_of, gettext_for, need, posted, redirect, render
+from aidmp.dashboard.web import (
+    Viewer,
+    aggregate,
+    cached,
+    dmp_of,
+    gettext_for,
+    need,
+    posted,
+    redirect,
+    render,
+)
 from aidmp.errors import AidmpError
 
 router = APIRouter()
@@ -30,7 +40,8 @@ def analysis(request: Request, viewer: Viewer = Depends(need("aggregates"))) -> 
     clv = cached(request, "clv.hist", lambda: queries.distribution(dmp, "clv_12m"))
     learned = [s for s in dmp.segments.list() if s.get("rule") is None]
     context: dict[str, Any] = {
-        "rfm": grid(queries.rfm_grid(dmp)), "rfm_segments": queries.rfm_segments(dmp),
+        "rfm": grid(aggregate(request, "rfm.grid", lambda: queries.rfm_grid(dmp))),
+        "rfm_segments": aggregate(request, "profiles.rfm", lambda: queries.rfm_segments(dmp)),
         "clv": clv, "charts": bool(clv), "learned": learned,
         "top": queries.top_profiles(dmp, "clv_12m", 10, ("revenue_total", "rfm_segment"))
         if viewer.can("personal_data") else [],

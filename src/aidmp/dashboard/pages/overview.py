@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from aidmp.dashboard import charts, queries
-from aidmp.dashboard.web import Viewer, dmp_of, need, render
+from aidmp.dashboard.web import Viewer, aggregate, dmp_of, need, render
 
 router = APIRouter()
 
@@ -43,27 +43,36 @@ def running_jobs(request: Request) -> list[dict[str, Any]] | None:
     return [j for j in jobs.list(limit=20) if j.get("state") in ("queued", "running")]
 
 
+def overview_data(request: Request) -> dict[str, Any]:
+    """The overview's store-wide aggregates: three scans (events by source, events by day,
+    profiles) and the segment sizes."""
+    dmp = dmp_of(request)
+    sources = queries.source_freshness(dmp)
+    newest = max((s["newest"] for s in sources if s["newest"] is not None), default=None)
+    daily = queries.events_per_day(dmp, newest)
+    return {"sources": sources, "daily": daily, "totals": queries.profile_totals(dmp),
+            "sizes": queries.segment_sizes(dmp)}
+
+
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, viewer: Viewer = Depends(need("aggregates"))) -> HTMLResponse:
     """The overview page."""
     dmp = dmp_of(request)
-    by_source = queries.events_per_day(dmp, "source")
-    by_type = queries.events_per_day(dmp, "type")
+    data = aggregate(request, "overview", lambda: overview_data(request))
     segments = dmp.segments.list()
-    sizes = queries.segment_sizes(dmp)
     context: dict[str, Any] = {
-        "charts": bool(by_source),
-        "totals": queries.profile_totals(dmp),
-        "sources": queries.source_freshness(dmp),
+        "charts": bool(data["daily"]),
+        "totals": data["totals"],
+        "sources": data["sources"],
         "build": last_build(request),
         "collector": collector_health(request),
         "jobs": running_jobs(request),
-        "segments": [{**s, "size": sizes.get(s["id"], 0)} for s in segments],
+        "segments": [{**s, "size": data["sizes"].get(s["id"], 0)} for s in segments],
         "days": queries.DAYS,
     }
-    if by_source:
-        days, series = charts.pivot(by_source, "day", "key", "n")
+    if data["daily"]:
+        days, series = charts.pivot(queries.by_day(data["daily"], "source"), "day", "key", "n")
         context["source_chart"] = charts.bars(days, series, stacked=True)
-        days, series = charts.pivot(by_type, "day", "key", "n")
+        days, series = charts.pivot(queries.by_day(data["daily"], "type"), "day", "key", "n")
         context["type_chart"] = charts.lines(days, series)
     return render(request, "overview.html", context, viewer=viewer)

@@ -10,7 +10,16 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from aidmp.dashboard import charts, queries
-from aidmp.dashboard.web import Viewer, dmp_of, gettext_for, need, posted, redirect, render
+from aidmp.dashboard.web import (
+    Viewer,
+    aggregate,
+    dmp_of,
+    gettext_for,
+    need,
+    posted,
+    redirect,
+    render,
+)
 from aidmp.errors import AidmpError, NotFoundError
 
 router = APIRouter()
@@ -30,7 +39,8 @@ def profiles(request: Request, viewer: Viewer = Depends(need("aggregates"))) -> 
     """Search (with the personal-data permission) and the profile aggregates."""
     dmp = dmp_of(request)
     return render(request, "profiles.html", _search_context(request, viewer) | {
-        "totals": queries.profile_totals(dmp), "rfm": queries.rfm_segments(dmp),
+        "totals": aggregate(request, "profiles.totals", lambda: queries.profile_totals(dmp)),
+        "rfm": aggregate(request, "profiles.rfm", lambda: queries.rfm_segments(dmp)),
     }, viewer=viewer)
 
 

@@ -3,6 +3,7 @@ size while typing, save) and a segment's page (members, entries and exits, overl
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -10,7 +11,16 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from aidmp.dashboard import charts, queries
-from aidmp.dashboard.web import Viewer, dmp_of, gettext_for, need, posted, redirect, render
+from aidmp.dashboard.web import (
+    Viewer,
+    aggregate,
+    dmp_of,
+    gettext_for,
+    need,
+    posted,
+    redirect,
+    render,
+)
 from aidmp.errors import AidmpError, NotFoundError, ValidationError
 
 router = APIRouter()
@@ -55,13 +65,16 @@ def segment_list(request: Request, saved: str | None = None,
                  viewer: Viewer = Depends(need("aggregates"))) -> HTMLResponse:
     """Every segment with its size now."""
     dmp = dmp_of(request)
-    rows = []
-    for s in dmp.segments.list():
+
+    def size_of(segment_id: str) -> dict[str, Any] | None:
         try:
-            size = dmp.segments.size(s["id"], approximate_above=APPROXIMATE_ABOVE)
+            return dmp.segments.size(segment_id, approximate_above=APPROXIMATE_ABOVE)
         except AidmpError:
-            size = None
-        rows.append({**s, "size": size})
+            return None
+
+    rows = [{**s, "size": aggregate(request, f"segment.size:{s['id']}",
+                                    functools.partial(size_of, s["id"]))}
+            for s in dmp.segments.list()]
     return render(request, "segments.html", {"segments": rows, "saved": saved},
                   viewer=viewer)
 
@@ -114,8 +127,10 @@ def segment(request: Request, segment_id: str,
         seg = dmp.segments.get(segment_id)
     except NotFoundError:
         return render(request, "segment_missing.html", {}, viewer=viewer, status=404)
-    size = dmp.segments.size(segment_id, approximate_above=APPROXIMATE_ABOVE)
-    changes = queries.membership_changes(dmp, segment_id)
+    size = aggregate(request, f"segment.size:{segment_id}", lambda: dmp.segments.size(
+        segment_id, approximate_above=APPROXIMATE_ABOVE))
+    changes = aggregate(request, f"segment.changes:{segment_id}",
+                        lambda: queries.membership_changes(dmp, segment_id))
     _ = gettext_for(viewer.locale)
     others = [s for s in dmp.segments.list() if s["id"] != segment_id]
     try:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from aidmp.dashboard import queries
-from aidmp.dashboard.web import Viewer, cached, dmp_of, need, posted, redirect, render
+from aidmp.dashboard.web import Viewer, aggregate, cached, dmp_of, need, posted, redirect, render
 from aidmp.errors import AidmpError, PayloadTooLarge, ValidationError
 from aidmp.spec.imports import ImportMapping
 
@@ -26,7 +26,8 @@ def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> 
     dmp = dmp_of(request)
     waiting = dmp.quarantine.list(limit=50) if viewer.can("personal_data") else []
     return render(request, "sources.html", {
-        "sources": queries.source_freshness(dmp), "waiting": waiting,
+        "sources": aggregate(request, "sources", lambda: queries.source_freshness(dmp)),
+        "waiting": waiting,
         "waiting_count": dmp.quarantine.count(), "form": {}, **extra}, viewer=viewer,
         status=status)
 
