@@ -113,10 +113,13 @@ class ConsentLedger:
         names = [c for c, p in self.config.categories.items() if p == purpose]
         return [purpose, *names]
 
-    def _from_events(self) -> ir.Table | None:
+    def _from_events(self, profile: str | None = None) -> ir.Table | None:
         if not self.engine.has_table("event_profiles"):
             return None
         ev, ep = self.engine.table("events"), self.engine.table("event_profiles")
+        if profile is not None:  # one person: their events first, then the JSON reads
+            ep = ep.filter(ep.profile_id == profile)
+            ev = ev.semi_join(ep, "message_id")
         parts = []
         for purpose in self.config.purposes:
             found = [self.engine.json_text(ev.context,
@@ -133,17 +136,21 @@ class ConsentLedger:
         joined = decided.join(ep, "message_id")
         return joined.select("profile_id", "who", "purpose", "granted", "at", "source")
 
-    def _from_records(self) -> ir.Table | None:
+    def _from_records(self, profile: str | None = None) -> ir.Table | None:
         if not self.engine.count("consent_records") or not self.engine.has_table("identities"):
             return None
         r, ids = self.engine.table("consent_records"), self.engine.table("identities")
+        if profile is not None:
+            ids = ids.filter(ids.profile_id == profile)
         joined = r.join(ids, [r.id_type == ids.id_type, r.id_value == ids.id_value])
         return joined.select(ids.profile_id, who=r.id_type.concat(":", r.id_value),
                              purpose=r.purpose, granted=r.granted, at=r.at, source=r.source)
 
-    def decisions(self) -> ir.Table | None:
-        """Every decision with the profile its identifier belongs to now."""
-        parts = [p for p in (self._from_events(), self._from_records()) if p is not None]
+    def decisions(self, profile: str | None = None) -> ir.Table | None:
+        """Every decision (of one profile's identifiers, when given) with the profile its
+        identifier belongs to now."""
+        parts = [p for p in (self._from_events(profile), self._from_records(profile))
+                 if p is not None]
         if not parts:
             return None
         return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
@@ -190,10 +197,10 @@ class ConsentLedger:
         """Every decision of the person (all their identifiers), oldest first; identifiers
         shown as their type only."""
         profile = self.identity.profile_of(id_type, id_value)
-        d = self.decisions()
+        d = self.decisions(profile)
         if d is None:
             return []
-        mine = d.filter(d.profile_id == profile).order_by("at")
+        mine = d.order_by("at")
         rows = self.engine.execute(mine.select("purpose", "granted", "at", "source",
                                                kind=mine.who.split(":")[0])).to_pylist()
         return rows
