@@ -168,3 +168,16 @@ def test_segment_members_export_as_csv_for_personal_data_roles_only(site: Site) 
     assert analyst.get("/segments/buyers_4/export.csv").status_code == 403
     page = analyst.get("/segments/buyers_4")
     assert page.status_code == 200 and "the size only" in page.text and bob not in page.text
+
+
+def test_the_language_switch_and_sign_out(site: Site) -> None:
+    client = signed_in(site, site.read)
+    switched = client.get("/lang?to=zh_Hans&next=/segments", follow_redirects=False)
+    assert switched.headers["location"] == "/segments"
+    page = client.get("/segments")
+    assert '<html lang="zh-Hans">' in page.text and "人群分组" in page.text
+    client.cookies.set("aidmp_lang", "en")
+    assert "<h1>Segments</h1>" in client.get("/segments").text
+    out = client.post("/logout", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert client.get("/", follow_redirects=False).status_code == 303
