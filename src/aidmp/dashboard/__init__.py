@@ -5,12 +5,9 @@ asset is vendored in ``static/`` so nothing is fetched from the network. Sign in
 pages follow the key's role (:mod:`aidmp.dashboard.access`). English and Simplified Chinese.
 
 Example:
-    >>> import tempfile
-    >>> from aidmp import DMP
-    >>> from aidmp.api.app import create_app
-    >>> app = create_app(DMP(home=tempfile.mkdtemp()))
-    >>> any(getattr(r, "path", "") == "/login" for r in app.routes)
-    True
+    >>> from aidmp.dashboard.pages import routers
+    >>> sorted({r.path for r in routers()[0].routes})
+    ['/lang', '/login', '/logout']
 """
 
 from __future__ import annotations
