@@ -76,6 +76,9 @@ class CollectorConfig(_Strict):
     """Write earlier once this many events are buffered."""
     fsync: bool = True
     """fdatasync the write-ahead log before acknowledging (survives power loss)."""
+    wal_key_file: Path | None = None
+    """File (outside the home) with the write-ahead log's AES-256 keys, newest first, one
+    per line in hex; ``$AIDMP_WAL_KEYS`` takes precedence. None and no variable: in clear."""
 
 
 class KafkaBrokerConfig(_Strict):

@@ -203,8 +203,13 @@ class DMP:
             return [Path(d.folder) for d in self.audiences.destinations.list()
                     if hasattr(d, "folder")]
 
-        return Privacy(self.engine, self.settings.privacy, self.identity, self.pseudonymiser,
-                       self.suppression, self.audit, self.wal_dir, files, self.segments)
+        from aidmp.collect.walcrypt import load_cipher
+
+        privacy = Privacy(self.engine, self.settings.privacy, self.identity,
+                          self.pseudonymiser, self.suppression, self.audit, self.wal_dir, files,
+                          self.segments)
+        privacy.wal_cipher = load_cipher(self.settings.collector.wal_key_file, self.home)
+        return privacy
 
     @cached_property
     def keys(self) -> KeyStore:

@@ -39,6 +39,7 @@ from aidmp.api.routes import (
 )
 from aidmp.collect.broker.factory import open_broker
 from aidmp.collect.collector import Collector, CollectorLimits, CollectorSettings
+from aidmp.collect.walcrypt import load_cipher
 from aidmp.dmp import DMP
 from aidmp.errors import AidmpError, RateLimitedError
 from aidmp.segments import realtime
@@ -55,6 +56,7 @@ def collector_settings(dmp: DMP) -> CollectorSettings:
     return CollectorSettings(
         limits=CollectorLimits(c.max_event_bytes, c.max_batch_bytes, lim.max_depth, lim.clock()),
         flush_interval=c.flush_interval_ms / 1000, flush_rows=c.flush_rows, fsync=c.fsync,
+        cipher=load_cipher(c.wal_key_file, dmp.home),
     )
 
 

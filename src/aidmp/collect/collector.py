@@ -43,6 +43,7 @@ import pyarrow as pa
 from aidmp.collect.fastpath import batch_rows, batch_values, decode_json, rows_one_by_one
 from aidmp.collect.rows import ColumnBuffer, RowFilter, json_text, keep_all, quarantine_row
 from aidmp.collect.wal import WriteAheadLog, read_frames
+from aidmp.collect.walcrypt import FrameCipher
 from aidmp.engine.base import Engine
 from aidmp.errors import AuthError, PayloadTooLarge, ValidationError
 from aidmp.spec.events import MESSAGE_TYPES, normalize_message
@@ -256,6 +257,7 @@ class CollectorSettings:
     flush_interval: float = 0.25
     flush_rows: int = 20_000
     fsync: bool = True
+    cipher: FrameCipher | None = None
 
 
 class Collector:
@@ -277,7 +279,7 @@ class Collector:
         self._stop = threading.Event()
         self._events = ColumnBuffer("events")
         self._quarantine = ColumnBuffer("quarantine")
-        self.wal = WriteAheadLog(wal_dir, fsync=settings.fsync)
+        self.wal = WriteAheadLog(wal_dir, fsync=settings.fsync, cipher=settings.cipher)
         self._listeners: list[Callable[[pa.Table], object]] = []
         self._recover()
         self._thread = threading.Thread(target=self._flush_loop, name="aidmp-flusher", daemon=True)
@@ -388,7 +390,7 @@ class Collector:
         segments = self.wal.recovered_segments()
         for segment in segments:
             events, quarantine = ColumnBuffer("events"), ColumnBuffer("quarantine")
-            for payload in read_frames(segment):
+            for payload in read_frames(segment, self.settings.cipher):
                 header_raw, _, body = payload.partition(b"\n")
                 header = orjson.loads(header_raw)
                 rows, quarantined = process_body(

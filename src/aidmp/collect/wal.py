@@ -30,7 +30,11 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from aidmp.collect.walcrypt import ENV, FrameCipher
+from aidmp.errors import ConfigError
+
 _MAGIC = b"AW"
+_SEALED = b"AE"  # a frame whose payload is sealed by a FrameCipher
 _HEADER = struct.Struct("<2sII")
 
 
@@ -39,16 +43,34 @@ def frame(payload: bytes) -> bytes:
     return _HEADER.pack(_MAGIC, len(payload), zlib.crc32(payload)) + payload
 
 
-def read_frames(path: Path) -> Iterator[bytes]:
-    """Yield the payloads of a segment file, stopping at the first torn or corrupt frame."""
+def sealed_frame(payload: bytes, cipher: FrameCipher | None) -> bytes:
+    """A frame of ``payload``, sealed when a cipher is given."""
+    if cipher is None:
+        return frame(payload)
+    body = cipher.seal(payload)
+    return _HEADER.pack(_SEALED, len(body), zlib.crc32(body)) + body
+
+
+def read_frames(path: Path, cipher: FrameCipher | None = None) -> Iterator[bytes]:
+    """Yield the payloads of a segment file, stopping at the first torn or corrupt frame.
+
+    Raises:
+        ConfigError: a sealed frame and no cipher (or the wrong key).
+    """
     data = path.read_bytes()
     pos = 0
     while pos + _HEADER.size <= len(data):
         magic, length, crc = _HEADER.unpack_from(data, pos)
         start = pos + _HEADER.size
         payload = data[start : start + length]
-        if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
+        if magic not in (_MAGIC, _SEALED) or len(payload) != length \
+                or zlib.crc32(payload) != crc:
             return
+        if magic == _SEALED:
+            if cipher is None:
+                raise ConfigError(f"{path.name} is encrypted: give the write-ahead log key "
+                                  f"({ENV} or collector.wal_key_file)")
+            payload = cipher.open(payload)
         yield payload
         pos = start + length
 
@@ -60,10 +82,13 @@ class WriteAheadLog:
         folder: where segment files live.
         fsync: flush to disk before acknowledging (``False`` survives a process crash but not
             a power loss; useful for tests and benchmarks of the difference).
+        cipher: seal every record (AES-GCM, :mod:`aidmp.collect.walcrypt`); None: in clear.
     """
 
-    def __init__(self, folder: str | Path, *, fsync: bool = True) -> None:
+    def __init__(self, folder: str | Path, *, fsync: bool = True,
+                 cipher: FrameCipher | None = None) -> None:
         self.folder = Path(folder)
+        self.cipher = cipher
         self.folder.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
         existing = sorted(self.folder.glob("wal-*.log"))
@@ -88,7 +113,7 @@ class WriteAheadLog:
     # -- writing ----------------------------------------------------------------------------------
     def append(self, payload: bytes) -> int:
         """Write one record to the current segment; return its sequence number."""
-        data = frame(payload)
+        data = sealed_frame(payload, self.cipher)
         with self._cond:
             os.write(self._fd, data)
             self._written += 1
@@ -153,7 +178,7 @@ class WriteAheadLog:
     def replay(self) -> Iterator[tuple[Path, bytes]]:
         """Every record of every segment on disk, oldest first (for recovery and tests)."""
         for path in sorted(self.folder.glob("wal-*.log")):
-            for payload in read_frames(path):
+            for payload in read_frames(path, self.cipher):
                 yield path, payload
 
     def close(self) -> None:

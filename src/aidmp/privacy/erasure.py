@@ -35,7 +35,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from aidmp.collect.wal import frame, read_frames
+from aidmp.collect.wal import read_frames, sealed_frame
+from aidmp.collect.walcrypt import FrameCipher
 from aidmp.engine.base import Engine
 from aidmp.errors import NotFoundError
 from aidmp.identity.service import EVENT_PROFILES, IdentityGraph
@@ -97,6 +98,7 @@ class Eraser:
         self.suppression = suppression
         self.wal_dir = wal_dir
         self.files = list(files)
+        self.wal_cipher: FrameCipher | None = None  # the collector's, when its log is sealed
         self._present = set(engine.tables())  # read once: each catalog query costs ~50 ms
 
     # -- finding the person ---------------------------------------------------------------------
@@ -252,13 +254,13 @@ class Eraser:
         n = 0
         if not self.wal_dir.is_dir():
             return 0
-        for path in sorted(self.wal_dir.glob("*.wal")):
-            payloads = list(read_frames(path))
+        for path in sorted(self.wal_dir.glob("wal-*.log")):
+            payloads = list(read_frames(path, self.wal_cipher))
             kept = [p for p in payloads if not person.mentions(p.decode("utf-8", "replace"))]
             if len(kept) == len(payloads):
                 continue
             tmp = path.with_suffix(".rewrite")
-            tmp.write_bytes(b"".join(frame(p) for p in kept))
+            tmp.write_bytes(b"".join(sealed_frame(p, self.wal_cipher) for p in kept))
             tmp.replace(path)
             n += 1
         return n

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pyarrow as pa
 
+from aidmp.collect.walcrypt import FrameCipher
 from aidmp.engine.base import Engine, arrow_schema
 from aidmp.errors import ValidationError
 from aidmp.privacy.access import AccessExport
@@ -75,6 +76,7 @@ class Privacy:
         self.wal_dir = wal_dir
         self._files = files
         self.consent = ConsentLedger(engine, config, identity)
+        self.wal_cipher: FrameCipher | None = None  # set by the DMP from the collector's keys
         self._segments = segments
         self._lock = threading.Lock()
 
@@ -139,6 +141,7 @@ class Privacy:
         rid = self._request("erasure", self._subject(id_type, id_value), actor)
         eraser = Eraser(self.engine, self.identity, self.suppression, self.wal_dir,
                         self._files())
+        eraser.wal_cipher = self.wal_cipher
         with self._lock:
             try:
                 person = eraser.find(id_type, id_value)
