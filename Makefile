@@ -17,14 +17,15 @@ $(STAMP): requirements.lock pyproject.toml
 
 # Debian packages the tests start for real (browser, brokers, databases). Installed only when one
 # is missing; needs root (as on CI) or sudo.
-APT_PACKAGES := chromium redis-server postgresql mariadb-server
-APT_CHECK := /usr/bin/chromium /usr/bin/redis-server /usr/sbin/mariadbd
+APT_PACKAGES := chromium redis-server postgresql mariadb-server fonts-noto-cjk
+APT_CHECK := /usr/bin/chromium /usr/bin/redis-server /usr/sbin/mariadbd \
+	/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
 .PHONY: install demo test lint bench system-deps
 install: $(STAMP)
 
 system-deps:
-	@for f in $(APT_CHECK); do test -x $$f || missing=1; done; \
+	@for f in $(APT_CHECK); do test -e $$f || missing=1; done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
