@@ -92,7 +92,6 @@ def fit(
     method: Annotated[str | None, typer.Option(help="propensity: auto|logistic|svm|tree|gbm; "
                                                     "recommend: als|item_knn|user_knn|"
                                                     "popularity|sasrec|hybrid.")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
     target_column: Annotated[str | None, typer.Option(
         help="propensity/churn: a yes/no profile attribute as the outcome (instead of "
              "--event/--window-days).")] = None,
@@ -101,6 +100,7 @@ def fit(
     features: Annotated[str | None, typer.Option(
         help="propensity/churn: auto|attributes|events|all or a comma-separated list of "
              "columns.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Any other option of the kind, e.g. --set min_support=0.002")] = None,
     score: Annotated[bool, typer.Option(help="Score profiles right after fitting.")] = False,
 ) -> None:
@@ -108,8 +108,8 @@ def fit(
     options = _settings(set_ or [])
     given = {"calibration_end": calibration_end, "holdout_end": holdout_end,
              "window_days": window_days, "cutoff": cutoff, "method": method,
-             _EVENT_ARG.get(kind, "event"): event}
              "target_column": target_column, "positive": positive, "features": features,
+             _EVENT_ARG.get(kind, "event"): event}
     options.update({k: v for k, v in given.items() if v is not None})
     row = run_job(home, "models.fit",
                   {"kind": kind, "name": name, "options": options, "score": score},
