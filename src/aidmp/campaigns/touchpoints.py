@@ -150,4 +150,10 @@ def costs(engine: Engine) -> ir.Table | None:
     extra = planned.anti_join(imported, [planned.date == imported.date,
                                          planned.channel == imported.channel,
                                          planned.campaign == imported.campaign])
-    return imported.select(*COST_COLUMNS).union(extra.select(*COST_COLUMNS), distinct=False)
+    # the declared table's columns are NOT NULL, the planned ones are not: one schema for both
+    types = {"date": "date", "channel": "string", "campaign": "string", "cost": "float64"}
+
+    def shaped(t: ir.Table) -> ir.Table:
+        return t.select(*[t[c].cast(types[c]).name(c) for c in COST_COLUMNS])
+
+    return shaped(imported).union(shaped(extra), distinct=False)
