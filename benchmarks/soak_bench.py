@@ -120,20 +120,24 @@ def main() -> None:
         t.start()
     samples: list[tuple[float, float]] = []
     builds: list[float] = []
-    next_build = started + 60
-    while (now := time.monotonic()) - started < SECONDS:
-        samples.append((round(now - started, 1), round(rss_mb(proc.pid), 1)))
-        if now >= next_build:
+
+    def reads() -> None:  # a build, a timeline and the stats each minute, one at a time
+        while not stop.wait(60):
             t = time.perf_counter()
-            r = httpx.post(url + "/v1/build", headers=admin_h, timeout=600)
+            r = httpx.post(url + "/v1/build", headers=admin_h, timeout=900)
             builds.append(round(time.perf_counter() - t, 2) if r.status_code == 200 else -1)
             httpx.get(url + "/v1/profiles/user_id:u7/events", headers=admin_h, timeout=60)
             httpx.get(url + "/v1/events/stats", headers=admin_h, timeout=60)
-            next_build += 60
+
+    reader = threading.Thread(target=reads, daemon=True)
+    reader.start()
+    while (now := time.monotonic()) - started < SECONDS:  # RSS sampled on its own clock
+        samples.append((round(now - started, 1), round(rss_mb(proc.pid), 1)))
         time.sleep(5)
     stop.set()
     for t in threads:
         t.join()
+    reader.join(timeout=900)
     stats = httpx.get(url + "/v1/events/stats", headers=admin_h, timeout=60).json()
     health = httpx.get(url + "/health", timeout=10).json()
     proc.terminate()
