@@ -68,7 +68,8 @@ def main() -> None:
     result.update(cases=total, responses_5xx=server_errors, reports=str(reports))
     (ROOT / "benchmarks" / "results" / "fuzz_api.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
-    dmp.close()
+    # no dmp.close(): a request the fuzzer gave up on (a 30 s time-out) may still hold the
+    # connection; the process exit ends it
 
 
 if __name__ == "__main__":
