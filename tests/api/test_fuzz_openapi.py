@@ -41,7 +41,7 @@ def run_schemathesis(url: str, key: str, *, examples: int, seconds: int, seed: i
         [str(exe), "run", url + "/openapi.json", "-H", f"Authorization: Bearer {key}",
          "--checks", CHECKS, "--phases", "examples,fuzzing", "-n", str(examples),
          "--max-time", str(seconds), "--seed", str(seed), "--no-shrink", "-w", "2",
-         "--request-timeout", "30", "--include-path-regex", INCLUDE,
+         "--request-timeout", "60", "--include-path-regex", INCLUDE,
          "--exclude-path-regex", EXCLUDE, "--suppress-health-check", "all",
          "--report", "ndjson", "--report-dir", str(report), "--max-failures", "20"],
         capture_output=True, text=True, timeout=seconds + 120)
