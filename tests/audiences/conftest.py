@@ -1,8 +1,8 @@
 """A small real world: identify events -> build -> a rule segment, with consents.
 
 500 users; ``plan = "pro"`` for u0..u399 (the segment ``pros``, 400 members). Every member has
-an e-mail except u390..u399 (no e-mail, no phone). Consents for u0..u9: ``ads`` withdrawn;
-u10..u59 granted ``email``; u60..u64 withdrew ``email``.
+an e-mail except u390..u399 (no e-mail, no phone). Consents: ``advertising`` withdrawn by
+u0..u9 and granted by everyone else; u10..u59 granted ``email``; u60..u64 withdrew ``email``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def build_world(home: Path) -> DMP:
     dmp.build()
     dmp.segments.create("Pros", rule='plan = "pro"')
     pid = profile_ids(dmp)
-    rows = [(i, "advertising", False) for i in ADS_WITHDRAWN]
+    # ad platforms send only people who granted advertising: everyone but the withdrawn did
+    rows = [(i, "advertising", i not in ADS_WITHDRAWN) for i in range(USERS)]
     rows += [(i, "email", True) for i in EMAIL_GRANTED]
     rows += [(i, "email", False) for i in EMAIL_WITHDRAWN]
     schema = dmp.engine.table("consents").schema().to_pyarrow()

@@ -10,7 +10,6 @@ import orjson
 import pytest
 
 from aidmp import DMP
-from aidmp.audiences import Audiences
 from aidmp.audiences.sync import state_table
 from aidmp.segments.webhooks import load_secret, verify
 from tests.audiences.conftest import ADS_WITHDRAWN, PROS
@@ -25,13 +24,13 @@ def receiver() -> Iterator[Receiver]:
 
 
 def hook(name: str, url: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "webhook", "name": name, "url": url, "purpose": "advertising", "batch_size": 150,
-            "first_delay": 0.05, **extra}
+    return {"type": "webhook", "name": name, "url": url, "purpose": "advertising",
+            "batch_size": 150, "first_delay": 0.05, **extra}
 
 
 def test_signed_batches_retried_until_delivered(world: DMP, receiver: Receiver) -> None:
     receiver.statuses = [503, 503]
-    aud = Audiences(world)
+    aud = world.audiences
     aud.add_destination(hook("hook_ok", receiver.url))
     s = aud.sync("pros", "hook_ok")
     sent = PROS - len(ADS_WITHDRAWN)
@@ -49,7 +48,7 @@ def test_signed_batches_retried_until_delivered(world: DMP, receiver: Receiver) 
 
 def test_dead_letter_after_last_retry_keeps_state(world: DMP, receiver: Receiver) -> None:
     receiver.default = 503
-    aud = Audiences(world)
+    aud = world.audiences
     aud.add_destination(hook("hook_down", receiver.url, attempts=2, first_delay=0.01))
     s = aud.sync("pros", "hook_down")
     assert (s.batches, s.failed_batches, s.stored) == (3, 3, False)
