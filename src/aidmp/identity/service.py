@@ -21,7 +21,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-
 import json
 import uuid
 from dataclasses import asdict, dataclass, field
