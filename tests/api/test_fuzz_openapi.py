@@ -28,6 +28,9 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_schema_conformance")
 
 
+INTERPRETER_BUG = "AST constructor recursion depth mismatch"
+
+
 def roles() -> tuple[str, ...]:
     """Every key role the installation knows."""
     return tuple(getattr(key_module, "ROLES", None) or key_module.SCOPES)
@@ -66,6 +69,13 @@ def test_schemathesis_finds_no_5xx_and_no_undocumented_answer(seeded, tmp_path):
                                   seed=16 + n, report=tmp_path / role)
                 for n, (role, key) in enumerate(keys.items())}
         done = {role: run.result() for role, run in runs.items()}
+        for n, role in enumerate(keys):
+            # CPython 3.11's ast can fail inside hypothesis' repr of a strategy ("AST
+            # constructor recursion depth mismatch", a bug of the interpreter, not of the
+            # server): such a run tested nothing, so it runs again with another seed
+            if INTERPRETER_BUG in done[role].stdout + done[role].stderr:
+                done[role] = run_schemathesis(server.url, keys[role], examples=4, seconds=25,
+                                              seed=116 + n, report=tmp_path / f"{role}-2")
     failures = [f"--- role {role}:\n{d.stdout[-6000:]}{d.stderr[-2000:]}"
                 for role, d in done.items() if d.returncode != 0]
     assert not failures, "\n".join(failures)
