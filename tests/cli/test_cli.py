@@ -69,7 +69,8 @@ def test_init_keys_import_events_quarantine_round_trip(tmp_path):
         (["import", "x.csv", "--source", "s", "--user-id-column", "u"],
          "error: event: track imports need 'event' (a name) or 'event_column'"),
         (["keys", "create", "--scope", "root"],
-         "error: scope: unknown scope 'root'; valid: write, read, admin"),
+         "error: scope: unknown role 'root'; valid: collect, analyst, marketer, engineer, "
+         "privacy, admin"),
         (["keys", "revoke", "abc"], "error: No key with id 'abc'; see `aidmp keys list`"),
         (["quarantine", "replay", "--set", "oops"], "error: --set: expected KEY=VALUE"),
         (["datasets", "load", "imdb"], "error: dataset: unknown dataset 'imdb'; valid: cdnow"),
