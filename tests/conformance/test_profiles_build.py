@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import ibis
@@ -13,6 +14,9 @@ from aidmp.demo.generator import DemoConfig, DemoGenerator
 from aidmp.engine.base import Engine
 from aidmp.profiles import timeline
 from tests.conformance.conftest import fresh_engine
+
+# after every demo event and inside the clock window (no more than a day after receipt)
+NOW = datetime.now(UTC).isoformat()
 
 
 def _demo_messages() -> list[dict[str, object]]:
@@ -52,7 +56,7 @@ def _aliases(engine: Engine, home: Path) -> tuple[str, int]:
     device = next(str(m["anonymousId"]) for m in messages
                   if m.get("anonymousId") and m["anonymousId"] not in known)
     dmp.events.ingest([{"type": "alias", "messageId": f"alias-{i}", "userId": user,
-                        "previousId": prev, "timestamp": "2030-01-01T00:00:00Z"}
+                        "previousId": prev, "timestamp": NOW}
                        for i, prev in enumerate(["legacy-1", device])], source="web")
     summary = dmp.build()
     assert not summary.identities_incremental  # a new alias call: the whole graph
