@@ -19,7 +19,7 @@ Example:
     >>> from aidmp import DMP
     >>> store = DestinationStore(DMP(home=tempfile.mkdtemp()).engine)
     >>> store.add({"type": "meta_custom_audience", "name": "meta_main", "folder": "/tmp/m"}).purpose
-    'ads'
+    'advertising'
     >>> [d.name for d in store.list()], store.get("meta_main").min_audience
     (['meta_main'], 100)
 """

@@ -4,7 +4,7 @@ Example:
     >>> m = MarkovAttribution().fit(["(start)", "search", "(start)"],
     ...                             ["search", "(conversion)", "(null)"], [2, 1, 1])
     >>> round(m.conversion_rate_, 2), m.shares_
-    (0.5, {'search': 1.0})
+    (0.67, {'search': 1.0})
 """
 
 from __future__ import annotations
