@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# One pseudonymisation secret for every store a test makes: keyed profile ids are then the
+# same on DuckDB and Spark and from run to run (tests/privacy/test_pseudonyms.py unsets it to
+# test a home's own secret).
+os.environ.setdefault("AIDMP_PRIVACY_SECRET", "aidmp-test-suite-pseudonym-secret")
 
 from aidmp import DMP
 from aidmp.api.server import ServerThread

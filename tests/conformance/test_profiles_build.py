@@ -73,7 +73,7 @@ def _timelines(engine: Engine, home: Path) -> dict[str, tuple[int, list[str]]]:
     dmp = DMP(home=home, engine=engine)
     anon = next(str(m["anonymousId"]) for m in _demo_messages() if m.get("anonymousId"))
     dmp.events.ingest([{"type": "track", "event": "Signed Out", "messageId": "late-1",
-                        "anonymousId": anon, "timestamp": "2100-01-01T00:00:00Z"}],
+                        "anonymousId": anon, "timestamp": NOW}],
                       source="web")
     p = engine.table("profiles")
     busiest = engine.execute(p.order_by([ibis.desc("events"), "profile_id"]).limit(3)
