@@ -73,7 +73,9 @@ def _timelines(engine: Engine, home: Path) -> dict[str, tuple[int, list[str]]]:
     dmp = DMP(home=home, engine=engine)
     anon = next(str(m["anonymousId"]) for m in _demo_messages() if m.get("anonymousId"))
     dmp.events.ingest([{"type": "track", "event": "Signed Out", "messageId": "late-1",
-                        "anonymousId": anon, "timestamp": NOW}],
+                        "anonymousId": anon,
+                        # now: after every event so far (some are stamped on receipt)
+                        "timestamp": datetime.now(UTC).isoformat()}],
                       source="web")
     p = engine.table("profiles")
     busiest = engine.execute(p.order_by([ibis.desc("events"), "profile_id"]).limit(3)
