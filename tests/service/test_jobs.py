@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,10 @@ def test_cancel_queued_and_running(dmp: DMP) -> None:
 
 def test_a_running_job_whose_kind_cannot_stop_is_not_cancelled(dmp: DMP) -> None:
     job_id = dmp.jobs.submit("test.gated_stuck", {"stages": 1})
+    deadline = time.monotonic() + 60
     while dmp.jobs.get(job_id)["state"] != "running":
-        pass
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.02)
     with pytest.raises(ValidationError) as err:
         dmp.jobs.cancel(job_id)
     assert "cannot be stopped" in str(err.value)

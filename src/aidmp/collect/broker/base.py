@@ -26,14 +26,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 
 from aidmp.errors import ValidationError
-
-if TYPE_CHECKING:
-    pass
 
 _MAGIC = b"AB1"
 _LEN = struct.Struct("<I")
