@@ -11,7 +11,6 @@ test, which changes them, is the last one in the file.
 from __future__ import annotations
 
 import random
-import shutil
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -139,12 +138,9 @@ def stores(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     with (fresh_engine("duckdb", request, directory) as duck,
           fresh_engine("spark", request, directory) as spark):
         out = {}
+        # tests/conftest.py gives every store one pseudonymisation secret, so both engines
+        # derive the same keyed profile ids (and the same holdout draws)
         for name, eng in (("duckdb", duck), ("spark", spark)):
-            if name == "spark":
-                # the same pseudonym key, so the same keyed profile ids (and holdout draws)
-                (directory / name / "secrets").mkdir(parents=True)
-                shutil.copy2(directory / "duckdb" / "secrets" / "pseudonym.key",
-                             directory / name / "secrets" / "pseudonym.key")
             dmp = DMP(home=directory / name, engine=eng)
             out[name] = (dmp, _flow(dmp))
         yield out
