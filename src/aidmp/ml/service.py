@@ -118,6 +118,20 @@ class Models:
     def fit(self, kind: str, name: str | None = None, **options: Any) -> dict[str, Any]:
         """Fit a model of ``kind`` (``clv``, ``propensity``, ``churn``, ``rules``,
         ``recommend``) with the options of the matching ``fit_*`` method."""
+        method, args = self._fit_call(kind, name, options)
+        return method(**args)
+
+    def check_fit(self, kind: str, name: str | None = None, **options: Any) -> None:
+        """Refuse a fit whose kind, name or option names are wrong, before any work (a job
+        is checked so when it is submitted).
+
+        Raises:
+            ValidationError: naming the kind, the name or the first unknown option.
+        """
+        self._fit_call(kind, name, options)
+
+    def _fit_call(self, kind: str, name: str | None, options: dict[str, Any]
+                  ) -> tuple[Callable[..., dict[str, Any]], dict[str, Any]]:
         if kind not in FIT_KINDS:
             raise ValidationError(f"unknown model kind {kind!r}; valid: {', '.join(FIT_KINDS)}",
                                   field="kind")
@@ -139,7 +153,9 @@ class Models:
         if unknown:
             raise ValidationError(f"unknown option(s) {', '.join(unknown)} for {kind}; valid: "
                                   f"{', '.join(sorted(allowed))}", field=unknown[0])
-        return method(**args)
+        if "name" in args:
+            check_name(args["name"])
+        return method, args
 
     def fit_clv(self, name: str = "clv", order_event: str = "Order Completed",
                 value_property: str = "revenue", calibration_end: date | str | None = None,
@@ -174,11 +190,12 @@ class Models:
 
     def fit_rules(self, name: str = "rules", order_event: str = "Order Completed",
                   items_property: str = "products", basket_property: str = "order_id",
-                  item_key: str | None = None, min_support: float | str = 0.001,
+                  item_key: str | None = None, min_support: float | str = "auto",
                   min_confidence: float | None = None, min_len: int = 1, max_len: int = 10,
                   top_items: int = 50) -> dict[str, Any]:
-        """Association rules over the baskets of ``order_event``; ``min_support="auto"``
-        adapts the support so that the ``top_items`` best sellers get rules."""
+        """Association rules over the baskets of ``order_event``; the default
+        ``min_support="auto"`` adapts the support so that the ``top_items`` best sellers get
+        rules, a number mines at that fixed share as arules does."""
         return self._register(check_name(name), "rules", fit_rules(
             self.engine, order_event, items_property, basket_property, item_key, min_support,
             min_confidence, min_len, max_len, top_items))

@@ -21,16 +21,17 @@ __all__ = ["fit_rules"]
 
 def fit_rules(engine: Engine, order_event: str = "Order Completed",
               items_property: str = "products", basket_property: str = "order_id",
-              item_key: str | None = None, min_support: float | str = 0.001,
+              item_key: str | None = None, min_support: float | str = "auto",
               min_confidence: float | None = None, min_len: int = 1, max_len: int = 10,
               top_items: int = 50
               ) -> tuple[AssociationRules, dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Mine association rules from the baskets of ``order_event`` events.
 
-    ``min_support="auto"`` adapts the support to the store so that the ``top_items`` best
-    sellers each get "bought together" rules (:mod:`aidmp.ml.rules.auto`; confidence 0.05 and
-    rules of up to 3 items unless given); a number mines as arules' ``apriori`` does
-    (confidence 0.8 unless given).
+    ``min_support="auto"`` (the default) adapts the support to the store so that the
+    ``top_items`` best sellers each get "bought together" rules (:mod:`aidmp.ml.rules.auto`;
+    confidence 0.05 and rules of up to 3 items unless given): a fixed share is either too high
+    for a big store or too low for a small one. A number mines as arules' ``apriori`` does
+    (confidence 0.8 unless given), e.g. ``0.001`` reproduces arules' published rule counts.
 
     Raises:
         ValidationError: no baskets, or thresholds out of range.
