@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
 
+    from aidmp.engine.ml import InEngineML
+
 SCHEMA_TABLE = "_aidmp_schema"
 
 
@@ -149,6 +151,12 @@ class Engine(ABC):
     def json_keys(self, column: ibis.Value) -> ibis.ArrayValue:
         """The keys of the JSON object in a JSON-text column."""
         return _JSON_KEYS[self.dialect](column)  # type: ignore[no-any-return]
+
+    def in_engine_ml(self) -> InEngineML | None:
+        """Model fits that run inside this engine on its own distributed frames (Spark:
+        MLlib), or ``None`` where models fit on the driver (DuckDB). See
+        :mod:`aidmp.engine.ml`."""
+        return None
 
     def has_table(self, name: str) -> bool:
         """Whether ``name`` exists in this engine."""

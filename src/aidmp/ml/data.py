@@ -28,8 +28,8 @@ from aidmp.errors import ValidationError
 from aidmp.privacy.consent import SCORING_PURPOSE, TRAINING_PURPOSE, refused
 from aidmp.store.schema import TABLES
 
-__all__ = ["basket_items", "baskets", "check_property", "item_names", "profile_events",
-           "write_predictions"]
+__all__ = ["basket_items", "basket_pairs", "baskets", "check_property", "item_names",
+           "profile_events", "write_predictions"]
 
 _PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # Keys tried, in order, when a basket line is an object rather than a plain id.
@@ -127,6 +127,36 @@ def baskets(engine: Engine, order_event: str, items_property: str,
         key = message_id if many else str(props.get(basket_property) or message_id)
         grouped.setdefault(key, []).extend(basket_items(props, items_property, item_key))
     return [sorted(set(b)) for b in grouped.values() if b]
+
+
+def basket_pairs(engine: Engine, order_event: str, items_property: str,
+                 basket_property: str = "order_id", item_key: str | None = None
+                 ) -> ibis.Table:
+    """``(basket_id, item)`` rows of ``order_event`` events, as an engine query: the baskets
+    of :func:`baskets` for an engine that mines them itself (Spark MLlib), so they are never
+    read into this process.
+
+    A list property gives one basket per event (lines are ids, or objects whose
+    ``item_key`` / usual id key is taken); a single id is a line of the basket named by
+    ``basket_property`` (the event itself when absent). Rows may repeat; miners count each
+    item once per basket.
+    """
+    check_property(items_property, "items_property")
+    check_property(basket_property, "basket_property")
+    e = engine.table("events")
+    e = e.filter(e.type == "track", e.event == order_event)
+    raw = engine.json_text(e.properties, f"$.{items_property}")
+    many = raw.startswith("[")
+    basket = many.ifelse(e.message_id, engine.json_text(
+        e.properties, f"$.{basket_property}").fill_null(e.message_id))
+    lines = many.ifelse(engine.json_texts(e.properties, f"$.{items_property}"),
+                        ibis.array([raw]))
+    rows = e.select(basket_id=basket, line=lines.unnest())
+    keys = (check_property(item_key, "item_key"),) if item_key else ITEM_KEYS
+    from_object = ibis.coalesce(*[engine.json_text(rows.line, f"$.{k}") for k in keys])
+    item = rows.line.startswith("{").ifelse(from_object, rows.line)
+    out = rows.select("basket_id", item=item)
+    return out.filter(out.item.notnull())
 
 
 def item_names(engine: Engine, ids: Iterable[str] | None = None) -> dict[str, str]:

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -57,6 +57,9 @@ from aidmp.engine.spark.derived import DerivedTables
 from aidmp.engine.spark.errors import SPARK_ERRORS, wrapped
 from aidmp.errors import ConfigError, EngineError, NotFoundError
 from aidmp.store.schema import TABLES, Column, Migration, TableSpec
+
+if TYPE_CHECKING:
+    from aidmp.engine.spark.mllib import SparkML
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +252,8 @@ class SparkEngine(DerivedTables, Engine):
 
     name: ClassVar[str] = "spark"
     dialect: ClassVar[str] = "pyspark"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"upsert", "distributed", "parquet"})
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"upsert", "distributed", "parquet", "mllib"})
 
     def __init__(
         self,
@@ -330,6 +334,18 @@ class SparkEngine(DerivedTables, Engine):
     def _stored_schema(self, table: str) -> StructType:
         with wrapped(f"read schema of {table}", f"DESCRIBE TABLE {self._fq(table)}"):
             return self._spark.table(self._fq(table)).schema
+
+    def in_engine_ml(self) -> SparkML:
+        """Spark MLlib fits over this engine's tables (:mod:`aidmp.engine.spark.mllib`)."""
+        from aidmp.engine.spark.mllib import SparkML
+
+        return SparkML(self)
+
+    def frame(self, expr: ibis.Table, step: str) -> DataFrame:
+        """The Spark DataFrame of an ibis query (lazy: nothing runs until it is used)."""
+        query = self.compile(expr)
+        with wrapped(step, query):
+            return self._spark.sql(query)
 
     # -- queries ---------------------------------------------------------------------------------
     def compile(self, expr: ibis.Expr) -> str:

@@ -108,6 +108,34 @@ def frequent_itemsets(
     return levels
 
 
+def levels_from_itemsets(itemsets: list[tuple[tuple[str, ...], int]], labels: list[str],
+                         min_count: int, max_len: int) -> dict[int, Level]:
+    """Levels from itemsets counted elsewhere (Spark MLlib's FP-growth): labels mapped to the
+    positions of ``labels`` (sorted), each level in lexicographic order, sets below
+    ``min_count`` or above ``max_len`` items left out.
+
+    Example:
+        >>> lv = levels_from_itemsets([(("b",), 3), (("a", "b"), 2), (("a",), 2)],
+        ...                           ["a", "b"], 2, 3)
+        >>> {k: (v.ids.tolist(), v.counts.tolist()) for k, v in lv.items()}
+        {1: ([[0], [1]], [2, 3]), 2: ([[0, 1]], [2])}
+    """
+    pos = {label: i for i, label in enumerate(labels)}
+    grouped: dict[int, tuple[list[list[int]], list[int]]] = {}
+    for items, count in itemsets:
+        if count >= min_count and 0 < len(items) <= max_len:
+            rows, cnts = grouped.setdefault(len(items), ([], []))
+            rows.append(sorted(pos[i] for i in items))
+            cnts.append(int(count))
+    levels: dict[int, Level] = {}
+    for k in sorted(grouped):
+        rows, cnts = grouped[k]
+        ids = np.asarray(rows, dtype=np.int64).reshape(len(rows), k)
+        order = np.lexsort(ids.T[::-1])
+        levels[k] = Level(ids[order], np.asarray(cnts, dtype=np.int64)[order])
+    return levels
+
+
 def _row_keys(ids: IntArray) -> np.ndarray:
     """One opaque, comparable key per row (its bytes), for vectorised equality lookups."""
     rows = np.ascontiguousarray(ids, dtype=np.int64)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -51,10 +51,16 @@ from aidmp.ml.rules.mining import (
     Level,
     frequent_itemsets,
     generate_rules,
+    levels_from_itemsets,
     min_count_for,
     rank_order,
     rule_metrics,
 )
+
+if TYPE_CHECKING:
+    import ibis
+
+    from aidmp.engine.ml import InEngineML
 
 __all__ = ["AssociationRules", "baskets_from_long"]
 
@@ -148,18 +154,41 @@ class AssociationRules:
             ValidationError: a parameter out of range, or unusable baskets (none, all empty,
                 missing items, a long frame without the named columns).
         """
-        support, confidence, min_len, max_len = self._check_params()
+        support, _, _, max_len = self._check_params()
         encoded: EncodedBaskets = (encode_long(baskets, basket_col, item_col)
                                    if is_frame(baskets) else encode_lists(baskets))
         n = encoded.n_baskets
         min_count = min_count_for(support, n)
         levels = frequent_itemsets(encoded.matrix, min_count, max_len, self.algorithm)
+        return self._from_levels(levels, list(encoded.items), n, min_count)
+
+    def fit_in_engine(self, ml: InEngineML, pairs: ibis.Table, basket: str = "basket_id",
+                      item: str = "item") -> AssociationRules:
+        """Like :meth:`fit`, with the itemsets counted inside a distributed engine (Spark
+        MLlib's FP-growth over the ``(basket, item)`` rows of ``pairs``): only the frequent
+        itemsets come back, and rules are made from them here exactly as :meth:`fit` does,
+        so both give the same rules (``algorithm`` is not used: MLlib has FP-growth only).
+
+        Raises:
+            ValidationError: a parameter out of range, or no baskets.
+        """
+        support, _, _, max_len = self._check_params()
+        found = ml.frequent_itemsets(pairs, basket, item, support, max_len)
+        if found.n_baskets == 0:
+            raise ValidationError("no baskets with items to mine", field="baskets")
+        min_count = min_count_for(support, found.n_baskets)
+        levels = levels_from_itemsets(found.itemsets, found.items, min_count, max_len)
+        return self._from_levels(levels, list(found.items), found.n_baskets, min_count)
+
+    def _from_levels(self, levels: dict[int, Level], items: list[Item], n: int,
+                     min_count: int) -> AssociationRules:
+        _, confidence, min_len, max_len = self._check_params()
         rules = generate_rules(levels, n, confidence, min_len, max_len)
         metrics = rule_metrics(rules, n)
         order = rank_order(metrics, rules.antecedents, rules.consequents)
 
-        labels = object_array(encoded.items)
-        self.items_: list[Item] = list(encoded.items)
+        labels = object_array(items)
+        self.items_: list[Item] = list(items)
         self.n_baskets_: int = n
         self.min_count_: int = min_count
         self._ante = rules.antecedents[order]

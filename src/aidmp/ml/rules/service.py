@@ -12,7 +12,7 @@ from typing import Any
 
 from aidmp.engine.base import Engine
 from aidmp.errors import ValidationError
-from aidmp.ml.data import baskets
+from aidmp.ml.data import basket_pairs, baskets
 from aidmp.ml.rules.auto import adaptive_rules
 from aidmp.ml.rules.model import AssociationRules
 
@@ -36,6 +36,23 @@ def fit_rules(engine: Engine, order_event: str = "Order Completed",
     Raises:
         ValidationError: no baskets, or thresholds out of range.
     """
+    ml = engine.in_engine_ml()
+    if ml is not None and not isinstance(min_support, str):
+        # A distributed engine mines the baskets where they are (Spark MLlib's FP-growth);
+        # only the frequent itemsets come back. ``auto`` support probes many supports on the
+        # baskets in memory, so it stays on the driver.
+        min_confidence = 0.8 if min_confidence is None else min_confidence
+        pairs = basket_pairs(engine, order_event, items_property, basket_property, item_key)
+        try:
+            model = AssociationRules(min_support=min_support, min_confidence=min_confidence,
+                                     min_len=min_len, max_len=max_len).fit_in_engine(ml, pairs)
+        except ValidationError as exc:
+            if exc.field != "baskets":
+                raise
+            raise ValidationError(f"no {order_event!r} events with items in "
+                                  f"{items_property!r}", field="items_property") from None
+        return _result(model, order_event, items_property, basket_property, item_key,
+                       min_support, min_confidence, min_len, max_len, None)
     data = baskets(engine, order_event, items_property, basket_property, item_key)
     if not data:
         raise ValidationError(f"no {order_event!r} events with items in {items_property!r}",
@@ -53,6 +70,15 @@ def fit_rules(engine: Engine, order_event: str = "Order Completed",
         min_confidence = 0.8 if min_confidence is None else min_confidence
         model = AssociationRules(min_support=min_support, min_confidence=min_confidence,
                                  min_len=min_len, max_len=max_len).fit(data)
+    return _result(model, order_event, items_property, basket_property, item_key, min_support,
+                   min_confidence, min_len, max_len, adaptive)
+
+
+def _result(model: AssociationRules, order_event: str, items_property: str,
+            basket_property: str, item_key: str | None, min_support: float | str,
+            min_confidence: float | None, min_len: int, max_len: int,
+            adaptive: dict[str, Any] | None
+            ) -> tuple[AssociationRules, dict[str, Any], dict[str, Any], dict[str, Any]]:
     rules = model.rules_
     top = rules.head(10)
     metrics = {"rules": len(rules), "itemsets": len(model.itemsets_),
