@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -36,9 +37,8 @@ def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool) -> dict[str, Any]:
         dmp.build(progress=lambda stage, i, n: progress(i, n))
     # CRM rows that share no identifier with the web: matched on names, phone, postcode
     matched = dmp.matching.match()
-    # predicted customer value flows back into the profiles on the next build
-    dmp.models.fit_clv()
-    dmp.models.score("clv")
+    # predictions flow back into the profiles on the next build
+    models = _fit_models(dmp, quiet)
     with bar("rebuilding with the links and predictions", enabled=not quiet) as progress:
         built = dmp.build(progress=lambda stage, i, n: progress(i, n))
     existing = {s["name"] for s in dmp.segments.list()}
@@ -51,11 +51,34 @@ def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool) -> dict[str, Any]:
     seg = p.filter(p.rfm_segment.notnull()).group_by("rfm_segment").aggregate(n=ibis._.count())
     segments = {r["rfm_segment"]: r["n"] for r in dmp.engine.execute(
         seg.order_by(ibis.desc("n"))).to_pylist()}
-    return {"build": built.to_dict(), "identity": evaluate(dmp.identity, truth),
+    return {"build": built.to_dict(), "identity": evaluate(dmp.identity, truth), "models": models,
             "probabilistic_links": matched.linked,
             "segments": {s["name"]: dmp.segments.size(s["id"])["size"]
                          for s in dmp.segments.list()},
             "rfm_segments": segments}
+
+
+def _fit_models(dmp: DMP, quiet: bool) -> dict[str, dict[str, Any]]:
+    """The models a shop starts with: customer value, churn risk, "bought together" and
+    "you may also like"; returns each one's headline figure (customers modelled, holdout AUC,
+    rules mined, holdout NDCG@10)."""
+    fits: list[tuple[str, str, Callable[[], dict[str, Any]]]] = [
+        ("clv", "customers", lambda: dmp.models.fit_clv()),
+        ("churn_60d", "auc", lambda: dmp.models.fit(
+            "churn", "churn_60d", target_event="Order Completed", window_days=60)),
+        ("rules", "rules", lambda: dmp.models.fit_rules(item_key="product_id")),
+        ("recommend", "ndcg@10", lambda: dmp.models.fit_recommender(
+            method="item_knn", event="Product Viewed", item_property="product_id"))]
+    out: dict[str, dict[str, Any]] = {}
+    with bar("fitting models", enabled=not quiet) as progress:
+        for i, (name, metric, fit) in enumerate(fits):
+            row = fit()
+            out[name] = {"kind": row["kind"], "version": row["version"],
+                         metric: row["metrics"].get(metric)}
+            progress(i + 1, len(fits))
+    for name in ("clv", "churn_60d"):  # scores become profile traits (clv_12m, p_churn_60d)
+        dmp.models.score(name)
+    return out
 
 
 def _campaigns(dmp: DMP, result: dict[str, Any]) -> dict[str, Any] | None:
@@ -108,7 +131,8 @@ def demo_command(
             if json:
                 emit_json({**result, "stats": stats})
             else:
-                summary("demo built", {k: v for k, v in result.items() if k != "files"})
+                summary("demo built", {k: v for k, v in result.items()
+                                       if k not in ("files", "models")})
                 table("events by type", ["type", "events"], stats["by_type"].items())
                 table("top events", ["event", "events"], list(stats["top_events"].items())[:8])
                 summary("profiles", {"profiles": result["build"]["profiles"],
@@ -117,6 +141,10 @@ def demo_command(
                                      "identity recall (linked ids)":
                                          result["identity"]["recall_linked"],
                                      "identity recall (all ids)": result["identity"]["recall"]})
+                table("models", ["model", "kind", "metric", "value"],
+                      [(name, m["kind"], *next((k, v) for k, v in m.items()
+                                               if k not in ("kind", "version")))
+                       for name, m in result["models"].items()])
                 table("RFM segments", ["segment", "profiles"], result["rfm_segments"].items())
                 table("audiences", ["segment", "members"], result["segments"].items())
                 if result["campaigns"]:
@@ -130,7 +158,8 @@ def demo_command(
                             c["experiment"])
                 console.print(f"data files in [bold]{dmp.home / 'demo-data'}[/]")
             if serve:
-                console.print(f"\nAPI and collector on [bold]{server.url}[/] — docs at "
+                console.print(f"\nDashboard on [bold]{server.url}/[/] (sign in with the admin "
+                              f"key), API and collector on the same address, docs at "
                               f"{server.url}/docs; admin key (shown once): {admin.secret}\n"
                               "Ctrl-C to stop.")
                 while True:
