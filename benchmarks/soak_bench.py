@@ -124,7 +124,7 @@ def main() -> None:
     def reads() -> None:  # a build, a timeline and the stats each minute, one at a time
         while not stop.wait(60):
             t = time.perf_counter()
-            r = httpx.post(url + "/v1/build", headers=admin_h, timeout=900)
+            r = httpx.post(url + "/v1/build?wait=true", headers=admin_h, timeout=900)
             builds.append(round(time.perf_counter() - t, 2) if r.status_code == 200 else -1)
             httpx.get(url + "/v1/profiles/user_id:u7/events", headers=admin_h, timeout=60)
             httpx.get(url + "/v1/events/stats", headers=admin_h, timeout=60)

@@ -69,17 +69,18 @@ def test_rest_destinations_and_sync(api: tuple[TestClient, DMP, dict[str, str],
     assert bad.status_code == 400 and bad.json()["field"] == "destination"
     listed = client.get("/v1/destinations", headers=admin).json()
     assert [d["name"] for d in listed if d["name"] == "rest_drop"] == ["rest_drop"]
-    r = client.post("/v1/segments/pros/sync", json={"destination": "rest_drop"}, headers=admin)
+    r = client.post("/v1/segments/pros/sync?wait=true", json={"destination": "rest_drop"},
+                    headers=admin)
     assert r.status_code == 200
     assert (r.json()["added"], r.json()["first_sync"]) == (PROS, True)
     assert dmp.engine.count(state_table("rest_drop")) == PROS
-    again = client.post("/v1/segments/pros/sync",
+    again = client.post("/v1/segments/pros/sync?wait=true",
                         json={"destination": "rest_drop", "dry_run": True}, headers=admin)
     assert (again.json()["added"], again.json()["unchanged"]) == (0, PROS)
     small = {"type": "file", "name": "rest_small", "folder": str(tmp_path),
              "min_audience": 1000}
     assert client.post("/v1/destinations", json=small, headers=admin).status_code == 201
-    refused = client.post("/v1/segments/pros/sync", json={"destination": "rest_small"},
+    refused = client.post("/v1/segments/pros/sync?wait=true", json={"destination": "rest_small"},
                           headers=admin)
     assert refused.status_code == 400 and "minimum audience size of 1000" in \
         refused.json()["message"]

@@ -217,10 +217,10 @@ def test_cli_and_rest_fit_sasrec_from_the_store(tmp_path: Path) -> None:
             "method": "hybrid", "event": "Product Viewed", "item_property": "product_id",
             "params": {"first": "sasrec", "second": "popularity", "weight": 0.9,
                        "first_params": {**FAST, "epochs": 60}}}}
-        fitted = client.post("/v1/models/blend/fit", json=body, headers=admin)
-        assert fitted.status_code == 201, fitted.text
+        fitted = client.post("/v1/models/blend/fit?wait=true", json=body, headers=admin)
+        assert fitted.status_code == 200, fitted.text
         assert fitted.json()["metrics"]["hit_rate@10"] > 0.9
-        bad = client.post("/v1/models/bad/fit", headers=admin, json={
+        bad = client.post("/v1/models/bad/fit?wait=true", headers=admin, json={
             "kind": "recommend", "options": {"method": "sasrec", "event": "Product Viewed",
                                              "item_property": "product_id",
                                              "params": {"heads": 0}}})

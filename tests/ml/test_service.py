@@ -224,8 +224,8 @@ def test_api_fits_lists_and_recommends(api: tuple[TestClient, dict[str, str],
     client, read, admin = api
     body = {"kind": "recommend", "options": {"method": "item_knn"}}
     assert client.post("/v1/models/knn/fit", json=body, headers=read).status_code == 403
-    fitted = client.post("/v1/models/knn/fit", json=body, headers=admin)
-    assert fitted.status_code == 201 and fitted.json()["params"]["method"] == "item_knn"
+    fitted = client.post("/v1/models/knn/fit?wait=true", json=body, headers=admin)
+    assert fitted.status_code == 200 and fitted.json()["params"]["method"] == "item_knn"
     bad = client.post("/v1/models/knn/fit", json={"kind": "recommend",
                                                   "options": {"methd": "als"}}, headers=admin)
     assert bad.status_code == 400 and bad.json()["field"] == "methd"

@@ -32,7 +32,7 @@ def test_a_session_logs_no_personal_data(dmp: DMP, caplog: pytest.LogCaptureFixt
         assert r.status_code == 200
         bodies.append(r.text)
         srv.flush()
-        bodies.append(c.post("/v1/build", headers=h).text)
+        bodies.append(c.post("/v1/build?wait=true", headers=h).text)
         found = c.post("/v1/profiles/lookup", headers=h,
                        json={"id_type": "email", "id_value": PII[0]})
         assert found.status_code == 200 and found.json()["profile"]["user_id"] == "kim"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import httpx
 
@@ -51,15 +52,23 @@ def test_rest_import_needs_admin_and_answers_counts(dmp: DMP, admin_key, write_k
         url = server.url + "/v1/sources/import"
         assert httpx.post(url, json=body, headers=basic(write_key)).status_code == 403
         r = httpx.post(url, json=body, headers=basic(admin_key), timeout=60)
-        assert r.status_code == 200, r.text
-        assert (r.json()["stored"], r.json()["quarantined"]) == (3, 1)
-        assert r.json()["dsn"].startswith("mysql://aidmp:***@")
-        again = httpx.post(url, json=body, headers=basic(admin_key), timeout=60).json()
+        assert r.status_code == 202, r.text  # a sources.import job, answered at once
+        job = r.json()
+        while job["state"] in ("queued", "running"):
+            time.sleep(0.1)
+            job = httpx.get(server.url + r.headers["Location"], headers=basic(admin_key)).json()
+        assert job["state"] == "succeeded", job["error"]
+        assert (job["result"]["stored"], job["result"]["quarantined"]) == (3, 1)
+        assert job["result"]["dsn"].startswith("mysql://aidmp:***@")
+        # the job's stored parameters carry no password
+        assert job["params"]["dsn"] == body["dsn"].replace("${AIDMP_TEST_DB_PASSWORD}", "***")
+        again = httpx.post(url + "?wait=true", json=body, headers=basic(admin_key),
+                           timeout=60).json()
         assert (again["read"], again["stored"], again["mode"]) == (0, 0, "incremental")
         bad = httpx.post(url, json={**body, "mapping": {"source": "maria"}},
                          headers=basic(admin_key))
         assert bad.status_code == 400 and bad.json()["field"] == "user_id_column"
-        wrong = httpx.post(url, json={**body, "dsn": body["dsn"].replace(
+        wrong = httpx.post(url + "?wait=true", json={**body, "dsn": body["dsn"].replace(
             "${AIDMP_TEST_DB_PASSWORD}", "not-the-password")}, headers=basic(admin_key),
             timeout=60)
         assert wrong.status_code == 503 and wrong.json()["field"] == "dsn"

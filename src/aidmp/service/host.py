@@ -75,3 +75,7 @@ class Host(Protocol):
     @property
     def segments(self) -> Any:
         """Rule segments."""
+
+    @property
+    def sources(self) -> Any:
+        """Database imports."""

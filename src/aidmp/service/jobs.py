@@ -64,6 +64,8 @@ class _Live:
     """A job's state in memory."""
 
     row: dict[str, Any]
+    params: dict[str, Any]
+    """The parameters whole (the row holds them as they may be shown)."""
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -102,6 +104,9 @@ class Jobs:
         self._lock = threading.Lock()
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._worker: threading.Thread | None = None
+        # the error of each recently failed job, so that a caller who waits (``?wait=true``)
+        # gets the same error (status, field) as the work raised; bounded
+        self._errors: dict[str, AidmpError] = {}
         self.recovered = self.recover()
 
     # -- storage ------------------------------------------------------------------------------
@@ -131,21 +136,26 @@ class Jobs:
 
     def submit(self, kind: str, params: dict[str, Any] | None = None, *,
                submitted_by: str = "python") -> str:
-        """Queue a job; its id. Parameters are checked now (an error names the field).
+        """Queue a job; its id. Parameters are checked now (an error names the field), and so
+        is what the kind checks cheaply (that the model, segment or destination exists).
 
         Raises:
             ValidationError: unknown kind or bad parameters.
+            NotFoundError: the kind's check found no such model, segment, destination...
         """
         spec = _kind(kind)
         checked = validate_params(spec, params or {})
+        if spec.check is not None:
+            spec.check(self.dmp, checked)
+        shown = spec.shown(checked) if spec.shown is not None else checked
         row: dict[str, Any] = {
-            "id": f"job_{secrets.token_hex(8)}", "kind": kind, "params": _dumps(checked),
+            "id": f"job_{secrets.token_hex(8)}", "kind": kind, "params": _dumps(shown),
             "state": "queued", "stage": None, "done": None, "total": None, "result": None,
             "error": None, "submitted_by": submitted_by, "created_at": _now(),
             "started_at": None, "finished_at": None,
         }
         with self._lock:
-            self._live[row["id"]] = _Live(row)
+            self._live[row["id"]] = _Live(row, checked)
             self._save(row)
             self._ensure_worker()
         self._queue.put(row["id"])
@@ -216,6 +226,23 @@ class Jobs:
                 return job
             time.sleep(poll)
 
+    def outcome(self, job_id: str) -> Any:
+        """Wait for a job to end; its result, or its error raised as the work raised it (a
+        ``?wait=true`` request answers as the synchronous route did).
+
+        Raises:
+            AidmpError: the job failed (the work's own error where this process ran it) or
+                was cancelled.
+        """
+        job = self.wait(job_id)
+        if job["state"] == "succeeded":
+            return job["result"]
+        with self._lock:
+            exc = self._errors.pop(job_id, None)
+        if exc is not None:
+            raise exc
+        raise AidmpError(job["error"] or f"job {job_id} was {job['state']}")
+
     def run_here(self, kind: str, params: dict[str, Any] | None = None,
                  progress: Callable[[str, int, int], None] | None = None) -> Any:
         """Run a job kind in this thread, unrecorded (the CLI when no server holds the store):
@@ -275,13 +302,16 @@ class Jobs:
         try:
             if self.before is not None:
                 self.before()
-            result = spec.run(self.dmp, orjson.loads(live.row["params"]), progress)
+            result = spec.run(self.dmp, live.params, progress)
         except JobCancelled:
             with self._lock:
                 self._finish(live, "cancelled", error="cancelled at a stage boundary")
             return
         except AidmpError as exc:
             with self._lock:
+                while len(self._errors) >= 100:
+                    self._errors.pop(next(iter(self._errors)))
+                self._errors[live.row["id"]] = exc
                 self._finish(live, "failed", error=str(exc))
             return
         except Exception as exc:  # a bug, not the user's: logged with the job id only

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, int, int], None]
 Work = Callable[["Host", dict[str, Any], Progress], Any]
+Check = Callable[["Host", dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class JobKind:
         run: the work.
         cancellable: whether a running job may stop at a stage boundary (work that leaves
             nothing half-written when interrupted there).
+        check: cheap checks run when the job is submitted, before it is stored (an unknown
+            model, segment or destination is refused then, not minutes later).
+        shown: the parameters as they may be stored and shown (a DSN without its password);
+            the work gets them whole, from memory.
     """
 
     name: str
@@ -57,6 +62,8 @@ class JobKind:
     params: type[BaseModel]
     run: Work
     cancellable: bool = False
+    check: Check | None = None
+    shown: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def describe(self) -> dict[str, Any]:
         """Name, description, cancellable, and the JSON schema of the parameters."""
@@ -158,6 +165,108 @@ class NoParams(_Params):
     """No parameters."""
 
 
+class ClusterParams(_Params):
+    """Parameters of ``segments.cluster``."""
+
+    name: str = Field(min_length=1, max_length=100)
+    """Name of the clustering; each cluster becomes the segment ``<name> <n>``."""
+    features: list[str] | None = None
+    """Profile columns to cluster on (default: every numeric one)."""
+    method: Literal["kmeans", "dbscan", "agglomerative"] = "kmeans"
+    """Clustering method."""
+    k: int | None = Field(default=None, ge=2, le=50)
+    """Number of clusters (default: chosen by silhouette)."""
+
+
+class LookalikeParams(_Params):
+    """Parameters of ``segments.lookalike``."""
+
+    seed: str = Field(min_length=1)
+    """Segment whose members the audience should look like."""
+    name: str = Field(min_length=1, max_length=100)
+    """Name of the segment to save."""
+    top_percent: float | None = Field(default=10.0, gt=0, le=100)
+    """Share of the non-members to keep, best first."""
+    top_n: int | None = Field(default=None, ge=1)
+    """Number of people to keep instead of a share."""
+    features: list[str] | None = None
+    """Profile columns to compare on (default: every numeric one)."""
+    purpose: str = "advertising"
+    """Consent purpose: people who withdrew it are left out."""
+
+
+class SourceImportParams(_Params):
+    """Parameters of ``sources.import`` (a database table or query)."""
+
+    dsn: str = Field(min_length=1, max_length=2000)
+    """postgresql:// or mysql:// URL; ``${VAR}`` is read from the server's environment.
+    Stored and shown without its password."""
+    table: str | None = Field(default=None, max_length=200)
+    """A table to read whole (or give ``query``)."""
+    query: str | None = Field(default=None, max_length=100_000)
+    """A SELECT whose rows are imported."""
+    cursor: str | None = Field(default=None, max_length=63)
+    """A column whose value only grows: later imports read only newer rows."""
+    name: str | None = Field(default=None, max_length=64)
+    """The source's name for its stored cursor (default: the mapping's source)."""
+    full: bool = False
+    """Read everything, ignoring the stored cursor."""
+    mapping: dict[str, Any]
+    """The import mapping (as for files)."""
+
+
+# -- checks at submission: cheap, before the job is stored ------------------------------------
+def _check_import(dmp: Host, p: dict[str, Any]) -> None:
+    from aidmp.spec.imports import mapping_from
+
+    mapping_from(p["mapping"])
+
+
+def _check_refresh(dmp: Host, p: dict[str, Any]) -> None:
+    for segment_id in p["segment_ids"] or []:
+        dmp.segments.get(segment_id)
+
+
+def _check_fit(dmp: Host, p: dict[str, Any]) -> None:
+    dmp.models.check_fit(p["kind"], p["name"], **p["options"])
+
+
+def _check_score(dmp: Host, p: dict[str, Any]) -> None:
+    row = dmp.models.show(p["name"])
+    if row["kind"] not in ("clv", "propensity", "churn"):
+        raise ValidationError(f"model {p['name']!r} is a {row['kind']} model, which has no "
+                              "per-profile score; score clv, propensity or churn models",
+                              field="name")
+
+
+def _check_sync(dmp: Host, p: dict[str, Any]) -> None:
+    dmp.segments.get(p["segment_id"])
+    dmp.audiences.destinations.get(p["destination"])
+
+
+def _check_profiles(dmp: Host, p: dict[str, Any]) -> None:
+    if not dmp.engine.has_table("profiles"):
+        raise ValidationError("no profiles yet: run `aidmp build` first", field="profiles")
+
+
+def _check_lookalike(dmp: Host, p: dict[str, Any]) -> None:
+    dmp.segments.get(p["seed"])
+    _check_profiles(dmp, p)
+
+
+def _check_source(dmp: Host, p: dict[str, Any]) -> None:
+    if (p["table"] is None) == (p["query"] is None):
+        raise ValidationError("give either a table or a query", field="table")
+    _check_import(dmp, p)
+
+
+def _shown_source(p: dict[str, Any]) -> dict[str, Any]:
+    from aidmp.collect.database import redact_dsn
+
+    return {**p, "dsn": redact_dsn(p["dsn"])}
+
+
+# -- the work -------------------------------------------------------------------------------------
 def _build(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     return dmp.build(progress=progress, full=p["full"]).to_dict()
 
@@ -194,7 +303,43 @@ def _fit(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
 
 def _score(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     progress("score", 0, 1)
-    return dmp.models.score(p["name"])
+    report = dmp.models.score(p["name"])
+    dmp.audit.record("job", "models.score", p["name"], {"version": report["version"]})
+    return report
+
+
+def _cluster(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
+    from aidmp.segments.learned import cluster_segments
+
+    progress("cluster", 0, 1)
+    out = cluster_segments(dmp, p["name"], features=p["features"],  # type: ignore[arg-type]
+                           method=p["method"], k=p["k"])
+    dmp.audit.record("job", "segments.cluster", p["name"], {"clusters": len(out["clusters"])})
+    return out
+
+
+def _lookalike(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
+    from aidmp.segments.learned import lookalike_segment
+
+    progress("lookalike", 0, 1)
+    out = lookalike_segment(dmp, p["seed"], p["name"],  # type: ignore[arg-type]
+                            top_percent=p["top_percent"], top_n=p["top_n"],
+                            features=p["features"], purpose=p["purpose"])
+    dmp.audit.record("job", "segments.lookalike", p["name"], {"seed": p["seed"]})
+    return out
+
+
+def _source_import(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
+    from aidmp.spec.imports import mapping_from
+
+    report = dmp.sources.run(p["dsn"], mapping_from(p["mapping"]), table=p["table"],
+                             query=p["query"], cursor=p["cursor"], name=p["name"],
+                             full=p["full"],
+                             progress=lambda done, total: progress("import", done, total))
+    out = report.to_dict()
+    dmp.audit.record("job", "sources.import", report.source,
+                     {"read": out["read"], "stored": out["stored"]})
+    return out
 
 
 def _sync(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
@@ -257,14 +402,22 @@ for _kind in (
             _backup),
     JobKind("build", "Resolve identities, rebuild profiles, refresh segments.", BuildParams,
             _build, cancellable=True),
-    JobKind("import", "Import a file or folder the server can read.", ImportParams, _import),
+    JobKind("import", "Import a file or folder the server can read.", ImportParams, _import,
+            check=_check_import),
+    JobKind("sources.import", "Import a PostgreSQL / MySQL table or query.",
+            SourceImportParams, _source_import, check=_check_source, shown=_shown_source),
     JobKind("segments.refresh", "Materialise segment membership with history.", RefreshParams,
-            _refresh),
-    JobKind("models.fit", "Fit a model and register a new version.", FitParams, _fit),
+            _refresh, check=_check_refresh),
+    JobKind("segments.cluster", "Cluster the profiles; one segment per cluster.",
+            ClusterParams, _cluster, check=_check_profiles),
+    JobKind("segments.lookalike", "Save the people most like a seed segment as a segment.",
+            LookalikeParams, _lookalike, check=_check_lookalike),
+    JobKind("models.fit", "Fit a model and register a new version.", FitParams, _fit,
+            check=_check_fit),
     JobKind("models.score", "Score every profile with a model's latest version.", ScoreParams,
-            _score),
+            _score, check=_check_score),
     JobKind("audiences.sync", "Send a segment to a destination (adds and removes).",
-            SyncParams, _sync),
+            SyncParams, _sync, check=_check_sync),
     JobKind("quality.report", "The data-quality report.", NoParams, _quality),
 ):
     register(_kind)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
+from aidmp.api.routes.jobs import JOB_RESPONSES, WAIT, answer_job
 from aidmp.audiences.service import Audiences
 from aidmp.privacy.keys import ApiKey
 
@@ -60,18 +61,16 @@ def remove_destination(request: Request, name: str,
     return {"name": name, "deleted": True}
 
 
-@router.post("/v1/segments/{segment_id}/sync")
-def sync(request: Request, segment_id: str, body: SyncRequest,
-         key: ApiKey = Depends(require("audiences"))) -> dict[str, Any]:
-    """Send a segment to a destination (everyone first, then only adds and removes)."""
-    result = _audiences(request).sync(segment_id, body.destination, dry_run=body.dry_run,
-                                      campaign=body.campaign).to_dict()
-    if not body.dry_run:
-        request.app.state.dmp.audit.record(
-            key.key_id, "audiences.sync", segment_id,
-            {"destination": body.destination, "added": result["added"],
-             "removed": result["removed"]})
-    return result
+@router.post("/v1/segments/{segment_id}/sync", status_code=202, responses=JOB_RESPONSES)
+def sync(request: Request, segment_id: str, body: SyncRequest, wait: bool = WAIT,
+         key: ApiKey = Depends(require("audiences"))) -> Any:
+    """Send a segment to a destination (everyone first, then only adds and removes).
+
+    An ``audiences.sync`` job: answered 202 with the job at once (an unknown segment or
+    destination is a 404 first); ``?wait=true`` answers the sync summary once the job ends.
+    """
+    return answer_job(request, key, "audiences.sync",
+                      {"segment_id": segment_id, **body.model_dump()}, wait=wait)
 
 
 __all__ = ["router"]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
+from aidmp.api.routes.jobs import JOB_RESPONSES, WAIT, answer_job
 from aidmp.errors import ValidationError
 from aidmp.ml.service import Models
 from aidmp.privacy.keys import ApiKey
@@ -46,26 +47,31 @@ class FitRequest(BaseModel):
     score: bool = False
 
 
-@router.post("/v1/models/{name}/fit", tags=["models"], status_code=201)
-def models_fit(request: Request, name: str, body: FitRequest,
-               key: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
-    """Fit from the store, register a new version (and score profiles when asked)."""
-    models = _models(request)
-    row = models.fit(body.kind, name, **body.options)
-    scored = models.score(name) if body.score else None
-    request.app.state.dmp.audit.record(key.key_id, "models.fit", f"{name}:v{row['version']}",
-                                       {"kind": body.kind})
-    return {**row, "scored": scored}
+@router.post("/v1/models/{name}/fit", tags=["models"], status_code=202,
+             responses=JOB_RESPONSES)
+def models_fit(request: Request, name: str, body: FitRequest, wait: bool = WAIT,
+               key: ApiKey = Depends(require("operate"))) -> Any:
+    """Fit from the store, register a new version (and score profiles when asked).
+
+    A ``models.fit`` job: answered 202 with the job at once (``Location: /v1/jobs/{id}``);
+    the kind, the name and the option names are checked first (a 400 names the field).
+    ``?wait=true`` answers the registered version itself once the job ends.
+    """
+    return answer_job(request, key, "models.fit",
+                      {"kind": body.kind, "name": name, "options": body.options,
+                       "score": body.score}, wait=wait)
 
 
-@router.post("/v1/models/{name}/score", tags=["models"])
-def models_score(request: Request, name: str,
-                 key: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
-    """Write the active version's predictions for every profile."""
-    report = _models(request).score(name)
-    request.app.state.dmp.audit.record(key.key_id, "models.score", name,
-                                       {"version": report["version"]})
-    return report
+@router.post("/v1/models/{name}/score", tags=["models"], status_code=202,
+             responses=JOB_RESPONSES)
+def models_score(request: Request, name: str, wait: bool = WAIT,
+                 key: ApiKey = Depends(require("operate"))) -> Any:
+    """Write the active version's predictions for every profile.
+
+    A ``models.score`` job: answered 202 with the job at once (an unknown model is a 404
+    first). ``?wait=true`` answers what was written once the job ends.
+    """
+    return answer_job(request, key, "models.score", {"name": name}, wait=wait)
 
 
 @router.get("/v1/rules", tags=["models"])

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
 from aidmp.api.params import PAGE
+from aidmp.api.routes.jobs import JOB_RESPONSES, WAIT, answer_job
 from aidmp.privacy.keys import ApiKey
 from aidmp.spec.identity import split_identifier
 
@@ -80,13 +81,17 @@ def lookup_events(request: Request, body: TimelineLookup,
         dmp.identity.profile_of(body.id_type, body.id_value), page=body.page, size=body.size)
 
 
-@router.post("/v1/build", tags=["profiles"])
-def build(request: Request, full: bool = False,
-          _: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
-    """Resolve identities and rebuild profiles now: only what new events touch (the people
-    whose events changed, then the ranks over everyone), unless ``full``."""
-    _fresh(request)
-    return request.app.state.dmp.build(full=full).to_dict()  # type: ignore[no-any-return]
+@router.post("/v1/build", tags=["profiles"], status_code=202, responses=JOB_RESPONSES)
+def build(request: Request, full: bool = False, wait: bool = WAIT,
+          key: ApiKey = Depends(require("operate"))) -> Any:
+    """Resolve identities and rebuild profiles: only what new events touch (the people whose
+    events changed, then the ranks over everyone), unless ``full``.
+
+    A ``build`` job: answered 202 with the job at once (``Location: /v1/jobs/{id}``; its
+    result is the build report). ``?wait=true`` answers the build report itself once the job
+    ends, for scripts.
+    """
+    return answer_job(request, key, "build", {"full": full}, wait=wait)
 
 
 @router.get("/v1/identity/merges", tags=["identity"])

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
+from aidmp.api.routes.jobs import JOB_RESPONSES, WAIT, answer_job
 from aidmp.privacy.keys import ApiKey
 from aidmp.segments.service import Segments
 from aidmp.spec.segments import SegmentSpec
@@ -148,22 +149,43 @@ class LookalikeRequest(BaseModel):
     purpose: str = "advertising"
 
 
-@router.post("/v1/segments/cluster", status_code=201)
-def cluster(request: Request, body: ClusterRequest,
-            _: ApiKey = Depends(require("audiences"))) -> dict[str, Any]:
-    """Cluster profiles; each cluster becomes a segment with a plain-words description."""
-    from aidmp.segments.learned import cluster_segments
+class RefreshRequest(BaseModel):
+    """Which segments to refresh."""
 
-    return cluster_segments(request.app.state.dmp, body.name, features=body.features,
-                            method=body.method, k=body.k)
+    model_config = ConfigDict(extra="forbid")
+    segment_ids: list[str] | None = Field(default=None, min_length=1, max_length=1000,
+                                          description="only these (default: every segment)")
 
 
-@router.post("/v1/segments/lookalike", status_code=201)
-def lookalike(request: Request, body: LookalikeRequest,
-              _: ApiKey = Depends(require("audiences"))) -> dict[str, Any]:
-    """Score non-members by similarity to the seed; save the top as a segment."""
-    from aidmp.segments.learned import lookalike_segment
+@router.post("/v1/segments/refresh", status_code=202, responses=JOB_RESPONSES)
+def refresh(request: Request, body: RefreshRequest, wait: bool = WAIT,
+            key: ApiKey = Depends(require("audiences"))) -> Any:
+    """Materialise membership (with history) of every segment, or of ``segment_ids``.
 
-    return lookalike_segment(request.app.state.dmp, body.seed, body.name,
-                             top_percent=body.top_percent, top_n=body.top_n,
-                             features=body.features, purpose=body.purpose)
+    A ``segments.refresh`` job: answered 202 with the job at once (an unknown segment is a
+    404 first); ``?wait=true`` answers the refresh reports once the job ends.
+    """
+    return answer_job(request, key, "segments.refresh",
+                      {"segment_ids": body.segment_ids}, wait=wait)
+
+
+@router.post("/v1/segments/cluster", status_code=202, responses=JOB_RESPONSES)
+def cluster(request: Request, body: ClusterRequest, wait: bool = WAIT,
+            key: ApiKey = Depends(require("audiences"))) -> Any:
+    """Cluster profiles; each cluster becomes a segment with a plain-words description.
+
+    A ``segments.cluster`` job: answered 202 with the job at once; ``?wait=true`` answers
+    the clusters, their segment ids and plots once the job ends.
+    """
+    return answer_job(request, key, "segments.cluster", body.model_dump(), wait=wait)
+
+
+@router.post("/v1/segments/lookalike", status_code=202, responses=JOB_RESPONSES)
+def lookalike(request: Request, body: LookalikeRequest, wait: bool = WAIT,
+              key: ApiKey = Depends(require("audiences"))) -> Any:
+    """Score non-members by similarity to the seed; save the top as a segment.
+
+    A ``segments.lookalike`` job: answered 202 with the job at once (an unknown seed is a
+    404 first); ``?wait=true`` answers the saved segment and the model's report.
+    """
+    return answer_job(request, key, "segments.lookalike", body.model_dump(), wait=wait)

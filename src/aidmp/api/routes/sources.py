@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
+from aidmp.api.routes.jobs import JOB_RESPONSES, WAIT, answer_job
 from aidmp.privacy.keys import ApiKey
-from aidmp.spec.imports import mapping_from
 
 router = APIRouter(tags=["sources"])
 
@@ -36,18 +36,15 @@ class DatabaseImportRequest(BaseModel):
     mapping: dict[str, Any] = Field(description="import mapping (as for files)")
 
 
-@router.post("/v1/sources/import")
-def import_database(request: Request, body: DatabaseImportRequest,
-                    key: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
-    """Import rows (all, or those past the stored cursor); answers the counts and the cursor."""
-    dmp = request.app.state.dmp
-    report = dmp.sources.run(body.dsn, mapping_from(body.mapping), table=body.table,
-                                  query=body.query, cursor=body.cursor, name=body.name,
-                                  full=body.full)
-    out: dict[str, Any] = report.to_dict()
-    dmp.audit.record(key.key_id, "sources.import", report.source,
-                     {"read": out["read"], "stored": out["stored"]})
-    return out
+@router.post("/v1/sources/import", status_code=202, responses=JOB_RESPONSES)
+def import_database(request: Request, body: DatabaseImportRequest, wait: bool = WAIT,
+                    key: ApiKey = Depends(require("operate"))) -> Any:
+    """Import rows (all, or those past the stored cursor).
+
+    A ``sources.import`` job (its DSN stored and shown without the password): answered 202
+    with the job at once; ``?wait=true`` answers the counts and the cursor once it ends.
+    """
+    return answer_job(request, key, "sources.import", body.model_dump(), wait=wait)
 
 
 @router.get("/v1/sources")
