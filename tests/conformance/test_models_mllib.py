@@ -18,12 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from aidmp.collect.rows import ColumnBuffer
-from aidmp.demo.datasets import default_datasets_dir, groceries_frame
+from aidmp.demo.datasets import default_datasets_dir, groceries_frame, movielens_frames
 from aidmp.engine.base import Engine
+from aidmp.ml.clustering import ProfileClusterer
+from aidmp.ml.recommend import ALS, Interactions, Popularity, evaluate, random_split
 from aidmp.ml.rules.service import fit_rules
 from aidmp.spec.events import normalize_message
 from tests.conformance.conftest import fresh_engine
@@ -31,6 +35,7 @@ from tests.conformance.conftest import fresh_engine
 pytestmark = pytest.mark.spark
 
 DATA = default_datasets_dir()
+ALS_NDCG_TOLERANCE = 0.03
 
 
 def _groceries_events() -> pa.Table:
@@ -84,3 +89,59 @@ def test_fp_growth_rules_equal_on_groceries(stores: dict[str, Engine]) -> None:
 
 def spark_bought(model: Any) -> list[dict[str, Any]]:
     return list(model.bought_together(["whole milk", "yogurt"], n=5).to_dict(orient="records"))
+
+
+# -- K-Means ----------------------------------------------------------------------------------
+def _movielens() -> dict[str, pl.DataFrame]:
+    return movielens_frames(DATA / "movielens-100k")
+
+
+def _user_features() -> pa.Table:
+    """Per MovieLens user: age, number of ratings (a right-skewed count) and mean rating."""
+    frames = _movielens()
+    per_user = frames["ratings"].group_by("user_id").agg(
+        pl.len().cast(pl.Int64).alias("n_ratings"), pl.col("rating").mean().alias("mean_rating"))
+    return frames["users"].join(per_user, on="user_id").select(
+        pl.col("user_id").alias("profile_id"), pl.col("age").cast(pl.Float64), "n_ratings",
+        "mean_rating").sort("profile_id").to_arrow()
+
+
+def test_kmeans_partition_and_inertia_agree(stores: dict[str, Engine]) -> None:
+    features = ["age", "n_ratings", "mean_rating"]
+    for eng in stores.values():
+        eng.write_table("ml_user_features", _user_features())
+    frame = stores["duckdb"].to_pandas("ml_user_features")
+    single = ProfileClusterer(k=3, features=features, n_init=4).fit(frame)
+    spark = stores["spark"]
+    mllib = ProfileClusterer(k=3, features=features, n_init=4).fit_in_engine(
+        spark, spark.table("ml_user_features"), labels_table="ml_user_clusters")
+    assert single.log_columns_ == mllib.log_columns_ == ["n_ratings"]
+    labels = spark.to_pandas("ml_user_clusters").set_index("profile_id")["cluster"]
+    spark_labels = labels.loc[frame["profile_id"]].to_numpy()
+    assert len(labels) == len(frame) == 943
+    assert adjusted_rand_score(single.labels_, spark_labels) >= 0.95
+    assert mllib.inertia_ == pytest.approx(single.estimator_.inertia_, rel=0.01)
+    # the saved model scores on the driver as the engine labelled
+    assert (mllib.predict(frame) == spark_labels).mean() >= 0.99
+
+
+# -- ALS --------------------------------------------------------------------------------------
+def test_als_ndcg_close_to_implicit_and_above_popularity(stores: dict[str, Engine]) -> None:
+    ratings = _movielens()["ratings"].select(
+        pl.col("user_id").alias("profile_id"), "item_id", "rating")
+    data = Interactions.from_frame(ratings, "profile_id", "item_id", "rating")
+    train, test = random_split(data, 0.2, seed=123)
+    train = train.binarize()
+    m = train.matrix.tocoo()
+    pairs = pa.table({"profile_id": train.user_ids[m.row].astype(str),
+                      "item_id": train.item_ids[m.col].astype(str)})
+    spark = stores["spark"]
+    spark.write_table("ml_als_train", pairs)
+    ml = spark.in_engine_ml()
+    assert ml is not None
+    single = evaluate(ALS().fit(train), train, test, 10)["ndcg"]
+    mllib = evaluate(ALS().fit_in_engine(ml, spark.table("ml_als_train"), train), train, test,
+                     10)["ndcg"]
+    popular = evaluate(Popularity(), train, test, 10)["ndcg"]
+    assert single > popular + 0.02 and mllib > popular + 0.02
+    assert mllib == pytest.approx(single, abs=ALS_NDCG_TOLERANCE)

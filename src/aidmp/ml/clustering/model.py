@@ -34,7 +34,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,11 @@ from aidmp.ml.clustering.prep import (
     require_frame,
 )
 from aidmp.ml.clustering.select import RULE, criteria, vote
+
+if TYPE_CHECKING:
+    import ibis
+
+    from aidmp.engine.base import Engine
 
 __all__ = ["ProfileClusterer", "knee_index"]
 
@@ -201,6 +206,21 @@ class ProfileClusterer(BaseEstimator):  # type: ignore[misc]
         self.plot_matrix_: Matrix = Z[keep]
         self.plot_labels_: NDArray[np.int64] = self.labels_[keep]
         return self
+
+    def fit_in_engine(self, engine: Engine, rows: ibis.Table,
+                      labels_table: str = "cluster_labels") -> Self:
+        """Fit K-Means inside a distributed engine (Spark MLlib) on the rows of an engine
+        query, one per profile; labels go to the derived table ``labels_table``
+        (``id_column``, ``cluster``). See :mod:`aidmp.ml.clustering.in_engine` for what
+        differs from :meth:`fit`.
+
+        Raises:
+            ValidationError: the engine fits on the driver, a method other than kmeans,
+                text or unknown features, or a bad K.
+        """
+        from aidmp.ml.clustering.in_engine import fit_kmeans_in_engine
+
+        return fit_kmeans_in_engine(self, engine, rows, labels_table)
 
     def _criteria(self, S: Matrix, labels: NDArray[np.int64], k: int,
                   n_k: int) -> dict[str, float | None]:
@@ -362,17 +382,30 @@ class ProfileClusterer(BaseEstimator):  # type: ignore[misc]
 
     def _fitted(self) -> None:
         if not hasattr(self, "labels_"):
+            table = getattr(self, "labels_table_", None)
+            if table is not None:
+                raise ValidationError(f"the clusterer was fitted inside the engine; its labels "
+                                      f"are in table {table!r}", field="model")
             raise ValidationError("the clusterer is not fitted yet; call fit(X) first",
                                   field="model")
 
     def transform_features(self, X: object) -> Matrix:
         """The standardised, one-hot matrix of ``X`` that distances are measured in."""
+        stats = getattr(self, "column_stats_", None)
+        if stats is not None:  # fitted inside an engine: its own preparation
+            frame = as_model_frame(require_frame(X), self.numeric_, [])
+            return np.column_stack([s.apply(frame[s.name].to_numpy(dtype="float64"))
+                                    for s in stats])
         self._fitted()
         frame = as_model_frame(require_frame(X), self.numeric_, self.categorical_)
         return np.asarray(self.preprocessor_.transform(frame), dtype="float64")
 
     def predict(self, X: object) -> NDArray[np.int64]:
         """Cluster of new profiles (``-1``: DBSCAN noise, no core point within ``eps``)."""
+        if getattr(self, "column_stats_", None) is not None:
+            Z = self.transform_features(X)
+            distances = ((Z[:, None, :] - self.centers_[None, :, :]) ** 2).sum(axis=2)
+            return np.asarray(distances.argmin(axis=1), dtype="int64")
         with threadpool_limits(self.n_threads):
             return self._assign(self.transform_features(X))
 

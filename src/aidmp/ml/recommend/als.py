@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,8 +29,13 @@ from threadpoolctl import threadpool_limits
 
 from aidmp.errors import ValidationError
 from aidmp.ml.recommend.base import Recommender, ScoreArray, seen_items
-from aidmp.ml.recommend.interactions import IntArray
+from aidmp.ml.recommend.interactions import IntArray, Interactions
 from aidmp.ml.recommend.knn import weigh
+
+if TYPE_CHECKING:
+    import ibis
+
+    from aidmp.engine.ml import InEngineML
 
 
 class ALS(Recommender):
@@ -100,6 +105,43 @@ class ALS(Recommender):
             model.user_factors, dtype=np.float32)
         self.item_factors_: np.ndarray[Any, np.dtype[np.float32]] = np.asarray(
             model.item_factors, dtype=np.float32)
+
+    def fit_in_engine(self, ml: InEngineML, pairs: ibis.Table, interactions: Interactions,
+                      user: str = "profile_id", item: str = "item_id") -> ALS:
+        """Factorise inside a distributed engine (Spark MLlib's implicit ALS over the
+        ``(user, item)`` rows of ``pairs``, each pair weighted 1 as :meth:`fit` sees binarised
+        data); the factors (model parameters) come back and are aligned to ``interactions``,
+        which must hold the same pairs (it masks seen items when recommending).
+
+        What differs from :meth:`fit`: MLlib scales each solve's penalty by its number of
+        pairs (see :mod:`aidmp.engine.spark.mllib`), ``weighting`` is not applied, and the
+        fit is repeatable for a seed but not equal to implicit's; the conformance suite
+        checks NDCG@10, not factors.
+
+        Raises:
+            ValidationError: bad hyper-parameters or no pairs.
+        """
+        if interactions.nnz == 0:
+            raise ValidationError("no interactions to learn from", field="interactions")
+        self._validate_params()
+        fit = ml.als(pairs, user, item, None, rank=int(self.factors),
+                     regularization=float(self.regularization), alpha=float(self.alpha),
+                     iterations=int(self.iterations), seed=int(self.random_state or 0))
+        self.interactions_ = interactions
+        self.confidence_ = sp.csr_matrix(interactions.matrix, dtype=np.float32)
+        users = np.zeros((len(interactions.user_ids), int(self.factors)), dtype=np.float32)
+        items = np.zeros((len(interactions.item_ids), int(self.factors)), dtype=np.float32)
+        upos = {str(u): i for i, u in enumerate(fit.user_ids)}
+        ipos = {str(v): i for i, v in enumerate(fit.item_ids)}
+        for target, ids, pos, source in ((users, interactions.user_ids, upos, fit.user_factors),
+                                         (items, interactions.item_ids, ipos, fit.item_factors)):
+            rows = np.array([pos.get(str(x), -1) for x in ids.tolist()], dtype=np.int64)
+            found = rows >= 0
+            target[found] = source[rows[found]]
+        self.model_ = None
+        self.user_factors_ = users
+        self.item_factors_ = items
+        return self
 
     def _scores(self, users: IntArray) -> ScoreArray:
         return self.user_factors_[users] @ self.item_factors_.T
