@@ -117,6 +117,7 @@ def main() -> None:
     key = dmp.keys.create("admin", source="bench").secret
     p = dmp.engine.table("profiles")
     pid = dmp.engine.execute(p.order_by(p.events.desc()).limit(1)).to_pylist()[0]["profile_id"]
+    load_before = [round(x, 2) for x in os.getloadavg()]  # the machine is shared
     with ServerThread(dmp) as server:
         client = sign_in(server.url, key)
         # /sources/quality (the quality report, loaded after the page; 9-10 s at 10M events,
@@ -151,6 +152,8 @@ def main() -> None:
                                                preset)
                     print(label, scores[label], flush=True)
     print(json.dumps({"profiles": profiles, "events": dmp.engine.count("events"),
+                      "load_average_before": load_before,
+                      "load_average_after": [round(x, 2) for x in os.getloadavg()],
                       "pages": pages,
                       "rule_check_live_size_ms": round(statistics.median(checks), 1),
                       "rest_segments_list_ms": round(statistics.median(rest), 1),

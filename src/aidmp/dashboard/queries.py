@@ -85,21 +85,24 @@ def membership_changes(dmp: DMP, segment_id: str) -> list[dict[str, Any]]:
 
 
 def profile_segments(dmp: DMP, profile_id: str) -> list[dict[str, Any]]:
-    """One person's membership spells in every segment, newest first."""
-    if not _has(dmp, "segment_members"):
-        return []
-    m = dmp.engine.table("segment_members")
-    q = m.filter(m.profile_id == profile_id).order_by(ibis.desc("entered_at"))
-    return dmp.engine.execute(q.drop("profile_id")).to_pylist()
+    """One person's membership spells in every segment, newest first (compiled once, the
+    profile id bound: a page view runs it with only the id changing). The table is declared,
+    so every store has it."""
+    def query(pid: ibis.Value) -> ibis.Table:
+        m = dmp.engine.table("segment_members")
+        return m.filter(m.profile_id == pid).order_by(ibis.desc("entered_at")).drop(
+            "profile_id")
+
+    return dmp.engine.prepared("dashboard.profile_segments", query, [profile_id]).to_pylist()
 
 
 def profile_consents(dmp: DMP, profile_id: str) -> list[dict[str, Any]]:
-    """One person's consent per purpose."""
-    if not _has(dmp, "consents"):
-        return []
-    c = dmp.engine.table("consents")
-    q = c.filter(c.profile_id == profile_id).order_by("purpose")
-    return dmp.engine.execute(q.drop("profile_id")).to_pylist()
+    """One person's consent per purpose (compiled once, the profile id bound)."""
+    def query(pid: ibis.Value) -> ibis.Table:
+        c = dmp.engine.table("consents")
+        return c.filter(c.profile_id == pid).order_by("purpose").drop("profile_id")
+
+    return dmp.engine.prepared("dashboard.profile_consents", query, [profile_id]).to_pylist()
 
 
 def consent_by_purpose(dmp: DMP) -> list[dict[str, Any]]:

@@ -107,8 +107,11 @@ def safe_next(path: str | None) -> str:
 
 
 def _live_key(request: Request, key_id: str) -> ApiKey | None:
-    """The key of a session if it still exists and is not revoked (checked every request)."""
-    for key in dmp_of(request).keys.list():
+    """The key of a session if it still exists and is not revoked (checked every request,
+    against the key list read again whenever the store's data changes: a revocation is a
+    write, so it ends the session at once)."""
+    keys: list[ApiKey] = cached(request, "api_keys", dmp_of(request).keys.list)
+    for key in keys:
         if key.key_id == key_id:
             return key if key.revoked_at is None else None
     return None
@@ -274,3 +277,8 @@ def cached(request: Request, name: str, compute: Callable[[], Any], *,
     value = compute()
     store[name] = (version, now, value)
     return value
+
+
+def known_segments(request: Request) -> list[dict[str, Any]]:
+    """``dmp.segments.list()``, read again when the store's data changes."""
+    return cached(request, "segments.list", dmp_of(request).segments.list)  # type: ignore[no-any-return]

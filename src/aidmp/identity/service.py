@@ -458,10 +458,18 @@ class IdentityGraph:
 
     def merges(self, profile_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Merge records, newest first (optionally those touching one profile)."""
-        t = self.engine.table("merges")
+        def newest(t: ibis.Table) -> ibis.Table:
+            return t.order_by([ibis.desc("created_at"), "id"]).limit(limit)
+
         if profile_id:
-            t = t.filter((t.into_profile == profile_id) | (t.from_profile == profile_id))
-        rows = self.engine.execute(t.order_by([ibis.desc("created_at"), "id"]).limit(limit))
+            # one person's merges are read on every profile view: compiled once per limit
+            def touching(pid: ibis.Value) -> ibis.Table:
+                t = self.engine.table("merges")
+                return newest(t.filter((t.into_profile == pid) | (t.from_profile == pid)))
+
+            rows = self.engine.prepared(f"identity.merges:{limit}", touching, [profile_id])
+        else:
+            rows = self.engine.execute(newest(self.engine.table("merges")))
         return [{**r, "evidence": json.loads(r["evidence"] or "{}")} for r in rows.to_pylist()]
 
     # -- decisions -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import ibis
 import orjson
 import pyarrow as pa
 
@@ -55,10 +56,13 @@ class AuditLog:
         self.engine = engine
 
     def _tail(self) -> tuple[int, str]:
-        t = self.engine.table("audit_log")
-        chained = t.filter(t.seq.notnull())
-        rows = self.engine.execute(chained.order_by(chained.seq.desc()).limit(1)
-                                   .select("seq", "hash")).to_pylist()
+        def last() -> ibis.Table:
+            t = self.engine.table("audit_log")
+            chained = t.filter(t.seq.notnull())
+            return chained.order_by(chained.seq.desc()).limit(1).select("seq", "hash")
+
+        # read before every entry (each profile view writes one): compiled once
+        rows = self.engine.prepared("audit.tail", last, []).to_pylist()
         return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else (0, GENESIS)
 
     def record(

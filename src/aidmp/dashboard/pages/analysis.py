@@ -15,6 +15,7 @@ from aidmp.dashboard.web import (
     cached,
     dmp_of,
     gettext_for,
+    known_segments,
     need,
     posted,
     redirect,
@@ -38,14 +39,15 @@ def analysis(request: Request, viewer: Viewer = Depends(need("aggregates"))) -> 
     dmp = dmp_of(request)
     _ = gettext_for(viewer.locale)
     clv = cached(request, "clv.hist", lambda: queries.distribution(dmp, "clv_12m"))
-    learned = [s for s in dmp.segments.list() if s.get("rule") is None]
+    segments = known_segments(request)
+    learned = [s for s in segments if s.get("rule") is None]
     context: dict[str, Any] = {
         "rfm": grid(aggregate(request, "rfm.grid", lambda: queries.rfm_grid(dmp))),
         "rfm_segments": aggregate(request, "profiles.rfm", lambda: queries.rfm_segments(dmp)),
         "clv": clv, "charts": bool(clv), "learned": learned,
         "top": queries.top_profiles(dmp, "clv_12m", 10, ("revenue_total", "rfm_segment"))
         if viewer.can("personal_data") else [],
-        "segments": dmp.segments.list(),
+        "segments": segments,
         "has_rules": any(m["kind"] == "rules" for m in dmp.models.list()),
     }
     if clv:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from aidmp.dashboard import charts, queries
-from aidmp.dashboard.web import Viewer, aggregate, dmp_of, need, render
+from aidmp.dashboard.web import Viewer, aggregate, dmp_of, known_segments, need, render
 
 router = APIRouter()
 
@@ -57,9 +57,8 @@ def overview_data(request: Request) -> dict[str, Any]:
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, viewer: Viewer = Depends(need("aggregates"))) -> HTMLResponse:
     """The overview page."""
-    dmp = dmp_of(request)
     data = aggregate(request, "overview", lambda: overview_data(request))
-    segments = dmp.segments.list()
+    segments = known_segments(request)
     context: dict[str, Any] = {
         "charts": bool(data["daily"]),
         "totals": data["totals"],

@@ -15,6 +15,7 @@ from aidmp.dashboard.web import (
     aggregate,
     dmp_of,
     gettext_for,
+    known_segments,
     need,
     posted,
     redirect,
@@ -116,7 +117,7 @@ def person(request: Request, profile_id: str,
     trait_keys = {str(t["key"]) for t in data["traits"]}
     interests = data["interests"]
     _ = gettext_for(viewer.locale)
-    names = {s["id"]: s["name"] for s in dmp.segments.list()}
+    names = {s["id"]: s["name"] for s in known_segments(request)}
     spells = [{**s, "name": names.get(s["segment_id"], s["segment_id"])}
               for s in queries.profile_segments(dmp, profile_id)]
     return render(request, "profile.html", {

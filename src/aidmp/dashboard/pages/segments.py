@@ -14,8 +14,10 @@ from aidmp.dashboard import charts, queries
 from aidmp.dashboard.web import (
     Viewer,
     aggregate,
+    cached,
     dmp_of,
     gettext_for,
+    known_segments,
     need,
     posted,
     redirect,
@@ -27,6 +29,8 @@ router = APIRouter()
 APPROXIMATE_ABOVE = 200_000
 """Above this many profiles the live size is estimated from a fixed 1 % sample."""
 MEMBERS_PAGE = 25
+CACHED_PAGES = 10
+"""Member pages up to this one are kept per data version."""
 _AT = re.compile(r"at (\d+):(\d+)")
 
 
@@ -74,7 +78,7 @@ def segment_list(request: Request, saved: str | None = None,
 
     rows = [{**s, "size": aggregate(request, f"segment.size:{s['id']}",
                                     functools.partial(size_of, s["id"]))}
-            for s in dmp.segments.list()]
+            for s in known_segments(request)]
     return render(request, "segments.html", {"segments": rows, "saved": saved},
                   viewer=viewer)
 
@@ -132,7 +136,7 @@ def segment(request: Request, segment_id: str,
     changes = aggregate(request, f"segment.changes:{segment_id}",
                         lambda: queries.membership_changes(dmp, segment_id))
     _ = gettext_for(viewer.locale)
-    others = [s for s in dmp.segments.list() if s["id"] != segment_id]
+    others = [s for s in known_segments(request) if s["id"] != segment_id]
     try:
         syncs = dmp.audiences.history(segment_id)
     except (AidmpError, TypeError, AttributeError):
@@ -149,8 +153,13 @@ def segment(request: Request, segment_id: str,
 
 
 def members_page(request: Request, segment_id: str, page: int) -> dict[str, Any]:
-    """One page of a segment's members (profile ids)."""
-    got = dmp_of(request).segments.members(segment_id, page=page, page_size=MEMBERS_PAGE)
+    """One page of a segment's members (profile ids); the first pages are kept until the
+    store's data changes (each evaluates the rule over every profile and counts them)."""
+    def read() -> dict[str, Any]:
+        return dmp_of(request).segments.members(segment_id, page=page, page_size=MEMBERS_PAGE)
+
+    got: dict[str, Any] = cached(request, f"segment.members:{segment_id}:{page}", read) \
+        if page <= CACHED_PAGES else read()
     return {**got, "pages": max(1, -(-int(got["size"]) // MEMBERS_PAGE))}
 
 
@@ -170,7 +179,7 @@ def overlap(request: Request, segment_id: str,
     """The overlap matrix of this segment with the chosen others."""
     dmp = dmp_of(request)
     ids = [segment_id, *(o for o in other if o != segment_id)]
-    names = {s["id"]: s["name"] for s in dmp.segments.list()}
+    names = {s["id"]: s["name"] for s in known_segments(request)}
     try:
         result = dmp.segments.overlap(ids)
     except AidmpError as exc:
