@@ -141,6 +141,18 @@ def test_rows_by_key_reads_the_rows_with_those_keys(engine: Engine) -> None:
         engine.rows_by_key("segment_members", ["x"], ["profile_id"])
 
 
+def test_delete_in_removes_the_rows_holding_those_values(engine: Engine) -> None:
+    # erasure's write: a person's rows by key (declared table) or by profile id (derived)
+    engine.append("items", items(("a", "Alien", 9.5), ("b", "Babe", None), ("c", "Casino", 7.0)))
+    assert engine.delete_in("items", "item_id", ["c", "a", "zz", "a"]) == 2
+    assert stored_items(engine) == [("b", "Babe", None)]
+    assert engine.delete_in("items", "item_id", []) == 0
+    engine.write_table("profiles", pa.table({"profile_id": ["p1", "p2", "p1x", "p1"],
+                                             "age": [1.0, 2.0, 3.0, 4.0]}))
+    assert engine.delete_in("profiles", "profile_id", ["p1"]) == 2
+    assert sorted(engine.to_arrow("profiles").column("profile_id").to_pylist()) == ["p1x", "p2"]
+
+
 def test_replace_keyed_swaps_the_rows_of_some_keys(engine: Engine) -> None:
     def traits(*rows: tuple[str, str, str]) -> pa.Table:
         return pa.Table.from_pylist(

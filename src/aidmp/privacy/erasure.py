@@ -53,14 +53,20 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def _ids_in(events: pa.Table) -> set[str]:
+    """The user and anonymous ids ``events`` carry."""
+    return {v for c in ("user_id", "anonymous_id") for v in events.column(c).to_pylist() if v}
+
+
 class Person:
     """Everything that identifies one person in the store, found from one identifier."""
 
     def __init__(self, profile_id: str | None, identifiers: list[tuple[str, str]],
-                 raw_ids: set[str]) -> None:
+                 raw_ids: set[str], message_ids: set[str] | None = None) -> None:
         self.profile_id = profile_id
         self.identifiers = identifiers
         self.raw_ids = raw_ids
+        self.message_ids = message_ids or set()
 
     @property
     def needles(self) -> list[str]:
@@ -103,7 +109,14 @@ class Eraser:
 
     # -- finding the person ---------------------------------------------------------------------
     def find(self, id_type: str, id_value: str) -> Person:
-        """The person's profile, identifiers and the raw ids their events carry."""
+        """The person's profile, identifiers, the raw ids their events carry and the ids of
+        those events.
+
+        The events are those the last build mapped to the profile (an index probe of
+        ``event_profiles`` by profile id, then of ``events`` by key) and those carrying one of
+        the person's user / anonymous ids, mapped or not (events received since the build):
+        one pass over the two id columns, and a second only when the person's own events
+        named further raw ids."""
         value = self.identity.normalise(id_type, id_value)
         profile: str | None
         try:
@@ -117,25 +130,41 @@ class Eraser:
         raw = {v for t, v in identifiers if t in ("user_id", "anonymous_id")}
         if id_type in ("user_id", "anonymous_id"):
             raw.add(id_value)
-        for column in ("user_id", "anonymous_id"):  # raw ids as events carry them
-            ev = self.engine.table("events")
-            mine = self._events_of(profile, raw).select("message_id")
-            got = self.engine.execute(ev.join(mine, "message_id").select(ev[column])
-                                      .distinct()).column(column).to_pylist()
-            raw |= {v for v in got if v}
-        return Person(profile, sorted(identifiers), raw)
+        mapped = self._mapped(profile)
+        messages = set(mapped.column("message_id").to_pylist())
+        raw |= _ids_in(mapped)
+        searched: set[str] = set()
+        for _ in range(2):  # the person's raw ids, then any further ones their events carry
+            fresh = sorted(raw - searched)
+            if not fresh:
+                break
+            searched |= raw
+            carrying = self._carrying(fresh)
+            messages |= set(carrying.column("message_id").to_pylist())
+            raw |= _ids_in(carrying)
+        return Person(profile, sorted(identifiers), raw, messages)
 
-    def _events_of(self, profile: str | None, raw: set[str]) -> ir.Table:
-        ev = self.engine.table("events")
-        ids = list(raw)
-        cond = ev.user_id.isin(ids) | ev.anonymous_id.isin(ids) if ids else ibis.literal(False)
-        direct = ev.filter(cond).select(message_id=ev.message_id.cast("string"))
+    def _mapped(self, profile: str | None) -> pa.Table:
+        """Key and raw ids of the events the last build mapped to ``profile``."""
+        cols = ["message_id", "user_id", "anonymous_id"]
         if profile is None or EVENT_PROFILES not in self._present:
-            return direct
-        ep = self.engine.table(EVENT_PROFILES)
-        mapped = ep.filter(ep.profile_id == profile).select(
-            message_id=ep.message_id.cast("string"))
-        return ibis.union(direct, mapped, distinct=True)
+            return pa.table({c: pa.array([], pa.string()) for c in cols})
+
+        def query(pid: ibis.Value) -> ir.Table:
+            ep = self.engine.table(EVENT_PROFILES)
+            return ep.filter(ep.profile_id == pid).select("message_id")
+
+        ids = self.engine.prepared("privacy.event_ids", query, [profile])
+        return self.engine.rows_by_key("events", ids.column("message_id").to_pylist(), cols)
+
+    def _carrying(self, raw: list[str]) -> pa.Table:
+        """Key and raw ids of every event whose user id or anonymous id is one of ``raw``
+        (one pass over the two columns; no index holds them)."""
+        ev = self.engine.table("events")
+        cols = ["message_id", "user_id", "anonymous_id"]
+        by_user = ev.filter(ev.user_id.isin(raw)).select(*cols)
+        by_anon = ev.filter(ev.anonymous_id.isin(raw)).select(*cols)
+        return self.engine.execute(ibis.union(by_user, by_anon, distinct=True))
 
     # -- erasing ----------------------------------------------------------------------------------
     def erase(self, person: Person, request_id: str, progress: Progress | None = None, *,
@@ -184,34 +213,27 @@ class Eraser:
     def _tables(self, person: Person) -> dict[str, int]:
         eng, pid = self.engine, person.profile_id
         out: dict[str, int] = {}
-        out["events"] = self._delete("events", self._events_of(pid, person.raw_ids))
+        if "events" in self._present:
+            out["events"] = eng.delete_in("events", "message_id", sorted(person.message_ids))
         out["quarantine"] = self._by_text("quarantine", "id", "payload", person)
         out["outbox"] = self._by_text("outbox", "id", "body", person)
-        values = [v for _, v in person.identifiers]
+        values = sorted({v for _, v in person.identifiers})
         for table, col in (("identity_links", "id_value"), ("identity_links", "other_value"),
                            ("consent_records", "id_value")):
             if table in self._present:
-                t = eng.table(table)
-                out[table] = out.get(table, 0) + self._delete(
-                    table, t.filter(t[col].isin(values)).select("id"))
+                out[table] = out.get(table, 0) + eng.delete_in(table, col, values)
         if pid is None:
             return out
         m = eng.table("merges")
         out["merges"] = self._delete("merges", m.filter(
             (m.into_profile == pid) | (m.from_profile == pid)).select("id"))
-        for table, col in (("identities", "profile_id"), ("traits", "profile_id"),
-                           ("segment_members", "profile_id"), ("predictions", "profile_id"),
-                           ("consents", "profile_id"), (EVENT_PROFILES, "profile_id"),
-                           *((d, "profile_id") for d in _PROFILE_DERIVED)):
-            if table in self._present:
-                t = eng.table(table)
-                out[table] = out.get(table, 0) + self._delete(
-                    table, t.filter(t[col] == pid).select(col))
         sync = next(d for d in DERIVED if d.name == "sync_state_")
-        for table in sorted(self._present):
-            if sync.matches(table):
-                t = eng.table(table)
-                out[table] = self._delete(table, t.filter(t.profile_id == pid).select("profile_id"))
+        by_profile = ["identities", "traits", "segment_members", "predictions", "consents",
+                      EVENT_PROFILES, *_PROFILE_DERIVED,
+                      *(t for t in sorted(self._present) if sync.matches(t))]
+        for table in by_profile:  # each an equality on the profile id: an index probe or a
+            if table in self._present:  # scan that skips row groups, never a join
+                out[table] = eng.delete_in(table, "profile_id", [pid])
         return out
 
     def _files(self, person: Person) -> int:

@@ -273,6 +273,20 @@ class DuckDBEngine(Engine):
                             f"WHERE {match}").fetchone()
         return int(n[0]) if n else 0
 
+    def delete_in(self, table: str, column: str, values: Sequence[object]) -> int:
+        # the values bound as one typed list: DuckDB probes an index on the column (the
+        # events' primary key: ~50 ms for a person's events among 10M) or skips row groups by
+        # their min/max, where DELETE ... USING joins (a scan of every row: ~3 s at 10M)
+        if not values:
+            return 0
+        schema = TABLES[table].schema if table in TABLES else self.table(table).schema()
+        kind = DuckDBType.to_string(schema[column])
+        query = (f"DELETE FROM {_quote(table)} WHERE {_quote(column)} = "
+                 f"ANY(CAST(? AS {kind}[]))")
+        with self._transaction(f"delete rows of {table}", query) as cur:
+            n = cur.execute(query, [list(values)]).fetchone()
+        return int(n[0]) if n else 0
+
     def export_snapshot(self, folder: Path) -> list[str]:
         """``EXPORT DATABASE`` (Parquet): one transaction, so every table is seen at the same
         moment while the collector and jobs go on writing."""
