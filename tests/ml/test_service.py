@@ -23,6 +23,7 @@ from aidmp.cli import models as models_cli
 from aidmp.cli import rules as rules_cli
 from aidmp.demo.datasets import default_datasets_dir, load_dataset
 from aidmp.errors import AidmpError, NotFoundError, ValidationError
+from aidmp.ml.cards import card_charts
 from aidmp.ml.service import Models
 
 CDNOW_CUSTOMERS = 23_570
@@ -117,6 +118,13 @@ def test_propensity_on_cdnow_has_no_leakage_and_ranks_well(cdnow: DMP) -> None:
     card = row["params"]["model_card"]
     assert card["method"] == "logistic" and "recency_days" in card["features"]
     assert "AUC" in card["summary"]
+    # what the dashboard's model card draws is kept in the metrics at fit time
+    calibration = row["metrics"]["calibration"]
+    assert [c["decile"] for c in calibration] == list(range(1, 11))
+    assert sum(c["count"] for c in calibration) == row["metrics"]["validation_size"]
+    assert row["metrics"]["importances"] == card["importances"]
+    assert card_charts(row)["calibration"] == [
+        {k: c[k] for k in ("decile", "mean_predicted", "observed_rate")} for c in calibration]
 
     report = models.score("order_90d")
     assert report["keys"] == ["p_order_90d"] and report["profiles"] == CDNOW_CUSTOMERS

@@ -89,7 +89,7 @@ def uplift_report(x: np.ndarray, treatment: np.ndarray, y: np.ndarray,
     t = np.asarray(treatment, dtype=bool)
     yy = np.asarray(y, dtype=int)
     pred = cross_fit(x, t, yy, folds=folds, estimator=estimator, seed=seed)
-    coefficient, _ = qini(pred, t, yy)
+    coefficient, curve = qini(pred, t, yy)
     order = np.argsort(-pred, kind="stable")
     deciles = []
     for part in np.array_split(order, bins):
@@ -100,7 +100,28 @@ def uplift_report(x: np.ndarray, treatment: np.ndarray, y: np.ndarray,
                         "observed_uplift": None if observed is None else round(float(observed),
                                                                                6)})
     return {"features": list(features), "folds": folds, "people": len(yy),
-            "qini": round(coefficient, 6), "deciles": deciles, "predicted": pred}
+            "qini": round(coefficient, 6), "qini_curve": curve_points(curve),
+            "deciles": deciles, "predicted": pred}
+
+
+def curve_points(curve: np.ndarray, points: int = 21) -> list[dict[str, float]]:
+    """The Qini curve at ``points`` evenly spaced shares of the people targeted (0 to 1,
+    best-scored first): incremental conversions of the model's order and of random targeting.
+
+    Example:
+        >>> [p["incremental"] for p in curve_points(np.array([1.0, 1.5, 1.0, 2.0]), 3)]
+        [0.0, 1.5, 2.0]
+    """
+    n = len(curve)
+    out = [{"share": 0.0, "incremental": 0.0, "random": 0.0}]
+    if n == 0:
+        return out
+    for k in sorted({round(n * i / (points - 1)) for i in range(1, points)}):
+        if k < 1:
+            continue
+        out.append({"share": round(k / n, 6), "incremental": round(float(curve[k - 1]), 6),
+                    "random": round(float(curve[-1]) * k / n, 6)})
+    return out
 
 
 def arm_uplift(x: np.ndarray, rows: np.ndarray, treated: np.ndarray,

@@ -19,6 +19,7 @@ import numpy as np
 
 from aidmp.errors import ValidationError
 from aidmp.ml.clustering.model import ProfileClusterer
+from aidmp.ml.clustering.plot import cluster_projection
 from aidmp.ml.clustering.prep import profiles_frame
 from aidmp.ml.data import write_predictions
 from aidmp.ml.lookalike import LookalikeModel, consent_exclusions
@@ -53,8 +54,12 @@ def cluster_segments(dmp: DMP, name: str, *, features: Sequence[str] | None = No
                              features=list(features) if features else None).fit(
         frame.drop(columns=["profile_id"]))
     key = f"cluster_{slug}"
+    # the 2-D picture and the words per cluster are kept with the version (the dashboard's
+    # Analysis page draws them without loading the model)
     version = dmp.models.registry.register(key, model, kind="ProfileClusterer",
-                                           params={"method": method, "k": k},
+                                           params={"method": method, "k": k,
+                                                   "projection": cluster_projection(model),
+                                                   "clusters": model.card()["clusters"]},
                                            metrics={"clusters": int(model.n_clusters_)})
     write_predictions(dmp.engine, frame["profile_id"].astype(str),
                       {key: model.labels_.astype(np.float64)}, key, version)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
 from aidmp.dashboard import charts, queries
@@ -106,4 +106,41 @@ def experiment(request: Request, experiment_id: str,
                      lambda: dmp.campaigns.experiment(experiment_id))
     except AidmpError as exc:
         return render(request, "partials/experiment.html", {"error": str(exc)}, viewer=viewer)
-    return render(request, "partials/experiment.html", {"e": got}, viewer=viewer)
+    return render(request, "partials/experiment.html", {
+        "e": got, "x": experiment_id, "features": numeric_columns(request)}, viewer=viewer)
+
+
+def numeric_columns(request: Request) -> list[str]:
+    """The numeric profile columns an uplift model may learn from."""
+    eng = dmp_of(request).engine
+    if not eng.has_table("profiles"):
+        return []
+    schema = eng.table("profiles").schema()
+    return sorted(c for c, t in schema.items() if t.is_numeric() or t.is_boolean())
+
+
+@router.get("/campaigns/experiments/{experiment_id}/uplift", response_class=HTMLResponse)
+def uplift(request: Request, experiment_id: str,
+           features: list[str] = Query(..., min_length=1, max_length=20),
+           viewer: Viewer = Depends(need("aggregates"))) -> HTMLResponse:
+    """Who responds: the cross-fitted uplift's Qini curve and coefficient per treatment
+    (fragment; cached until the data changes)."""
+    dmp = dmp_of(request)
+    chosen = sorted(set(features))
+    try:
+        got = cached(request, f"uplift:{experiment_id}:{','.join(chosen)}",
+                     lambda: dmp.campaigns.uplift(experiment_id, chosen))
+    except AidmpError as exc:
+        return render(request, "partials/qini.html", {"error": str(exc)}, viewer=viewer)
+    reports = got["treatments"] if "treatments" in got else {got["treatment"]: got}
+    _ = gettext_for(viewer.locale)
+    arms = []
+    for arm, report in reports.items():
+        curve = report["qini_curve"]
+        arms.append({"arm": arm, "qini": report["qini"], "people": report["people"],
+                     "deciles": report["deciles"], "chart": charts.lines(
+                         [f"{p['share']:.0%}" for p in curve], {
+                             _("Uplift model"): [round(p["incremental"], 3) for p in curve],
+                             _("Random targeting"): [round(p["random"], 3) for p in curve]})})
+    return render(request, "partials/qini.html", {
+        "arms": arms, "control": got["control"], "features": chosen}, viewer=viewer)

@@ -15,6 +15,8 @@ router = APIRouter()
 STARTABLE = ("build", "segments.refresh", "quality.report")
 """Job kinds offered as buttons (their parameters all have defaults)."""
 FINAL = ("succeeded", "failed", "cancelled")
+JOBS_SHOWN = 15
+"""The newest jobs listed on the page."""
 
 
 def _jobs(request: Request) -> Any:
@@ -33,7 +35,7 @@ def _context(request: Request, viewer: Viewer, **extra: Any) -> dict[str, Any]:
     return {
         "keys": dmp.keys.list() if viewer.can("keys_manage") else [],
         "scopes": SCOPES,
-        "jobs": jobs.list(limit=15) if jobs is not None else None,
+        "jobs": jobs.list(limit=JOBS_SHOWN) if jobs is not None else None,
         "startable": [k for k in STARTABLE if k in kinds],
         "schedules": schedule_rows,
         **extra,
@@ -83,7 +85,19 @@ def start_job(request: Request, kind: str = Form(..., max_length=64),
         return render(request, "partials/job.html", {"error": "kind"}, viewer=viewer,
                       status=400)
     job_id = jobs.submit(kind, {}, submitted_by=f"key:{viewer.key.key_id}")
-    return render(request, "partials/job.html", {"job": jobs.get(job_id), "final": FINAL},
+    answer = render(request, "partials/job.html", {"job": jobs.get(job_id), "final": FINAL},
+                    viewer=viewer)
+    answer.headers["hx-trigger"] = "jobs-changed"  # the jobs table reloads and follows it
+    return answer
+
+
+@router.get("/settings/jobs-list", response_class=HTMLResponse)
+def job_list(request: Request,
+             viewer: Viewer = Depends(need("aggregates"))) -> HTMLResponse:
+    """The jobs table (fragment; polls itself every 2 s while a job is queued or running)."""
+    jobs = _jobs(request)
+    return render(request, "partials/jobs.html",
+                  {"jobs": jobs.list(limit=JOBS_SHOWN) if jobs is not None else []},
                   viewer=viewer)
 
 

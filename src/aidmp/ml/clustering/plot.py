@@ -19,15 +19,62 @@ import html
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.decomposition import PCA
 
-__all__ = ["plot_clusters"]
+__all__ = ["cluster_projection", "plot_clusters", "projection"]
 
 #: More points than this are subsampled: a scatter of a million dots shows nothing more.
 MAX_POINTS = 20_000
+#: Points kept for an interactive scatter (a web page draws these in the browser).
+WEB_POINTS = 2_000
+
+
+def projection(matrix: NDArray[np.float64], labels: Sequence[int] | NDArray[np.int64], *,
+               max_points: int = WEB_POINTS, random_state: int = 0) -> dict[str, Any]:
+    """The first two principal components of ``max_points`` rows drawn at random (all rows
+    when there are fewer), rounded for a web page.
+
+    PCA is fitted on the drawn rows only: the picture is of the same sample it shows.
+
+    Returns:
+        ``x``, ``y`` and ``cluster`` per point (``-1`` = noise), ``explained`` (share of the
+        variance along each axis) and ``rows`` (how many rows the sample was drawn from).
+
+    Example:
+        >>> rng = np.random.default_rng(1)
+        >>> X = np.vstack([rng.normal(0, 1, (50, 3)), rng.normal(6, 1, (50, 3))])
+        >>> got = projection(X, [0] * 50 + [1] * 50, max_points=40)
+        >>> len(got["x"]), got["rows"], sorted(set(got["cluster"])), got["explained"][0] > 0.8
+        (40, 100, [0, 1], True)
+    """
+    lab = np.asarray(labels)
+    rows = np.arange(len(lab))
+    if len(rows) > max_points:
+        rows = np.sort(np.random.default_rng(random_state).choice(rows, max_points,
+                                                                  replace=False))
+    X = np.asarray(matrix, dtype="float64")[rows]
+    n_comp = min(2, X.shape[1], X.shape[0])
+    if n_comp == 0:
+        return {"x": [], "y": [], "cluster": [], "explained": [0.0, 0.0], "rows": len(lab)}
+    pca = PCA(n_components=n_comp, random_state=random_state)
+    xy = pca.fit_transform(X)
+    if n_comp < 2:
+        xy = np.column_stack([xy, np.zeros(len(xy))])
+    explained = [*pca.explained_variance_ratio_.tolist(), 0.0][:2]
+    return {"x": np.round(xy[:, 0], 4).tolist(), "y": np.round(xy[:, 1], 4).tolist(),
+            "cluster": [int(c) for c in lab[rows].tolist()],
+            "explained": [round(float(e), 4) for e in explained], "rows": len(lab)}
+
+
+def cluster_projection(model: Any, *, max_points: int = WEB_POINTS) -> dict[str, Any]:
+    """:func:`projection` of a fitted :class:`~aidmp.ml.clustering.model.ProfileClusterer`'s
+    standardised features (the sample it keeps for plots), for models saved without one."""
+    return projection(model.plot_matrix_, model.plot_labels_, max_points=max_points,
+                      random_state=int(getattr(model, "random_state", 0) or 0))
 
 
 def plot_clusters(

@@ -184,7 +184,11 @@ def fit_propensity(engine: Engine, target_event: str | None = None,
     metrics = {"auc": m.auc, "log_loss": m.log_loss, "brier": m.brier,
                "base_rate": m.base_rate, "mean_predicted": m.mean_predicted,
                "lift_top10": m.lift[0].lift, "validation_size": m.n,
-               "lift": [row.__dict__ for row in m.lift]}
+               "lift": [row.__dict__ for row in m.lift],
+               # the model card's charts: predicted against observed rate per decile, and the
+               # permutation importance (drop in validation AUC) per column
+               "calibration": [row.__dict__ for row in m.calibration],
+               "importances": card["importances"]}
     params.update({"model_card": card, "columns": list(X.columns), "dropped_constant": constant})
     window.update({"rows": len(frame), "positives": int(frame["label"].sum())})
     return model, params, metrics, window
