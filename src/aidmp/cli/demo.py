@@ -12,6 +12,7 @@ import typer
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.cli.progress import bar
+from aidmp.errors import ValidationError
 
 if TYPE_CHECKING:
     from aidmp.dmp import DMP
@@ -72,12 +73,17 @@ def _fit_models(dmp: DMP, quiet: bool) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     with bar("fitting models", enabled=not quiet) as progress:
         for i, (name, metric, fit) in enumerate(fits):
-            row = fit()
-            out[name] = {"kind": row["kind"], "version": row["version"],
-                         metric: row["metrics"].get(metric)}
+            try:
+                row = fit()
+            except ValidationError as exc:  # a tiny demo (--people 60) may not support one
+                out[name] = {"kind": name, "skipped": str(exc)}
+            else:
+                out[name] = {"kind": row["kind"], "version": row["version"],
+                             metric: row["metrics"].get(metric)}
             progress(i + 1, len(fits))
     for name in ("clv", "churn_60d"):  # scores become profile traits (clv_12m, p_churn_60d)
-        dmp.models.score(name)
+        if "skipped" not in out[name]:
+            dmp.models.score(name)
     return out
 
 
