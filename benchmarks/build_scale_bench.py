@@ -233,10 +233,14 @@ def measure_lookups(home: Path) -> dict[str, object]:
     }
 
 
-def _generate_and_build(people: int, events: int, prefix: str) -> tuple[DMP, float]:
+def _generate_and_build(people: int, events: int, prefix: str, home: Path | None = None
+                        ) -> tuple[DMP, float]:
     """A fresh store holding ``events`` generated events of ``people`` people, built by
-    ``dmp.build()``; the open DMP and the build's seconds."""
-    home = Path(tempfile.mkdtemp(prefix=prefix))
+    ``dmp.build()``; the open DMP and the build's seconds (in ``home``, else a new temporary
+    folder)."""
+    if home is None:
+        home = Path(tempfile.mkdtemp(prefix=prefix))
+    home.mkdir(parents=True, exist_ok=True)
     DMP(home=home).close()
     con = duckdb.connect(str(home / "aidmp.duckdb"))
     con.execute(GENERATE.format(people=people, events=events))
