@@ -130,7 +130,11 @@ def watch(page: Page) -> Watch:
             w.failed.append(f"{resp.status} {resp.request.method} {resp.url}")
 
     def on_failed(req: Request) -> None:
-        w.failed.append(f"failed {req.method} {req.url}: {req.failure}")
+        # ERR_ABORTED: the browser cancelled a request still in flight because the page was
+        # left (ECharts is fetched lazily, so a flow that moves on at once leaves it behind);
+        # refused or broken requests fail with other codes, and 4xx/5xx answers count above
+        if req.failure != "net::ERR_ABORTED":
+            w.failed.append(f"failed {req.method} {req.url}: {req.failure}")
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: w.errors.append(str(exc)))
@@ -178,5 +182,11 @@ def shoot(page: Page, name: str) -> Path:
     """Save a full-page screenshot under tests/browser/screenshots/."""
     SHOTS.mkdir(exist_ok=True)
     path = SHOTS / f"{name}.png"
+    # charts draw when they come near the screen (app.js fetches ECharts then): bring each
+    # into view, wait until every one has drawn (a chart that fails to draw fails here)
+    page.evaluate("document.querySelectorAll('[data-chart]').forEach(e => e.scrollIntoView())")
+    page.wait_for_function("() => [...document.querySelectorAll('[data-chart]')]"
+                           ".every(e => e.dataset.drawn === '1' && e.querySelector('canvas'))")
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path), full_page=True)
     return path
