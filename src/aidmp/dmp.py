@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +31,7 @@ from aidmp.privacy.suppression import Suppression
 from aidmp.profiles.build import BuildSummary, ProfileBuilder, StageProgress
 from aidmp.quality.service import Quality
 from aidmp.segments.service import Segments
+from aidmp.spec.clock import as_utc
 
 if TYPE_CHECKING:  # imported when first used: they bring scipy, scikit-learn and Splink
     # (1.1-1.4 s each), which a profile lookup from the command line never needs
@@ -126,15 +128,19 @@ class DMP:
         """Build profiles (``build()``), look them up by any identifier, page timelines."""
         return ProfileBuilder(self.engine, self.settings.profiles, self.identity)
 
-    def build(self, progress: StageProgress | None = None, *, full: bool = False
-              ) -> BuildSummary:
+    def build(self, progress: StageProgress | None = None, *, full: bool = False,
+              as_of: datetime | None = None) -> BuildSummary:
         """The batch pipeline: resolve identities, rebuild profiles (both incremental unless
         ``full``), refresh segment membership (entries and exits recorded against this
-        build)."""
-        summary = self.profiles.build(progress, full=full)
+        build).
+
+        ``as_of`` (UTC) builds as the store stood at that instant: profiles and segment
+        windows read only events up to it, every window ending there (see
+        :meth:`aidmp.profiles.build.ProfileBuilder.build`)."""
+        summary = self.profiles.build(progress, full=full, as_of=as_of)
         self.privacy.consent.derive()  # consent follows the person through merges
         if self.engine.count("segments"):
-            reports = self.segments.refresh(build_id=summary.build_id)
+            reports = self.segments_at(summary.as_of).refresh(build_id=summary.build_id)
             summary.segments = len(reports)
         return summary
 
@@ -164,6 +170,11 @@ class DMP:
     def segments(self) -> Segments:
         """Rule segments: create, size, members, export, overlap, refresh membership."""
         return Segments(self.engine)
+
+    def segments_at(self, as_of: datetime | None) -> Segments:
+        """:attr:`segments` evaluated at a point in time: ``within=`` windows end at ``as_of``
+        and events after it are ignored (None: the wall clock, as :attr:`segments`)."""
+        return Segments(self.engine, as_of=as_utc(as_of))
 
     @cached_property
     def audiences(self) -> Audiences:

@@ -84,8 +84,13 @@ def test_graceful_stop_flushes_the_buffer(tmp_path):
     r = httpx.post(f"http://127.0.0.1:{port}/v1/track", headers=basic(write),
                    json={"event": "E", "userId": "u1", "messageId": "g1"})
     assert r.status_code == 200
-    # While the server owns the database, the CLI says so in one line instead of crashing.
-    cli = subprocess.run([sys.executable, "-m", "aidmp.cli.main", "events", "count", "--home",
+    # While the server owns the database, the CLI counts through it (the event acknowledged
+    # a moment ago included) ...
+    count = subprocess.run([sys.executable, "-m", "aidmp.cli.main", "events", "count",
+                            "--home", str(home)], capture_output=True, text=True, timeout=60)
+    assert (count.returncode, count.stdout.strip()) == (0, "1"), count.stderr
+    # ... and a command that does not run through it yet says so in one line
+    cli = subprocess.run([sys.executable, "-m", "aidmp.cli.main", "sources", "list", "--home",
                           str(home)], capture_output=True, text=True, timeout=60)
     assert cli.returncode == 1 and "Traceback" not in cli.stderr
     # (the service names the server holding the store; the engine says the file is in use)

@@ -77,7 +77,7 @@ def test_build_answers_at_once_while_the_job_waits_then_gives_the_same_report(
     elapsed = time.perf_counter() - started
     assert r.status_code == 202 and elapsed < 1.0
     assert r.json()["kind"] == "build" and r.json()["state"] in ("queued", "running")
-    assert r.json()["params"] == {"full": True}
+    assert r.json()["params"] == {"full": True, "as_of": None}
     assert c.get(r.headers["Location"]).json()["state"] in ("queued", "running")
     gate.set()
     job = _follow(c, r)

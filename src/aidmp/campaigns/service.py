@@ -65,10 +65,11 @@ class _Participants:
 
 
 class Campaigns:
-    """Campaign measurement over one engine (``dmp.campaigns``)."""
+    """Campaign measurement over one engine (``dmp.campaigns``); with ``as_of`` (UTC) the
+    reports read only touches and conversions up to it and costs of days up to its date."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, *, as_of: datetime | None = None) -> None:
+        self.engine, self.as_of = engine, as_of
 
     # -- definitions -----------------------------------------------------------------------------
     @property
@@ -115,7 +116,7 @@ class Campaigns:
                                                  revenue=(w[model] * w.revenue).sum())
                                      ).to_pylist()[0]
         cost = 0.0
-        all_costs = tp.costs(self.engine)
+        all_costs = tp.costs_until(self.engine, self.as_of)
         if all_costs is not None:
             c = all_costs.filter([all_costs.channel == plan["channel"],
                                   all_costs.campaign == plan["utm_campaign"],
@@ -149,11 +150,11 @@ class Campaigns:
 
     def touchpoints(self) -> ir.Table:
         """Campaign touches (ibis expression)."""
-        return tp.touchpoints(self.engine)
+        return tp.until(tp.touchpoints(self.engine), self.as_of)
 
     def conversions(self, event: str = tp.CONVERSION_EVENT) -> ir.Table:
         """Conversions (ibis expression)."""
-        return tp.conversions(self.engine, event)
+        return tp.until(tp.conversions(self.engine, event), self.as_of)
 
     # -- attribution -----------------------------------------------------------------------------
     def attribution(self, *, lookback_days: float = 30.0, half_life_days: float = 7.0,
@@ -195,7 +196,7 @@ class Campaigns:
         credit = w.group_by(keys).aggregate(conversions=w[model].sum(),
                                             revenue=(w[model] * w.revenue).sum())
         rows = {tuple(r[k] for k in keys): r for r in self.engine.execute(credit).to_pylist()}
-        cost = tp.costs(self.engine)
+        cost = tp.costs_until(self.engine, self.as_of)
         if cost is not None:
             c = cost.mutate(week=_week(cost.date))
             for r in self.engine.execute(c.group_by(keys).aggregate(
@@ -223,7 +224,7 @@ class Campaigns:
             tm.group_by(["segment_id", "channel"]).aggregate(n=tm.count())).to_pylist()}
         all_t = {r["channel"]: r["n"] for r in self.engine.execute(
             touches.group_by("channel").aggregate(n=touches.count())).to_pylist()}
-        cost = tp.costs(self.engine)
+        cost = tp.costs_until(self.engine, self.as_of)
         ch_cost: dict[str, float] = {}
         if cost is not None:
             ch_cost = {r["channel"]: float(r["cost"]) for r in self.engine.execute(
@@ -286,7 +287,7 @@ class Campaigns:
                                   f"{model!r}", field="model")
         if period not in ("day", "week"):
             raise ValidationError(f"period must be day or week, got {period!r}", field="period")
-        cost = tp.costs(self.engine)
+        cost = tp.costs_until(self.engine, self.as_of)
         if cost is None:
             raise ValidationError("no campaign costs: import them first (aidmp campaigns costs "
                                   "FILE)", field="history")
@@ -436,7 +437,7 @@ class Campaigns:
         """
         if not self.engine.has_table("event_profiles"):
             raise ValidationError("no people yet: run the build first", field="experiment_id")
-        conv = tp.conversions(self.engine, event, value_property)
+        conv = tp.until(tp.conversions(self.engine, event, value_property), self.as_of)
         if start is not None:
             conv = conv.filter(conv.timestamp >= ibis.literal(start))
         if end is not None:

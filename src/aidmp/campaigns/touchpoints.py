@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import ibis
@@ -136,6 +137,19 @@ def import_costs(engine: Engine, source: str | Path | pa.Table, *,
         finally:
             engine.drop("_costs_import")
     return int(data.num_rows)
+
+
+def until(t: ir.Table, as_of: datetime | None) -> ir.Table:
+    """The events of ``t`` (touches, conversions) with ``timestamp <= as_of`` (all: None)."""
+    if as_of is None:
+        return t
+    return t.filter(t.timestamp <= ibis.literal(as_of, type="timestamp('UTC')"))
+
+
+def costs_until(engine: Engine, as_of: datetime | None) -> ir.Table | None:
+    """:func:`costs` of the days up to the date of ``as_of`` (all: None)."""
+    c = costs(engine)
+    return c if c is None or as_of is None else c.filter(c.date <= ibis.literal(as_of.date()))
 
 
 def costs(engine: Engine) -> ir.Table | None:

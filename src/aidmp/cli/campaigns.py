@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.client import call, server
+from aidmp.cli.common import AsOfOption, HomeOption, JsonOption, as_of_text, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
+from aidmp.errors import ValidationError
+
+if TYPE_CHECKING:
+    from aidmp.campaigns import Campaigns
+    from aidmp.dmp import DMP
 
 app = typer.Typer(help="Campaign measurement: costs, ROI / ROAS, attribution, experiments.",
                   no_args_is_help=True)
@@ -47,18 +53,21 @@ def create(
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """Define a campaign: channel, dates, planned daily cost, audience, holdout."""
-    with open_dmp(home) as dmp:
-        row = dmp.campaigns.create(name, channel, start.date(), end.date(),
-                                   daily_cost=daily_cost, audience=audience,
-                                   utm_campaign=utm_campaign, holdout=holdout)
+    row = call(home, "create_campaign_v1_campaigns_post", body={
+        "name": name, "channel": channel, "start": start.date().isoformat(),
+        "end": end.date().isoformat(), "daily_cost": daily_cost, "audience": audience,
+        "utm_campaign": utm_campaign, "holdout": holdout},
+        local=lambda dmp: dmp.campaigns.create(name, channel, start.date(), end.date(),
+                                               daily_cost=daily_cost, audience=audience,
+                                               utm_campaign=utm_campaign, holdout=holdout))
     emit_json(row) if json else summary(f"campaign {row['id']}", row)
 
 
 @app.command("list")
 def list_command(home: HomeOption = None, json: JsonOption = False) -> None:
     """Every campaign definition."""
-    with open_dmp(home) as dmp:
-        rows = dmp.campaigns.plans.list()
+    rows = call(home, "list_campaigns_v1_campaigns_get",
+                local=lambda dmp: dmp.campaigns.plans.list())
     if json:
         emit_json(rows)
         return
@@ -74,9 +83,10 @@ def show(campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
          model: Model = "last_touch", lookback_days: Lookback = 30.0,
          home: HomeOption = None, json: JsonOption = False) -> None:
     """A campaign's cost, reach, credited conversions, ROAS and holdout test."""
-    with open_dmp(home) as dmp:
-        data = dmp.campaigns.performance(campaign_id, model=model,
-                                         lookback_days=lookback_days)
+    data = call(home, "campaign_performance_v1_campaigns__campaign_id__get",
+                {"campaign_id": campaign_id, "model": model, "lookback_days": lookback_days},
+                local=lambda dmp: dmp.campaigns.performance(campaign_id, model=model,
+                                                            lookback_days=lookback_days))
     if json:
         emit_json(data)
         return
@@ -96,8 +106,8 @@ def show(campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
 def delete(campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
            home: HomeOption = None, json: JsonOption = False) -> None:
     """Delete a campaign definition (its events and imported costs stay)."""
-    with open_dmp(home) as dmp:
-        dmp.campaigns.plans.delete(campaign_id)
+    call(home, "delete_campaign_v1_campaigns__campaign_id__delete",
+         {"campaign_id": campaign_id}, local=lambda dmp: dmp.campaigns.plans.delete(campaign_id))
     emit_json({"id": campaign_id, "deleted": True}) if json else \
         console.print(f"deleted campaign {campaign_id}")
 
@@ -107,27 +117,39 @@ def costs(path: Annotated[Path, typer.Argument(help="CSV: date,channel,campaign,
           append: Annotated[bool, typer.Option(help="Add to the costs already there.")] = False,
           home: HomeOption = None, json: JsonOption = False) -> None:
     """Import campaign costs into the campaign_costs table."""
-    with open_dmp(home) as dmp:
-        n = dmp.campaigns.import_costs(path, mode="append" if append else "replace")
+    mode = "append" if append else "replace"
+    client = server(home)
+    if client is None:
+        with open_dmp(home) as dmp:
+            n = dmp.campaigns.import_costs(path, mode=mode)
+    else:  # the rows travel in the body (the server may not read the caller's files)
+        n = client.call("import_costs_v1_campaigns_costs_post",
+                        body={"rows": _cost_rows(path), "mode": mode})["rows"]
     emit_json({"rows": n}) if json else console.print(f"{n} cost rows imported")
 
 
 @app.command("roi")
 def roi(by: Annotated[str, typer.Option(help="channel, campaign, week or segment.")] = "channel",
         model: Model = "last_touch", lookback_days: Lookback = 30.0,
-        home: HomeOption = None, json: JsonOption = False) -> None:
+        home: HomeOption = None, json: JsonOption = False, as_of: AsOfOption = None) -> None:
     """Revenue, cost, ROAS and ROI by channel, campaign, week or segment."""
-    with open_dmp(home) as dmp:
-        rows = dmp.campaigns.roi(by, model=model, lookback_days=lookback_days)
+    when = as_of_text(as_of)
+    rows = call(home, "roi_v1_campaigns_roi_get",
+                {"by": by, "model": model, "lookback_days": lookback_days, "as_of": when},
+                local=lambda dmp: _at(dmp, when).roi(by, model=model,
+                                                     lookback_days=lookback_days))
     emit_json(rows) if json else _roi_table(f"ROI by {by} ({model})", rows)
 
 
 @app.command("report")
 def report(model: Model = "last_touch", lookback_days: Lookback = 30.0, plot: Plot = None,
-           home: HomeOption = None, json: JsonOption = False) -> None:
+           home: HomeOption = None, json: JsonOption = False, as_of: AsOfOption = None) -> None:
     """ROI / ROAS by channel, campaign and week, and every attribution model."""
-    with open_dmp(home) as dmp:
-        data = dmp.campaigns.report(lookback_days=lookback_days, model=model)
+    when = as_of_text(as_of)
+    data = call(home, "report_v1_campaigns_report_get",
+                {"model": model, "lookback_days": lookback_days, "as_of": when},
+                local=lambda dmp: _at(dmp, when).report(lookback_days=lookback_days,
+                                                        model=model))
     if plot:
         from aidmp.campaigns.plots import plot_roi
 
@@ -138,6 +160,36 @@ def report(model: Model = "last_touch", lookback_days: Lookback = 30.0, plot: Pl
     for g in ("channel", "campaign", "week"):
         _roi_table(f"ROI by {g} ({model})", data[f"by_{g}"])
     _attribution_tables(data["attribution"])
+
+
+def _at(dmp: DMP, when: str | None) -> Campaigns:
+    """The campaign reports as they stood at ``when`` (ISO text; None: everything)."""
+    from aidmp.campaigns import Campaigns
+
+    return Campaigns(dmp.engine, as_of=None if when is None else datetime.fromisoformat(when))
+
+
+def _cost_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a cost CSV as ``POST /v1/campaigns/costs`` takes them."""
+    import polars as pl
+
+    if not path.exists():
+        raise ValidationError(f"{path} not found", field="path")
+    frame = pl.read_csv(path, infer_schema=False)
+    missing = [c for c in ("date", "channel", "campaign", "cost") if c not in frame.columns]
+    if missing:
+        raise ValidationError(f"the CSV has no column {missing[0]!r}; it needs date, channel, "
+                              "campaign, cost", field=missing[0])
+    rows = []
+    for i, r in enumerate(frame.iter_rows(named=True)):
+        try:
+            cost = float(r["cost"])
+        except (TypeError, ValueError):
+            raise ValidationError(f"line {i + 2}: {r['cost']!r} is not a number",
+                                  field="cost") from None
+        rows.append({"date": r["date"], "channel": r["channel"], "campaign": r["campaign"],
+                     "cost": cost})
+    return rows
 
 
 def _attribution_tables(data: dict[str, Any]) -> None:
@@ -160,12 +212,16 @@ def attribution(lookback_days: Lookback = 30.0,
                 ci: Annotated[float | None, typer.Option(
                     min=0.5, max=0.999, help="Bootstrap intervals at this level, e.g. 0.95."
                 )] = None,
-                plot: Plot = None, home: HomeOption = None, json: JsonOption = False) -> None:
+                plot: Plot = None, home: HomeOption = None, json: JsonOption = False,
+                as_of: AsOfOption = None) -> None:
     """First/last-touch, linear, time-decay, position-based and Markov, side by side."""
     by = ("channel", "campaign") if by_campaign else ("channel",)
-    with open_dmp(home) as dmp:
-        data = dmp.campaigns.attribution(lookback_days=lookback_days,
-                                         half_life_days=half_life_days, by=by, ci=ci)
+    when = as_of_text(as_of)
+    data = call(home, "attribution_v1_campaigns_attribution_get",
+                {"lookback_days": lookback_days, "half_life_days": half_life_days,
+                 "by_campaign": by_campaign, "ci": ci, "as_of": when},
+                local=lambda dmp: _at(dmp, when).attribution(
+                    lookback_days=lookback_days, half_life_days=half_life_days, by=by, ci=ci))
     if plot:
         from aidmp.campaigns.plots import plot_attribution
 
@@ -200,10 +256,13 @@ def experiment(
     from aidmp.campaigns.experiments import parse_arms
 
     arms = parse_arms(arms_, holdout)
-    with open_dmp(home) as dmp:
-        data = dmp.campaigns.experiment(experiment_id, arms=arms, start=start, end=end,
-                                        seed=seed, event=event, value_property=value_property,
-                                        correction=correction)  # type: ignore[arg-type]
+    data = call(home, "experiment_v1_campaigns_experiments__experiment_id__get", {
+        "experiment_id": experiment_id, "holdout": holdout, "arms": arms_, "seed": seed,
+        "start": start.isoformat() if start else None, "end": end.isoformat() if end else None,
+        "event": event, "value_property": value_property, "correction": correction},
+        local=lambda dmp: dmp.campaigns.experiment(
+            experiment_id, arms=arms, start=start, end=end, seed=seed, event=event,
+            value_property=value_property, correction=correction))  # type: ignore[arg-type]
     if plot:
         from aidmp.campaigns.plots import plot_experiment
 
@@ -251,9 +310,11 @@ def uplift(
     from aidmp.campaigns.experiments import parse_arms
 
     arms = parse_arms(arms_, holdout)
-    with open_dmp(home) as dmp:
-        data = dmp.campaigns.uplift(experiment_id, feature, arms=arms, folds=folds,
-                                    top=top, event=event)
+    data = call(home, "uplift_v1_campaigns_experiments__experiment_id__uplift_get", {
+        "experiment_id": experiment_id, "features": feature, "folds": folds, "top": top,
+        "holdout": holdout, "arms": arms_, "event": event},
+        local=lambda dmp: dmp.campaigns.uplift(experiment_id, feature, arms=arms,
+                                               folds=folds, top=top, event=event))
     if json:
         emit_json(data)
         return
@@ -305,8 +366,6 @@ def _amounts(values: list[str], field: str) -> dict[str, float] | None:
         except ValueError:
             sep = ""
         if not sep or not key:
-            from aidmp.errors import ValidationError
-
             raise ValidationError(f"expected CHANNEL=AMOUNT, got {v!r}", field=field)
     return out or None
 
@@ -343,15 +402,26 @@ def optimise(
     budget (LP, HiGHS)."""
     from aidmp.campaigns.optimiser.service import read_curves, read_history
 
-    given = {"curves": read_curves(curves)} if curves is not None else {}
-    with open_dmp(home) as dmp:
-        out = dmp.campaigns.optimise(
-            read_history(history) if history is not None else None, total=total, **given,
-            period=period, attribution_model=attribution_model, lookback_days=lookback_days,
-            breakpoints=breakpoints, model=model,
-            min_spend=_amounts(min_spend or [], "min_spend"),
-            max_spend=_amounts(max_spend or [], "max_spend"),
-            reach_caps=_amounts(reach_cap or [], "reach_cap"), spend_all=spend_all, plot=plot)
+    given: dict[str, Any] = {"curves": read_curves(curves)} if curves is not None else {}
+    table_ = read_history(history) if history is not None else None
+    options: dict[str, Any] = {
+        "total": total, "period": period, "attribution_model": attribution_model,
+        "lookback_days": lookback_days, "breakpoints": breakpoints, "model": model,
+        "min_spend": _amounts(min_spend or [], "min_spend"),
+        "max_spend": _amounts(max_spend or [], "max_spend"),
+        "reach_caps": _amounts(reach_cap or [], "reach_cap"), "spend_all": spend_all}
+    client = server(home)
+    if client is None:
+        with open_dmp(home) as dmp:
+            out = dmp.campaigns.optimise(table_, **given, **options, plot=plot)
+    else:  # the files are read here; their rows travel in the body
+        if plot is not None:
+            raise ValidationError("the plan's chart is drawn where the store is; run without "
+                                  "--plot while aidmp serve holds the home", field="plot")
+        rows = None if table_ is None else [
+            {**r, "period": str(r["period"])} for r in table_.to_pylist()]
+        out = client.call("optimise_v1_campaigns_optimise_post",
+                          body={"history": rows, **given, **options})
     skipped = out["skipped_channels"]
     if json:
         emit_json(out)

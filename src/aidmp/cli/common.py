@@ -16,6 +16,21 @@ HomeOption = Annotated[
     typer.Option("--home", envvar="AIDMP_HOME", help="aidmp home folder [default: ./aidmp-home]"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+AsOfOption = Annotated[str | None, typer.Option(
+    "--as-of", help="Evaluate at this instant (ISO-8601, UTC, e.g. 2026-03-01T12:00:00Z): "
+                    "only events up to it, every window ending there [default: now].")]
+
+
+def as_of_text(value: str | None) -> str | None:
+    """``--as-of`` checked (an ISO-8601 instant, not in the future) and written in UTC.
+
+    Raises:
+        ValidationError: naming ``as_of``.
+    """
+    from aidmp.spec.clock import point_in_time
+
+    when = point_in_time(value)
+    return None if when is None else when.isoformat()
 
 
 def open_dmp(home: Path | None) -> DMP:

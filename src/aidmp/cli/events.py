@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from aidmp.cli.client import call
-from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.common import HomeOption, JsonOption
 from aidmp.cli.output import emit_json, summary, table
 
 app = typer.Typer(help="Look at stored events.", no_args_is_help=True)
@@ -20,8 +20,9 @@ def count(
     event: Annotated[str | None, typer.Option(help="Only this event name.")] = None,
 ) -> None:
     """Number of stored events."""
-    with open_dmp(home) as dmp:
-        n = dmp.events.count(source=source, event=event)
+    n = call(home, "events_count", {"source": source, "event": event},
+             local=lambda dmp: {"events": dmp.events.count(source=source, event=event)}
+             )["events"]
     if json:
         emit_json({"events": n})
     else:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json as jsonlib
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aidmp.cli.client import run_job
-from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.client import call, run_job
+from aidmp.cli.common import HomeOption, JsonOption
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
 from aidmp.ml.registry import FIT_KINDS
+
+if TYPE_CHECKING:
+    from aidmp.dmp import DMP
 
 app = typer.Typer(help="Fit, inspect, score and evaluate models (CLV, propensity, rules, "
                        "recommenders).", no_args_is_help=True)
@@ -49,8 +52,8 @@ def _metric_text(metrics: dict[str, Any]) -> str:
 def list_(home: HomeOption = None, json: JsonOption = False,
           name: Annotated[str | None, typer.Option(help="Only this model.")] = None) -> None:
     """Every registered model version."""
-    with open_dmp(home) as dmp:
-        rows = dmp.models.list(name)
+    rows = call(home, "models_list_v1_models_get", {"name": name},
+                local=lambda dmp: dmp.models.list(name))
     if json:
         emit_json(rows)
         return
@@ -64,8 +67,8 @@ def show(name: str, home: HomeOption = None, json: JsonOption = False,
          version: Annotated[int | None, typer.Option(help="A version [default: newest "
                                                           "active].")] = None) -> None:
     """One model version: parameters, metrics, data window."""
-    with open_dmp(home) as dmp:
-        row = dmp.models.show(name, version)
+    row = call(home, "models_show_v1_models__name__get", {"name": name, "version": version},
+               local=lambda dmp: dmp.models.show(name, version))
     if json:
         emit_json(row)
         return
@@ -126,8 +129,8 @@ def fit(
 @app.command("score")
 def score_(name: str, home: HomeOption = None, json: JsonOption = False) -> None:
     """Write the model's per-profile predictions into the predictions table."""
-    with open_dmp(home) as dmp:
-        report = dmp.models.score(name)
+    report = run_job(home, "models.score", {"name": name}, label=f"score {name}",
+                     show_progress=not json)
     if json:
         emit_json(report)
     else:
@@ -138,8 +141,8 @@ def score_(name: str, home: HomeOption = None, json: JsonOption = False) -> None
 @app.command()
 def evaluate(name: str, home: HomeOption = None, json: JsonOption = False) -> None:
     """The model's metrics (propensity models also re-checked on the newest data)."""
-    with open_dmp(home) as dmp:
-        report = dmp.models.evaluate(name)
+    report = call(home, "models_evaluate", {"name": name},
+                  local=lambda dmp: dmp.models.evaluate(name))
     if json:
         emit_json(report)
         return
@@ -154,11 +157,15 @@ def archive(name: str, home: HomeOption = None, json: JsonOption = False,
             version: Annotated[int | None, typer.Option(help="A version [default: newest "
                                                              "active].")] = None) -> None:
     """Archive a version; the previous active version is used from now on."""
-    with open_dmp(home) as dmp:
+
+    def local(dmp: DMP) -> dict[str, Any]:
         row = dmp.models.archive(name, version)
         dmp.audit.record("cli", "models.archive", f"{name}:v{row['version']}", {})
+        return {k: row[k] for k in ("name", "version", "status")}
+
+    row = call(home, "models_archive", {"name": name, "version": version}, local=local)
     if json:
-        emit_json({k: row[k] for k in ("name", "version", "status")})
+        emit_json(row)
     else:
         summary("archived", {"name": name, "version": row["version"]})
 
@@ -173,8 +180,10 @@ def explain(
     from aidmp.spec.identity import split_identifier
 
     id_type, value = split_identifier(ident)
-    with open_dmp(home) as dmp:
-        out = dmp.models.explain(name, dmp.identity.profile_of(id_type, value), top=top)
+    out = call(home, "models_explain_v1_models__name__explain__ref__get",
+               {"name": name, "ref": ident, "top": top},
+               local=lambda dmp: dmp.models.explain(
+                   name, dmp.identity.profile_of(id_type, value), top=top))
     if json:
         emit_json(out)
         return

@@ -10,7 +10,7 @@ import typer
 
 from aidmp.cli import matching, profile_stats
 from aidmp.cli.client import call, run_job
-from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.common import AsOfOption, HomeOption, JsonOption, as_of_text
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
 from aidmp.spec.identity import split_identifier
@@ -30,11 +30,13 @@ FullOption = Annotated[bool, typer.Option(
 
 
 def build_command(home: HomeOption = None, json: JsonOption = False,
-                  full: FullOption = False) -> None:
+                  full: FullOption = False, as_of: AsOfOption = None) -> None:
     """Resolve identities and rebuild profiles (progress per stage, summary at the end):
     incrementally, only the people whose events changed and then the ranks, unless ``--full``.
+    ``--as-of`` builds the profiles as they stood at an instant (always a full build).
     A build job on the server when one holds the home."""
-    data = run_job(home, "build", {"full": full}, label="build", show_progress=not json)
+    data = run_job(home, "build", {"full": full, "as_of": as_of_text(as_of)}, label="build",
+                   show_progress=not json)
     if json:
         emit_json(data)
         return
@@ -99,8 +101,8 @@ def resolve(home: HomeOption = None, json: JsonOption = False,
             full: FullOption = False) -> None:
     """Bring the identity graph up to date with the events (``aidmp build`` does this too):
     incremental unless a full run could give another answer, or ``--full``."""
-    with open_dmp(home) as dmp:
-        result = dmp.identity.resolve(full=full).to_dict()
+    result = run_job(home, "identity.resolve", {"full": full}, label="identity",
+                     show_progress=not json)
     if json:
         emit_json(result)
         return
@@ -114,8 +116,8 @@ def merges(
     limit: Annotated[int, typer.Option(min=1)] = 50,
 ) -> None:
     """Merge records with rule and evidence, newest first."""
-    with open_dmp(home) as dmp:
-        rows = dmp.identity.merges(profile, limit=limit)
+    rows = call(home, "merges_v1_identity_merges_get", {"profile_id": profile, "limit": limit},
+                local=lambda dmp: dmp.identity.merges(profile, limit=limit))
     if json:
         emit_json(rows)
         return
@@ -128,8 +130,8 @@ def merges(
 @identity_app.command("unmerge")
 def unmerge(merge_id: str, home: HomeOption = None, json: JsonOption = False) -> None:
     """Undo a merge: its two sides stay apart from now on."""
-    with open_dmp(home) as dmp:
-        result = dmp.identity.unmerge(merge_id)
+    result = call(home, "unmerge_v1_identity_merges__merge_id__unmerge_post",
+                  {"merge_id": merge_id}, local=lambda dmp: dmp.identity.unmerge(merge_id))
     if json:
         emit_json(result)
         return
@@ -149,8 +151,8 @@ def evaluate(
         raise ValidationError(f"{truth} not found", field="truth")
     frame = pl.read_csv(truth, schema_overrides={"id_value": pl.String,
                                                  "person_id": pl.String})
-    with open_dmp(home) as dmp:
-        result = score(dmp.identity, frame)
+    result = call(home, "identity_evaluate", body={"rows": frame.to_dicts()},
+                  local=lambda dmp: score(dmp.identity, frame))
     if json:
         emit_json(result)
         return

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.client import call
+from aidmp.cli.common import HomeOption, JsonOption
 from aidmp.cli.output import emit_json, summary, table
 from aidmp.errors import ValidationError
+
+if TYPE_CHECKING:
+    from aidmp.dmp import DMP
 
 app = typer.Typer(help="Records refused by validation, and replaying them.", no_args_is_help=True)
 
@@ -21,12 +25,16 @@ def list_(
     all_: Annotated[bool, typer.Option("--all", help="Include replayed records.")] = False,
 ) -> None:
     """Waiting records with the field and the reason."""
-    with open_dmp(home) as dmp:
-        rows = dmp.quarantine.list(source=source, limit=limit, include_replayed=all_)
-        waiting = dmp.quarantine.count(source=source)
+    rows = call(home, "quarantine_list_v1_quarantine_get",
+                {"source": source, "limit": limit, "include_replayed": all_},
+                local=lambda dmp: dmp.quarantine.list(source=source, limit=limit,
+                                                      include_replayed=all_))
     if json:
         emit_json(rows)
         return
+    waiting = call(home, "quarantine_count", {"source": source},
+                   local=lambda dmp: {"waiting": dmp.quarantine.count(source=source)}
+                   )["waiting"]
     table(f"quarantine ({waiting} waiting)", ["id", "source", "where", "field", "reason"],
           [(r["id"][:12], r["source"],
             f"{r['file']} row {r['row_number']}" if r["row_number"] else r["kind"],
@@ -52,11 +60,17 @@ def replay(
         "--set", help="Change an import-mapping key, e.g. --set timestamp_format=%d/%m/%Y")] = None,
 ) -> None:
     """Re-validate waiting records and store those that now pass."""
-    with open_dmp(home) as dmp:
+    overrides = _overrides(set_ or [])
+
+    def local(dmp: DMP) -> dict[str, int]:
         report = dmp.quarantine.replay(ids=ids or None, source=source,
-                                       mapping_overrides=_overrides(set_ or []))
+                                       mapping_overrides=overrides)
         dmp.audit.record("cli", "quarantine.replay", source, report.to_dict())
+        return report.to_dict()  # type: ignore[no-any-return]
+
+    out = call(home, "quarantine_replay_v1_quarantine_replay_post",
+               body={"ids": ids or None, "source": source, "mapping": overrides}, local=local)
     if json:
-        emit_json(report.to_dict())
+        emit_json(out)
     else:
-        summary("replay", report.to_dict())
+        summary("replay", out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -9,7 +10,7 @@ import orjson
 import typer
 
 from aidmp.cli.client import call, run_job
-from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.common import AsOfOption, HomeOption, JsonOption, as_of_text, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.cli.profile_stats import TraitsOption, show_stats
 from aidmp.errors import ValidationError
@@ -82,14 +83,19 @@ def show(segment_id: IdArg, home: HomeOption = None, json: JsonOption = False) -
 def size(
     segment_id: Annotated[str | None, typer.Argument(help="Segment id.")] = None,
     rule: Annotated[str | None, typer.Option(help="Size an unsaved rule instead.")] = None,
-    home: HomeOption = None, json: JsonOption = False,
+    home: HomeOption = None, json: JsonOption = False, as_of: AsOfOption = None,
 ) -> None:
-    """How many profiles are in a segment (or would be in an unsaved rule)."""
+    """How many profiles are in a segment (or would be in an unsaved rule); ``--as-of``
+    evaluates its event windows at that instant."""
     if (segment_id is None) == (rule is None):
         raise ValidationError("give a segment id or --rule", field="segment")
+    when = as_of_text(as_of)
     if segment_id:
-        out = call(home, "size_v1_segments__segment_id__size_get", {"segment_id": segment_id},
-                   local=lambda dmp: dmp.segments.size(segment_id))
+        out = call(home, "size_v1_segments__segment_id__size_get",
+                   {"segment_id": segment_id, "as_of": when},
+                   local=lambda dmp: dmp.segments_at(
+                       None if when is None else datetime.fromisoformat(when)
+                   ).size(segment_id))
     else:
         out = call(home, "estimate_v1_segments_estimate_post", body={"rule": rule},
                    local=lambda dmp: dmp.segments.estimate(rule=rule))
@@ -181,11 +187,13 @@ def overlap(
 def refresh(
     segment_ids: Annotated[list[str] | None, typer.Argument(help="Only these segments.")] = None,
     build_id: Annotated[str | None, typer.Option(help="Build id stored as the trigger.")] = None,
-    home: HomeOption = None, json: JsonOption = False,
+    home: HomeOption = None, json: JsonOption = False, as_of: AsOfOption = None,
 ) -> None:
-    """Materialise membership with history (entries and exits)."""
+    """Materialise membership with history (entries and exits); ``--as-of`` evaluates the
+    event windows at that instant."""
     reports = run_job(home, "segments.refresh",
-                      {"segment_ids": segment_ids or None, "build_id": build_id},
+                      {"segment_ids": segment_ids or None, "build_id": build_id,
+                       "as_of": as_of_text(as_of)},
                       label="refresh", show_progress=not json)
     if json:
         emit_json(reports)

@@ -40,6 +40,7 @@ from aidmp.profiles.inputs import missing_inputs
 from aidmp.profiles.stages import Stages
 from aidmp.profiles.timeline import carries, person_ids, timeline
 from aidmp.profiles.traits import build_traits
+from aidmp.spec.clock import as_utc
 from aidmp.spec.profiles import ProfileConfig
 
 StageProgress = Callable[[str, int, int], None]
@@ -74,6 +75,8 @@ class BuildSummary:
     """Expected inputs no event carries and what that disables (no revenue: RFM monetary and
     CLV), from :func:`aidmp.profiles.inputs.missing_inputs`."""
     seconds: dict[str, float] = field(default_factory=dict)
+    as_of: datetime | None = None
+    """The point in time the profiles were built as of (None: the newest events)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for JSON output)."""
@@ -95,21 +98,30 @@ class ProfileBuilder:
         self._quiet_since: tuple[Hashable, Any] | None = None
 
     # -- build ---------------------------------------------------------------------------------
-    def build(self, progress: StageProgress | None = None, *, full: bool = False
-              ) -> BuildSummary:
+    def build(self, progress: StageProgress | None = None, *, full: bool = False,
+              as_of: datetime | None = None) -> BuildSummary:
         """Bring identities up to date, then the per-person stages, rank everyone and replace
         ``profiles``; record the build.
 
         Incremental unless ``full``: when identities were resolved incrementally and the
         profile configuration and the catalog are those of the last build, only the people
         whose events changed (new events, merged profiles, an event leaving a time window)
-        are recomputed; the result is the same as a full build's."""
+        are recomputed; the result is the same as a full build's.
+
+        ``as_of`` (a point in time, UTC) builds the profiles as they stood then: the
+        aggregates, windows (``(as_of - window, as_of]``), scores and interests read only
+        events with ``timestamp <= as_of`` and take ``as_of`` as their reference time. Such a
+        build is always full and leaves no incremental state (the next build is full).
+        Identities and identify traits are those of the whole store."""
         eng, cfg = self.engine, self.cfg
+        if as_of is not None:
+            as_of = as_utc(as_of)
+            full = True
         build_id = f"b_{uuid.uuid4().hex[:12]}"
         started = datetime.now(UTC)
         ev_all = eng.table("events")
         watermark = eng.execute(ev_all.aggregate(t=ev_all.received_at.max())).column("t")[0]
-        summary = BuildSummary(build_id=build_id)
+        summary = BuildSummary(build_id=build_id, as_of=as_of)
         clock = time.perf_counter()
 
         def done(stage: str) -> None:
@@ -124,7 +136,7 @@ class ProfileBuilder:
         summary.identifiers, summary.merges = resolved.identifiers, resolved.merges
         summary.identities_incremental = resolved.incremental
         done("identities")
-        stages = Stages(eng, cfg)
+        stages = Stages(eng, cfg, as_of=as_of)
         until = self.identity.watermark()
         state = None if full or not resolved.incremental else stages.state()
         summary.profiles_incremental = state is not None
@@ -148,6 +160,8 @@ class ProfileBuilder:
             eng.materialize("profiles", stages.assemble())
             eng.index("profiles", ["profile_id"])
             stages.finish(until)
+            if as_of is not None:  # per-person results of another instant: not reusable
+                stages.forget()
             done("profiles")
         summary.warnings = missing_inputs(eng, cfg)
         summary.interests = stages.interests()
@@ -155,7 +169,8 @@ class ProfileBuilder:
         summary.columns = len(eng.table("profiles").columns)
         eng.append("builds", pa.Table.from_pylist([{
             "build_id": build_id, "started_at": started, "finished_at": datetime.now(UTC),
-            "events_until": watermark.as_py(), "stats": json.dumps(summary.to_dict())}]))
+            "events_until": watermark.as_py(),
+            "stats": json.dumps(summary.to_dict(), default=str)}]))
         eng.checkpoint()
         return summary
 

@@ -59,11 +59,17 @@ class Stages:
 
     At the start it reads what the per-person results depend on besides events and settings:
     ``catalog`` (how many items, loaded when: a new or changed item moves it) and
-    ``predictions`` (how many model scores, written when: the wide table pivots them in)."""
+    ``predictions`` (how many model scores, written when: the wide table pivots them in).
 
-    def __init__(self, engine: Engine, cfg: ProfileConfig) -> None:
+    With ``as_of`` the stages see the store as it stood then: only events with
+    ``timestamp <= as_of``, and ``as_of`` as the reference time, so every window is
+    ``(as_of - window, as_of]`` and interests decay from it."""
+
+    def __init__(self, engine: Engine, cfg: ProfileConfig, *,
+                 as_of: datetime | None = None) -> None:
         self.engine = engine
         self.cfg = cfg
+        self.as_of = as_of
         items, scores = engine.table("items"), engine.table("predictions")
         row = engine.execute(items.aggregate(n=items.count(), at=items.updated_at.max())
                              .cross_join(scores.aggregate(p=scores.count(),
@@ -84,6 +90,9 @@ class Stages:
         properties the stages read, as the work table ``_profile_events``."""
         eng = self.engine
         attributed = person_events(eng, people).select(*_STAGE_COLUMNS)
+        if self.as_of is not None:  # what happened after the instant does not exist yet
+            attributed = attributed.filter(
+                attributed.timestamp <= ibis.literal(self.as_of, type="timestamp('UTC')"))
         # only what the stages read: copying the wide JSON columns (context, traits) of every
         # event into the work table took 70 % of this stage
         eng.scratch("_profile_events", with_properties(
@@ -108,7 +117,9 @@ class Stages:
         events = self._attributed()
         # the reference time read from the work table once, not computed while building it
         # (that ran the events' join twice more: 2.3 of 5.3 s at 10M events)
-        eng.scratch_rows(_NOW, eng.execute(reference_time(events)))
+        eng.scratch_rows(_NOW, eng.execute(reference_time(events)) if self.as_of is None else
+                         pa.Table.from_pylist([{"act_now": self.as_of, "any_now": self.as_of}],
+                                              schema=_NOW_SCHEMA))
         computed, interests = self._per_person(events)
         eng.materialize(_COMPUTED, computed)
         done("computed traits")

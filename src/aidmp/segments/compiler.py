@@ -80,8 +80,9 @@ ProfileIds: TypeAlias = ir.Column | Sequence[Any]
 class _Compiler:
     def __init__(self, engine: Engine, catalog: Catalog, as_of: datetime | ir.TimestampValue,
                  realtime_segments: dict[str, bool], profile_ids: ProfileIds | None,
-                 message_ids: ProfileIds | None = None) -> None:
+                 message_ids: ProfileIds | None = None, bounded: bool = False) -> None:
         self.engine = engine
+        self.bounded = bounded
         self.message_ids = message_ids
         self.catalog = catalog
         self.as_of = as_of
@@ -155,6 +156,10 @@ class _Compiler:
             else:
                 cutoff = self.as_of - ibis.interval(seconds=seconds)
             filters.append(e.timestamp >= cutoff)
+        if self.bounded:  # a point in time was asked for: what came after it is ignored
+            end: ir.TimestampValue = ibis.literal(self.as_of, type="timestamp('UTC')") \
+                if isinstance(self.as_of, datetime) else self.as_of
+            filters.append(e.timestamp <= end)
         ev = e.filter(filters)
         ep = self._only(self.engine.table("event_profiles"))
         joined = ev.join(ep, ev.message_id == ep.message_id)
@@ -273,7 +278,7 @@ def compile_spec(
     spec: SegmentSpec, engine: Engine, *, catalog: Catalog | None = None,
     as_of: datetime | ir.TimestampValue | None = None,
     realtime_segments: dict[str, bool] | None = None, profile_ids: ProfileIds | None = None,
-    message_ids: ProfileIds | None = None,
+    message_ids: ProfileIds | None = None, bounded: bool = False,
 ) -> CompiledSegment:
     """One ibis query (column ``profile_id``) of the profiles matching ``spec``.
 
@@ -289,6 +294,8 @@ def compile_spec(
             the answer for them is unchanged and only their rows are read.
         message_ids: with ``profile_ids``, every event of those profiles (the real-time path
             lists them from ``event_profiles``): event predicates then read ``events`` by key.
+        bounded: ``as_of`` is a point in time the user asked for: event predicates also
+            leave out events after it, so every window is ``[as_of - within, as_of]``.
 
     Raises:
         aidmp.errors.ValidationError: unknown names or type errors (with the spec path).
@@ -296,7 +303,7 @@ def compile_spec(
     """
     catalog = catalog or catalog_of(engine)
     compiler = _Compiler(engine, catalog, datetime.now(UTC) if as_of is None else as_of,
-                         realtime_segments or {}, profile_ids, message_ids)
+                         realtime_segments or {}, profile_ids, message_ids, bounded)
     pred = compiler.cond(spec.condition, "condition")
     expr = compiler.p.filter(pred).select("profile_id")
     if compiler.blockers:

@@ -69,8 +69,9 @@ class Segments:
 
     Args:
         engine: the store.
-        as_of: fixed "now" for ``within=`` windows and spell times (tests, replays); default the
-            current time at each call.
+        as_of: a point in time (UTC) for ``within=`` windows and spell times (``--as-of``,
+            tests, replays): event predicates then read only events up to it, every window
+            ``[as_of - within, as_of]``; default the current time at each call.
     """
 
     def __init__(self, engine: Engine, *, as_of: datetime | None = None) -> None:
@@ -113,13 +114,14 @@ class Segments:
         catalog = self._catalog()
         parsed = self._spec(rule, spec, catalog)
         return compile_spec(parsed, self.engine, catalog=catalog, as_of=self._now(),
-                            realtime_segments=catalog.segments)
+                            realtime_segments=catalog.segments, bounded=self.as_of is not None)
 
     def _compiled(self, segment_id: str) -> CompiledSegment:
         row = self.get(segment_id)
         catalog = self._catalog()
         return compile_spec(spec_from(row["spec"]), self.engine, catalog=catalog,
-                            as_of=self._now(), realtime_segments=catalog.segments)
+                            as_of=self._now(), realtime_segments=catalog.segments,
+                            bounded=self.as_of is not None)
 
     def create(
         self, name: str, rule: str | None = None,

@@ -29,7 +29,8 @@ class Host(Protocol):
     settings: Settings
     home: Path
 
-    def build(self, progress: Any = None, *, full: bool = False) -> Any:
+    def build(self, progress: Any = None, *, full: bool = False,
+              as_of: Any = None) -> Any:
         """Resolve, rebuild profiles, refresh segments."""
 
     @property
@@ -43,6 +44,10 @@ class Host(Protocol):
     @property
     def events(self) -> Any:
         """The events namespace."""
+
+    @property
+    def identity(self) -> Any:
+        """The identity graph."""
 
     @property
     def imports(self) -> Any:
@@ -75,6 +80,9 @@ class Host(Protocol):
     @property
     def segments(self) -> Any:
         """Rule segments."""
+
+    def segments_at(self, as_of: Any) -> Any:
+        """Rule segments evaluated at a point in time."""
 
     @property
     def sources(self) -> Any:

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from aidmp.errors import ValidationError
+from aidmp.spec.clock import point_in_time
 
 if TYPE_CHECKING:
     from aidmp.service.host import Host
@@ -101,11 +103,24 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ResolveParams(_Params):
+    """Parameters of ``identity.resolve``."""
+
+    full: bool = False
+    """Recompute the whole graph instead of only what new events touch."""
+
+
+AsOf = Annotated[datetime | None, AfterValidator(point_in_time)]
+
+
 class BuildParams(_Params):
     """Parameters of ``build``."""
 
     full: bool = False
     """Recompute everything instead of only what new events touch."""
+    as_of: AsOf = None
+    """Build as the store stood at this instant (ISO-8601, UTC): only events up to it, every
+    window ending there. Default: the newest events."""
 
 
 class ImportParams(_Params):
@@ -126,6 +141,9 @@ class RefreshParams(_Params):
     """Only these segments (default: all)."""
     build_id: str | None = None
     """Build id stored as the trigger."""
+    as_of: AsOf = None
+    """Evaluate ``within=`` windows at this instant (ISO-8601, UTC), ignoring later events.
+    Default: the wall clock."""
 
 
 class FitParams(_Params):
@@ -267,8 +285,12 @@ def _shown_source(p: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the work -------------------------------------------------------------------------------------
+def _instant(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
 def _build(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
-    return dmp.build(progress=progress, full=p["full"]).to_dict()
+    return dmp.build(progress=progress, full=p["full"], as_of=_instant(p["as_of"])).to_dict()
 
 
 def _import(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
@@ -282,9 +304,15 @@ def _import(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     return report.to_dict()
 
 
+def _resolve(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
+    return dmp.identity.resolve(full=p["full"],
+                                progress=lambda stage: progress(stage, 0, 0)).to_dict()
+
+
 def _refresh(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     progress("refresh", 0, 1)
-    out = [r.to_dict() for r in dmp.segments.refresh(p["build_id"], p["segment_ids"])]
+    segments = dmp.segments_at(_instant(p["as_of"]))
+    out = [r.to_dict() for r in segments.refresh(p["build_id"], p["segment_ids"])]
     progress("refresh", 1, 1)
     return out
 
@@ -402,6 +430,8 @@ for _kind in (
             _backup),
     JobKind("build", "Resolve identities, rebuild profiles, refresh segments.", BuildParams,
             _build, cancellable=True),
+    JobKind("identity.resolve", "Bring the identity graph up to date with the events.",
+            ResolveParams, _resolve),
     JobKind("import", "Import a file or folder the server can read.", ImportParams, _import,
             check=_check_import),
     JobKind("sources.import", "Import a PostgreSQL / MySQL table or query.",

@@ -125,4 +125,42 @@ def event_time(original: datetime | None, sent_at: datetime | None, received_at:
     return ts
 
 
-__all__ = ["DEFAULT_CLOCK", "ClockPolicy", "OutOfWindow", "as_utc", "event_time"]
+def point_in_time(value: datetime | str | None, *, field: str = "as_of",
+                  now: datetime | None = None) -> datetime | None:
+    """A user's ``--as-of``: an ISO-8601 instant (a naive one is UTC) not after the wall clock;
+    None (no instant asked for: evaluate at the wall clock) stays None.
+
+    Example:
+        >>> point_in_time("2026-03-01T12:00:00Z").isoformat()
+        '2026-03-01T12:00:00+00:00'
+        >>> point_in_time("2026-03-01").isoformat()
+        '2026-03-01T00:00:00+00:00'
+        >>> try:
+        ...     point_in_time("3000-01-01")
+        ... except ValidationError as exc:
+        ...     print(exc.field, exc.message)
+        as_of must not lie after the current time (3000-01-01T00:00:00+00:00)
+
+    Raises:
+        ValidationError: not an ISO-8601 date-time, before 1900, or in the future.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValidationError(f"{value!r} is not an ISO-8601 date-time, e.g. "
+                                  "2026-03-01T12:00:00Z", field=field) from None
+    when = as_utc(value)
+    assert when is not None
+    if when.year < 1900:
+        raise ValidationError("must lie after 1900", field=field)
+    if when > (now or datetime.now(UTC)):
+        raise ValidationError(f"must not lie after the current time ({when.isoformat()})",
+                              field=field)
+    return when
+
+
+__all__ = ["DEFAULT_CLOCK", "ClockPolicy", "OutOfWindow", "as_utc", "event_time",
+           "point_in_time"]

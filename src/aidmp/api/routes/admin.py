@@ -38,6 +38,33 @@ def events_stats(request: Request, _: ApiKey = Depends(require("aggregate"))) ->
     return request.app.state.dmp.events.stats()  # type: ignore[no-any-return]
 
 
+def _flush(request: Request) -> None:
+    # events acknowledged a moment ago may still sit in the collector's buffer
+    collector = getattr(request.app.state, "collector", None)
+    if collector is not None:
+        collector.flush()
+
+
+@router.get("/v1/events/count", tags=["events"], operation_id="events_count")
+def events_count(
+    request: Request, source: str | None = Query(None, max_length=200),
+    event: str | None = Query(None, max_length=200),
+    _: ApiKey = Depends(require("aggregate")),
+) -> dict[str, int]:
+    """Number of stored events (only ``source`` / ``event`` when given), every acknowledged
+    one included."""
+    _flush(request)
+    return {"events": request.app.state.dmp.events.count(source=source, event=event)}
+
+
+@router.get("/v1/quarantine/count", tags=["quarantine"], operation_id="quarantine_count")
+def quarantine_count(request: Request, source: str | None = Query(None, max_length=200),
+                     _: ApiKey = Depends(require("aggregate"))) -> dict[str, int]:
+    """Number of quarantined records waiting (of ``source`` when given)."""
+    _flush(request)
+    return {"waiting": request.app.state.dmp.quarantine.count(source=source)}
+
+
 @router.get("/v1/events", tags=["events"])
 def events_tail(
     request: Request, n: int = Query(10, ge=1, le=1000), source: str | None = None,
@@ -50,10 +77,13 @@ def events_tail(
 @router.get("/v1/quarantine", tags=["quarantine"])
 def quarantine_list(
     request: Request, source: str | None = None, limit: int = Query(50, ge=1, le=1000),
-    _: ApiKey = Depends(require("personal")),
+    include_replayed: bool = False, _: ApiKey = Depends(require("personal")),
 ) -> list[dict[str, Any]]:
-    """Records waiting in the quarantine, with field and reason."""
-    return request.app.state.dmp.quarantine.list(source=source, limit=limit)  # type: ignore[no-any-return]
+    """Records waiting in the quarantine, with field and reason (``include_replayed``: the
+    replayed ones too)."""
+    _flush(request)
+    return request.app.state.dmp.quarantine.list(  # type: ignore[no-any-return]
+        source=source, limit=limit, include_replayed=include_replayed)
 
 
 class ReplayRequest(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -14,13 +14,19 @@ from aidmp.campaigns import Campaigns, sample_size
 from aidmp.campaigns.experiments import parse_arms
 from aidmp.errors import ValidationError
 from aidmp.privacy.keys import ApiKey
+from aidmp.spec.clock import point_in_time
 
 router = APIRouter(tags=["campaigns"])
 RuleModel = Literal["first_touch", "last_touch", "linear", "time_decay", "position_based"]
 
 
-def _campaigns(request: Request) -> Campaigns:
-    return Campaigns(request.app.state.dmp.engine)
+def _campaigns(request: Request, as_of: datetime | None = None) -> Campaigns:
+    return Campaigns(request.app.state.dmp.engine, as_of=point_in_time(as_of))
+
+
+#: ``?as_of=``: a report as it stood at an instant
+AS_OF = Query(None, description="ISO-8601 instant (UTC, not in the future): only touches "
+              "and conversions up to it, costs of days up to its date [default: all]")
 
 
 class CostRow(BaseModel):
@@ -54,31 +60,35 @@ def import_costs(request: Request, body: CostsRequest,
 @router.get("/v1/campaigns/roi")
 def roi(request: Request, by: Literal["channel", "campaign", "week", "segment"] = "channel",
         model: RuleModel = "last_touch", lookback_days: float = DAYS,
+        as_of: When | None = AS_OF,
         _: ApiKey = Depends(require("aggregate"))) -> list[dict[str, Any]]:
-    """Revenue, cost, ROAS and ROI by channel, campaign, week or segment."""
-    return _campaigns(request).roi(by, model=model, lookback_days=lookback_days)
+    """Revenue, cost, ROAS and ROI by channel, campaign, week or segment (``as_of``: as they
+    stood at an instant)."""
+    return _campaigns(request, as_of).roi(by, model=model, lookback_days=lookback_days)
 
 
 @router.get("/v1/campaigns/report")
 def report(request: Request, model: RuleModel = "last_touch",
-           lookback_days: float = DAYS,
+           lookback_days: float = DAYS, as_of: When | None = AS_OF,
            _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
-    """ROI / ROAS by channel, campaign and week, and every attribution model."""
-    return _campaigns(request).report(lookback_days=lookback_days, model=model)
+    """ROI / ROAS by channel, campaign and week, and every attribution model (``as_of``: as
+    they stood at an instant)."""
+    return _campaigns(request, as_of).report(lookback_days=lookback_days, model=model)
 
 
 @router.get("/v1/campaigns/attribution")
 def attribution(request: Request, lookback_days: float = DAYS,
                 half_life_days: float = Query(7.0, gt=0, le=3650, allow_inf_nan=False),
                 by_campaign: bool = False,
-                ci: float | None = Query(None, ge=0.5, lt=1.0),
+                ci: float | None = Query(None, ge=0.5, lt=1.0), as_of: When | None = AS_OF,
                 _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
     """First/last-touch, linear, time-decay, position-based and Markov, side by side.
 
-    ``ci`` (e.g. 0.95) adds bootstrap intervals (``<model>_ci``) to every credit.
+    ``ci`` (e.g. 0.95) adds bootstrap intervals (``<model>_ci``) to every credit; ``as_of``
+    gives them as they stood at an instant.
     """
     by = ("channel", "campaign") if by_campaign else ("channel",)
-    return _campaigns(request).attribution(lookback_days=lookback_days,
+    return _campaigns(request, as_of).attribution(lookback_days=lookback_days,
                                            half_life_days=half_life_days, by=by, ci=ci)
 
 

@@ -74,6 +74,25 @@ def models_score(request: Request, name: str, wait: bool = WAIT,
     return answer_job(request, key, "models.score", {"name": name}, wait=wait)
 
 
+@router.get("/v1/models/{name}/evaluate", tags=["models"], operation_id="models_evaluate")
+def models_evaluate(request: Request, name: str,
+                    _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
+    """The model's metrics (propensity models also re-checked on the newest data)."""
+    return _models(request).evaluate(name)
+
+
+@router.post("/v1/models/{name}/archive", tags=["models"], operation_id="models_archive")
+def models_archive(request: Request, name: str,
+                   version: int | None = Query(None, ge=1, le=2**31 - 1),
+                   key: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
+    """Archive a version (the newest active by default); the previous active one is used
+    from now on."""
+    row = _models(request).archive(name, version)
+    request.app.state.dmp.audit.record(key.key_id, "models.archive",
+                                       f"{name}:v{row['version']}", {})
+    return {k: row[k] for k in ("name", "version", "status")}
+
+
 @router.get("/v1/rules", tags=["models"])
 def rules_bought_together(request: Request, items: str, n: int = Query(10, ge=1, le=1000),
                           model: str = "rules",

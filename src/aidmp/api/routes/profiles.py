@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
-from aidmp.api.params import PAGE
+from aidmp.api.params import PAGE, When
 from aidmp.api.routes.jobs import JOB_RESPONSES, WAIT, answer_job
 from aidmp.privacy.keys import ApiKey
 from aidmp.spec.identity import split_identifier
@@ -82,16 +82,63 @@ def lookup_events(request: Request, body: TimelineLookup,
 
 
 @router.post("/v1/build", tags=["profiles"], status_code=202, responses=JOB_RESPONSES)
-def build(request: Request, full: bool = False, wait: bool = WAIT,
-          key: ApiKey = Depends(require("operate"))) -> Any:
+def build(request: Request, full: bool = False, as_of: When | None = None,
+          wait: bool = WAIT, key: ApiKey = Depends(require("operate"))) -> Any:
     """Resolve identities and rebuild profiles: only what new events touch (the people whose
     events changed, then the ranks over everyone), unless ``full``.
+
+    ``as_of`` (ISO-8601, UTC; not in the future) builds the profiles as they stood at that
+    instant: only events up to it, every window ending there (always a full build).
 
     A ``build`` job: answered 202 with the job at once (``Location: /v1/jobs/{id}``; its
     result is the build report). ``?wait=true`` answers the build report itself once the job
     ends, for scripts.
     """
-    return answer_job(request, key, "build", {"full": full}, wait=wait)
+    return answer_job(request, key, "build",
+                      {"full": full, "as_of": as_of.isoformat() if as_of else None}, wait=wait)
+
+
+@router.post("/v1/identity/resolve", tags=["identity"], status_code=202,
+             responses=JOB_RESPONSES, operation_id="identity_resolve")
+def identity_resolve(request: Request, full: bool = False, wait: bool = WAIT,
+                     key: ApiKey = Depends(require("operate"))) -> Any:
+    """Bring the identity graph up to date with the events (a build does this too):
+    incremental unless a full run could give another answer, or ``full``.
+
+    An ``identity.resolve`` job: answered 202 with the job at once; ``?wait=true`` answers
+    the resolution's counts once it ends.
+    """
+    return answer_job(request, key, "identity.resolve", {"full": full}, wait=wait)
+
+
+class TruthRow(BaseModel):
+    """One identifier and the person it really belongs to."""
+
+    model_config = ConfigDict(extra="forbid")
+    id_type: str = Field(min_length=1, max_length=64)
+    id_value: str = Field(min_length=1, max_length=1024)
+    person_id: str = Field(min_length=1, max_length=1024)
+
+
+class TruthRequest(BaseModel):
+    """A ground truth to score the stored resolution against."""
+
+    model_config = ConfigDict(extra="forbid")
+    rows: list[TruthRow] = Field(min_length=1, max_length=1_000_000)
+
+
+@router.post("/v1/identity/evaluate", tags=["identity"], operation_id="identity_evaluate")
+def identity_evaluate(request: Request, body: TruthRequest,
+                      _: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
+    """Pairwise precision and recall of the stored resolution against a ground truth."""
+    import polars as pl
+
+    from aidmp.identity.evaluate import evaluate
+
+    frame = pl.DataFrame([r.model_dump() for r in body.rows],
+                         schema={"id_type": pl.String, "id_value": pl.String,
+                                 "person_id": pl.String})
+    return evaluate(request.app.state.dmp.identity, frame)
 
 
 @router.get("/v1/identity/merges", tags=["identity"])

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
+from aidmp.api.params import When
 from aidmp.api.routes.jobs import JOB_RESPONSES, WAIT, answer_job
 from aidmp.privacy.keys import ApiKey
 from aidmp.segments.service import Segments
+from aidmp.spec.clock import point_in_time
 from aidmp.spec.segments import SegmentSpec
 
 router = APIRouter(tags=["segments"])
@@ -95,10 +98,14 @@ def show(request: Request, segment_id: str,
 
 
 @router.get("/v1/segments/{segment_id}/size")
-def size(request: Request, segment_id: str,
+def size(request: Request, segment_id: str, as_of: When | None = None,
          _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
-    """Members now."""
-    return _segments(request).size(segment_id)
+    """Members now, or with ``as_of`` (ISO-8601, UTC; not in the future) its event windows
+    evaluated at that instant, later events ignored."""
+    if as_of is None:
+        return _segments(request).size(segment_id)
+    segments: Segments = request.app.state.dmp.segments_at(point_in_time(as_of))
+    return segments.size(segment_id)
 
 
 @router.get("/v1/segments/{segment_id}/describe")
@@ -155,6 +162,8 @@ class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     segment_ids: list[str] | None = Field(default=None, min_length=1, max_length=1000,
                                           description="only these (default: every segment)")
+    as_of: datetime | None = Field(default=None, description=(
+        "evaluate event windows at this instant (ISO-8601, UTC), ignoring later events"))
 
 
 @router.post("/v1/segments/refresh", status_code=202, responses=JOB_RESPONSES)
@@ -166,7 +175,8 @@ def refresh(request: Request, body: RefreshRequest, wait: bool = WAIT,
     404 first); ``?wait=true`` answers the refresh reports once the job ends.
     """
     return answer_job(request, key, "segments.refresh",
-                      {"segment_ids": body.segment_ids}, wait=wait)
+                      {"segment_ids": body.segment_ids,
+                       "as_of": body.as_of.isoformat() if body.as_of else None}, wait=wait)
 
 
 @router.post("/v1/segments/cluster", status_code=202, responses=JOB_RESPONSES)
