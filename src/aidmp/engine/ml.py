@@ -143,3 +143,9 @@ class InEngineML(Protocol):
                           table: str) -> None:
         """Write ``(id_column, p)`` for every row of ``rows`` as derived ``table``."""
         ...
+
+    def splink_api(self) -> Any:
+        """A new Splink database API on this engine (Splink's ``SparkAPI``), so that the
+        pairwise work of probabilistic matching (blocking, comparisons, EM, scoring) runs in
+        the engine."""
+        ...

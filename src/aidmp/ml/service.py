@@ -44,6 +44,7 @@ from aidmp.ml.propensity.service import (
     latest_event_time,
     prediction_key,
     propensity_events,
+    score_in_engine,
     score_propensity,
     scoring_frame,
 )
@@ -216,6 +217,11 @@ class Models:
         model = self.load(name)
         if row["kind"] == "clv":
             ids, scores = score_clv(self.engine, model)
+        elif row["kind"] in ("propensity", "churn") and hasattr(model, "in_engine_"):
+            # fitted inside the engine: scored and written there, no rows come back
+            n = score_in_engine(self.engine, model, row["params"], name, row["version"])
+            return {"model": name, "version": row["version"], "profiles": n,
+                    "keys": [prediction_key(name)], "rows": n}
         elif row["kind"] in ("propensity", "churn"):
             ids, raw = score_propensity(self.engine, model, row["params"])
             scores = {prediction_key(name): raw["p"]}

@@ -542,6 +542,11 @@ DERIVED: tuple[DerivedSpec, ...] = (
                 "planned by campaign definitions"),
     DerivedSpec("_keep_stage_", (), "rows kept while a declared table is rewritten",
                 prefix=True, pii=True),
+    DerivedSpec("_mllib_", (), "work tables of model fits inside a distributed engine "
+                "(training pairs, scores before they reach predictions)", ("profile_id",),
+                prefix=True),
+    DerivedSpec("cluster_labels", ("profile_id",), "the cluster of each profile from a "
+                "K-Means fitted inside a distributed engine", ("profile_id",), prefix=True),
 )
 
 

@@ -157,8 +157,9 @@ class SparkML:
         cols["w"] = pairs[weight].cast("float64") if weight else ibis.literal(1.0)
         expr = pairs.select(**cols)
         expr = expr.filter(expr.u.notnull(), expr.i.notnull(), expr.w.notnull())
-        # one pair per (user, item), as the single-node matrix sums duplicates
-        expr = expr.group_by("u", "i").agg(w=expr.w.sum())
+        # one pair per (user, item): weights add up as in the single-node matrix; without
+        # a weight every pair counts once, as binarised interactions do
+        expr = expr.group_by("u", "i").agg(w=expr.w.sum() if weight else expr.w.max())
         step = "ALS"
         frame = self.engine.frame(expr, step)
         with wrapped(step, f"ALS(rank={rank}, implicitPrefs=True)"):
@@ -294,3 +295,17 @@ class SparkML:
                 scored = model.transform(data).select(
                     id_column, vector_to_array(F.col("probability"))[1].alias("p"))
         self._write(table, scored)
+
+    # -- probabilistic matching ------------------------------------------------------------------
+    def splink_api(self) -> Any:
+        """Splink's Spark backend on the engine's session (its string-similarity UDFs come
+        from the jar :func:`~aidmp.engine.spark.engine.build_session` puts on the class
+        path). Intermediate tables are persisted in Spark's memory, not written as Parquet
+        next to the working directory."""
+        from splink.backends.spark import SparkAPI
+
+        partitions = int(self.engine.session.conf.get("spark.sql.shuffle.partitions", "4")
+                         or 4)
+        return SparkAPI(  # type: ignore[no-untyped-call]
+            spark_session=self.engine.session, break_lineage_method="persist",
+            num_partitions_on_repartition=partitions)

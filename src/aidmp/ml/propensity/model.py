@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Literal, Self, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, Self, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,11 @@ from threadpoolctl import threadpool_limits
 
 from aidmp.errors import ValidationError
 from aidmp.ml.metrics import Evaluation, evaluate
+
+if TYPE_CHECKING:
+    import ibis
+
+    from aidmp.engine.ml import InEngineML
 from aidmp.ml.propensity.estimators import (
     METHODS,
     FeatureSpec,
@@ -276,6 +281,15 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.expected_logit_ = self.explainer_.base_logit
         return self
 
+    def fit_in_engine(self, ml: InEngineML, rows: ibis.Table, features: list[str],
+                      label: str = "label", folder: str | None = None) -> Self:
+        """Fit inside a distributed engine (Spark MLlib logistic regression or
+        gradient-boosted trees) on the rows of an engine query; see
+        :mod:`aidmp.ml.propensity.in_engine` for what differs from :meth:`fit`."""
+        from aidmp.ml.propensity.in_engine import fit_in_engine
+
+        return fit_in_engine(self, ml, rows, features, label, folder)
+
     def _logit(self, data: pd.DataFrame) -> NDArray[np.float64]:
         return logit(self.estimator_.predict_proba(data)[:, 1])
 
@@ -313,7 +327,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     # -- using -------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "explainer_"):
+        if not hasattr(self, "explainer_") and not hasattr(self, "in_engine_"):
             raise ValidationError("the model is not fitted; call fit(X, y) first", field="model")
 
     def _rows(self, X: object) -> pd.DataFrame:
@@ -326,6 +340,10 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         Raises:
             ValidationError: a training column is missing from ``X`` (named in ``field``).
         """
+        if hasattr(self, "in_engine_"):
+            from aidmp.ml.propensity.in_engine import in_engine_proba
+
+            return in_engine_proba(self.in_engine_, X)
         rows = self._rows(X)
         with self._threads():
             return np.asarray(self.estimator_.predict_proba(rows), dtype=np.float64)
@@ -342,6 +360,9 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         pushing the probability up, sorted by size. Over all columns (``top=None``) they sum
         to ``logit(p) - expected_logit_``.
         """
+        if hasattr(self, "in_engine_"):
+            raise ValidationError("models fitted inside the engine have no per-person "
+                                  "explanations; see importances_", field="model")
         data = self._rows(X_rows)
         if top is not None and top < 1:
             raise ValidationError(f"top must be a positive integer or None, got {top!r}",
@@ -353,6 +374,8 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def model_card(self) -> ModelCard:
         """What the model is, how it was chosen, how well it does, in JSON-ready values."""
         self._check_fitted()
+        if hasattr(self, "in_engine_"):
+            return self._engine_card()
         m = self.metrics_
         top = m.lift[0]
         strongest = ", ".join(self.importances_["feature"].head(3))
@@ -390,5 +413,31 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             "base_rate": self.base_rate_,
             "features": list(self.features_),
             "categorical_features": list(self.categorical_),
+            "summary": summary,
+        }
+
+    def _engine_card(self) -> ModelCard:
+        fit = self.in_engine_
+        summary = (f"A {_NAMES[self.method_]} model fitted inside the engine (Spark MLlib) on "
+                   f"{fit.n_train:,} people of whom {fit.base_rate:.1%} were positive, then "
+                   f"refitted on all {self.n_fit_:,}. On {fit.n_validation:,} held-out people: "
+                   f"AUC {fit.auc:.3f}, mean predicted {fit.mean_predicted:.3f} vs observed "
+                   f"{fit.base_rate:.3f}.")
+        return {
+            "method": self.method_,
+            "estimator": "MLlib " + ("LogisticRegression" if fit.method == "logistic"
+                                     else "GBTClassifier"),
+            "parameters": {"method": self.method, "calibration": None, "cv": self.cv,
+                           "random_state": self.random_state,
+                           "validation_size": self.validation_size, "classifier": {}},
+            "selection": self.selection_.to_dict(orient="records"),
+            "metrics": {"auc": fit.auc, "log_loss": fit.log_loss, "base_rate": fit.base_rate,
+                        "mean_predicted": fit.mean_predicted, "n": fit.n_validation},
+            "importances": self.importances_.to_dict(orient="records"),
+            "training_size": self.n_train_,
+            "validation_size": self.n_validation_,
+            "base_rate": self.base_rate_,
+            "features": list(self.features_),
+            "categorical_features": [],
             "summary": summary,
         }

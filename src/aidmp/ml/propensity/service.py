@@ -19,6 +19,7 @@ import ibis
 import pandas as pd
 
 from aidmp.engine.base import Engine
+from aidmp.engine.ml import InEngineML
 from aidmp.errors import ValidationError
 from aidmp.ml.data import profile_events
 from aidmp.ml.propensity.data import churn_label, future_event_label, history_features
@@ -29,10 +30,12 @@ from aidmp.ml.propensity.frame import (
     parse_features,
     usable_attributes,
 )
+from aidmp.ml.propensity.in_engine import engine_metrics, write_engine_predictions
 from aidmp.ml.propensity.model import PropensityModel
 
-__all__ = ["features_at", "fit_propensity", "latest_event_time", "prediction_key",
-           "propensity_events", "score_propensity", "scoring_frame"]
+__all__ = ["features_at", "fit_propensity", "history_rows", "latest_event_time",
+           "prediction_key", "propensity_events", "score_in_engine", "score_propensity",
+           "scoring_frame"]
 
 Kind = Literal["propensity", "churn"]
 
@@ -155,6 +158,12 @@ def fit_propensity(engine: Engine, target_event: str | None = None,
     mode, attrs, use_events = _resolve_features(engine, features, exclude, value_property)
     plan = {"features": mode, "attributes": attrs, "events": use_events}
     common = {"kind": kind, "method": method, "value_property": value_property, **plan}
+    ml = engine.in_engine_ml()
+    if ml is not None and target_event is not None and not attrs and use_events:
+        # A distributed engine fits on its own rows (MLlib); profile attributes, which are
+        # joined in pandas, keep the driver path.
+        return _fit_in_engine(engine, ml, target_event, window_days, cutoff, kind, method,
+                              value_property, common)
     if target_column is not None:
         frame, window = _static_frame(engine, target_column, positive, value_property, attrs,
                                       use_events)
@@ -192,6 +201,82 @@ def fit_propensity(engine: Engine, target_event: str | None = None,
     params.update({"model_card": card, "columns": list(X.columns), "dropped_constant": constant})
     window.update({"rows": len(frame), "positives": int(frame["label"].sum())})
     return model, params, metrics, window
+
+
+def _cutoff(engine: Engine, events: ibis.Table, window_days: int | None,
+            cutoff: str | pd.Timestamp | None) -> pd.Timestamp:
+    if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
+        raise ValidationError(f"must be a positive whole number of days, got {window_days!r}",
+                              field="window_days")
+    latest = latest_event_time(engine, events)
+    cut = latest - timedelta(days=window_days) if cutoff is None else pd.Timestamp(cutoff)
+    if cut.tzinfo is None:
+        cut = cut.tz_localize("UTC")
+    if cut + timedelta(days=window_days) > latest + timedelta(days=1):
+        raise ValidationError(f"the outcome window ends after the latest event ({latest}); use "
+                              f"a cutoff on or before {latest - timedelta(days=window_days)}",
+                              field="cutoff")
+    return cut
+
+
+def _labels(events: ibis.Table, target_event: str, cut: pd.Timestamp, window_days: int,
+            kind: Kind) -> ibis.Table:
+    if kind == "churn":
+        labels = churn_label(events, "profile_id", "timestamp", cut, window_days,
+                             event_col="event", event_name=target_event)
+    else:
+        labels = future_event_label(events, "profile_id", "timestamp", "event", target_event,
+                                    cut, window_days)
+    assert isinstance(labels, ibis.Table)
+    return labels
+
+
+def history_rows(events: ibis.Table, cut: pd.Timestamp, value_property: str | None
+                 ) -> ibis.Table:
+    """:func:`features_at` as an engine query (value aggregates of non-buyers are 0)."""
+    expr = history_features(events, "profile_id", "timestamp", cut,
+                            ["value"] if value_property else [])
+    assert isinstance(expr, ibis.Table)
+    fills = {c: expr[c].fill_null(0.0) for c in ("value_sum", "value_mean") if c in expr.columns}
+    return expr.mutate(**fills) if fills else expr
+
+
+def _fit_in_engine(engine: Engine, ml: InEngineML, target_event: str,
+                   window_days: int | None, cutoff: str | pd.Timestamp | None, kind: Kind,
+                   method: str, value_property: str | None, common: dict[str, Any]
+                   ) -> tuple[PropensityModel, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """:func:`fit_propensity` with the rows kept in the engine (event features only)."""
+    events = propensity_events(engine, value_property)
+    cut = _cutoff(engine, events, window_days, cutoff)
+    assert window_days is not None
+    labels = _labels(events, target_event, cut, window_days, kind)
+    feats = history_rows(events, cut, value_property)
+    rows = labels.inner_join(feats, "profile_id")
+    counts = engine.execute(rows.aggregate(n=rows.count(), pos=rows.label.sum())).to_pylist()[0]
+    n, pos = int(counts["n"] or 0), int(counts["pos"] or 0)
+    end = cut + timedelta(days=window_days)
+    what = (f"{target_event!r} {'not ' if kind == 'churn' else ''}done between "
+            f"{cut.date()} and {end.date()}")
+    _check_labels(pd.DataFrame({"label": [1] * pos + [0] * (n - pos)}), what)
+    columns = [c for c in feats.columns if c != "profile_id"]
+    model = PropensityModel(method=method)  # type: ignore[arg-type]
+    model.fit_in_engine(ml, rows, columns)
+    params = {**common, "target_event": target_event, "window_days": window_days,
+              "model_card": model.model_card(), "columns": columns, "dropped_constant": [],
+              "in_engine": True}
+    window = {"cutoff": cut.isoformat(), "label_window_end": end.isoformat(), "rows": n,
+              "positives": pos}
+    return model, params, engine_metrics(model.in_engine_), window
+
+
+def score_in_engine(engine: Engine, model: PropensityModel, params: dict[str, Any],
+                    name: str, version: int) -> int:
+    """Score everyone with events in the engine and write their ``predictions`` there."""
+    events = propensity_events(engine, params.get("value_property"))
+    rows = history_rows(events, latest_event_time(engine, events),
+                        params.get("value_property"))
+    return write_engine_predictions(engine, model.in_engine_, rows, prediction_key(name),
+                                    name, version)
 
 
 def _window_frame(engine: Engine, target_event: str, window_days: int | None,

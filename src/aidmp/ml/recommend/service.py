@@ -20,12 +20,15 @@ Example:
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from aidmp.engine.base import Engine
+from aidmp.engine.ml import InEngineML
 from aidmp.errors import ValidationError
 from aidmp.ml.data import item_names, profile_events
 from aidmp.ml.recommend import (
@@ -114,6 +117,20 @@ def build(method: str, params: dict[str, Any] | None = None) -> Recommender:
     return METHODS[method](**hyper)
 
 
+def _evaluate_in_engine(engine: Engine, ml: InEngineML, model: ALS, train: Interactions,
+                        relevant: Interactions) -> dict[str, float]:
+    """:func:`evaluate` of an ALS factorised inside the engine on the training pairs."""
+    stage = f"_mllib_als_train_{uuid.uuid4().hex[:8]}"
+    m = train.matrix.tocoo()
+    engine.scratch_rows(stage, pa.table({"profile_id": train.user_ids[m.row].astype(str),
+                                         "item_id": train.item_ids[m.col].astype(str)}))
+    try:
+        model.fit_in_engine(ml, engine.table(stage), train)
+    finally:
+        engine.drop(stage)
+    return evaluate(model, train, relevant, K, fit=False)
+
+
 def _sequential(model: Recommender) -> bool:
     if isinstance(model, Hybrid):
         return _sequential(model.first) or _sequential(model.second)
@@ -159,9 +176,20 @@ def fit_recommender(engine: Engine, method: str = "als", event: str = "Item Rate
         split = (f"per-profile random {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} split "
                  f"(seed {SPLIT_SEED})")
     relevant = test if relevant_min is None else test.at_least(relevant_min)
-    scores = evaluate(candidate, train.binarize(), relevant, K)
+    ml = engine.in_engine_ml()
+    model: Recommender
+    if ml is not None and isinstance(candidate, ALS):
+        # ALS factorises inside a distributed engine (MLlib); the split stays as it is
+        scores = _evaluate_in_engine(engine, ml, candidate, train.binarize(), relevant)
+        pairs = profile_events(engine, event, texts=[("item_id", item_property)])
+        pairs = pairs.filter(pairs.item_id.notnull())
+        final = build(method, hyper)
+        assert isinstance(final, ALS)
+        model = final.fit_in_engine(ml, pairs, data.binarize())
+    else:
+        scores = evaluate(candidate, train.binarize(), relevant, K)
+        model = build(method, hyper).fit(data.binarize())
     baseline = evaluate(Popularity(), train.binarize(), relevant, K)
-    model = build(method, hyper).fit(data.binarize())
     metrics: dict[str, Any] = {f"{k}@{K}": v for k, v in scores.items() if k != "users"}
     metrics.update({"users_evaluated": scores["users"],
                     f"popularity_ndcg@{K}": baseline["ndcg"],
