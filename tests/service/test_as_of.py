@@ -164,3 +164,20 @@ def test_campaign_reports_as_of_an_instant(tmp_path: Path) -> None:
         later = client.get("/v1/campaigns/roi", params={"as_of": "2999-01-01T00:00:00Z"},
                            headers=admin)
         assert later.status_code == 400 and later.json()["field"] == "as_of"
+        # with bootstrap intervals the attribution is a job: 202 at once, then the result
+        boot = {"as_of": AS_OF, "ci": 0.9}
+        queued = client.get("/v1/campaigns/attribution", params=boot, headers=admin)
+        assert queued.status_code == 202 and queued.json()["kind"] == "campaigns.attribution"
+        job = dmp.jobs.wait(queued.json()["id"], timeout=120)
+        assert job["state"] == "succeeded", job["error"]
+        rows = {r["channel"]: r for r in job["result"]["rows"]}
+        assert set(rows) == {"email"} and rows["email"]["last_touch_revenue"] == 50.0
+        assert len(rows["email"]["last_touch_ci"]) == 2
+        waited = client.get("/v1/campaigns/attribution", params={**boot, "wait": True},
+                            headers=admin)
+        assert waited.status_code == 200 and waited.json() == job["result"]
+        dmp.jobs.close()
+    local = runner.invoke(app, ["campaigns", "attribution", "--ci", "0.9", "--as-of", AS_OF,
+                                "--json", "--home", str(home)])
+    assert local.exit_code == 0, local.output
+    assert orjson.loads(local.stdout) == job["result"]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aidmp.cli.client import call, server
+from aidmp.cli.client import call, run_job, server
 from aidmp.cli.common import AsOfOption, HomeOption, JsonOption, as_of_text, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.errors import ValidationError
@@ -217,11 +217,17 @@ def attribution(lookback_days: Lookback = 30.0,
     """First/last-touch, linear, time-decay, position-based and Markov, side by side."""
     by = ("channel", "campaign") if by_campaign else ("channel",)
     when = as_of_text(as_of)
-    data = call(home, "attribution_v1_campaigns_attribution_get",
-                {"lookback_days": lookback_days, "half_life_days": half_life_days,
-                 "by_campaign": by_campaign, "ci": ci, "as_of": when},
-                local=lambda dmp: _at(dmp, when).attribution(
-                    lookback_days=lookback_days, half_life_days=half_life_days, by=by, ci=ci))
+    if ci is not None:  # the bootstrap refits hundreds of times: a job
+        data = run_job(home, "campaigns.attribution", {
+            "lookback_days": lookback_days, "half_life_days": half_life_days,
+            "by_campaign": by_campaign, "ci": ci, "as_of": when}, label="attribution",
+            show_progress=not json)
+    else:
+        data = call(home, "attribution_v1_campaigns_attribution_get",
+                    {"lookback_days": lookback_days, "half_life_days": half_life_days,
+                     "by_campaign": by_campaign, "as_of": when},
+                    local=lambda dmp: _at(dmp, when).attribution(
+                        lookback_days=lookback_days, half_life_days=half_life_days, by=by))
     if plot:
         from aidmp.campaigns.plots import plot_attribution
 

@@ -183,6 +183,21 @@ class NoParams(_Params):
     """No parameters."""
 
 
+class AttributionParams(_Params):
+    """Parameters of ``campaigns.attribution`` (every model, with bootstrap intervals)."""
+
+    lookback_days: float = Field(default=30.0, gt=0, le=3650, allow_inf_nan=False)
+    """Touches this many days before a conversion count."""
+    half_life_days: float = Field(default=7.0, gt=0, le=3650, allow_inf_nan=False)
+    """Time-decay half-life."""
+    by_campaign: bool = False
+    """Credit channel + campaign instead of channel."""
+    ci: float | None = Field(default=None, ge=0.5, lt=1.0)
+    """Bootstrap intervals at this level (e.g. 0.95)."""
+    as_of: AsOf = None
+    """Only touches and conversions up to this instant."""
+
+
 class ClusterParams(_Params):
     """Parameters of ``segments.cluster``."""
 
@@ -336,6 +351,17 @@ def _score(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     return report
 
 
+def _attribution(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
+    from aidmp.campaigns import Campaigns
+    from aidmp.ml.registry import json_ready
+
+    progress("attribution", 0, 1)
+    by = ("channel", "campaign") if p["by_campaign"] else ("channel",)
+    return json_ready(Campaigns(dmp.engine, as_of=_instant(p["as_of"])).attribution(
+        lookback_days=p["lookback_days"], half_life_days=p["half_life_days"], by=by,
+        ci=p["ci"]))
+
+
 def _cluster(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     from aidmp.segments.learned import cluster_segments
 
@@ -448,6 +474,8 @@ for _kind in (
             _score, check=_check_score),
     JobKind("audiences.sync", "Send a segment to a destination (adds and removes).",
             SyncParams, _sync, check=_check_sync),
+    JobKind("campaigns.attribution", "Every attribution model side by side, with bootstrap "
+            "intervals when ci is given.", AttributionParams, _attribution),
     JobKind("quality.report", "The data-quality report.", NoParams, _quality),
 ):
     register(_kind)

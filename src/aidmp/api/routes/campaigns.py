@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aidmp.api.auth import require
 from aidmp.api.params import DAYS, When
+from aidmp.api.routes.jobs import JOB_RESPONSES, WAIT, answer_job
 from aidmp.campaigns import Campaigns, sample_size
 from aidmp.campaigns.experiments import parse_arms
 from aidmp.errors import ValidationError
@@ -76,17 +77,24 @@ def report(request: Request, model: RuleModel = "last_touch",
     return _campaigns(request, as_of).report(lookback_days=lookback_days, model=model)
 
 
-@router.get("/v1/campaigns/attribution")
+@router.get("/v1/campaigns/attribution", responses=JOB_RESPONSES)
 def attribution(request: Request, lookback_days: float = DAYS,
                 half_life_days: float = Query(7.0, gt=0, le=3650, allow_inf_nan=False),
                 by_campaign: bool = False,
                 ci: float | None = Query(None, ge=0.5, lt=1.0), as_of: When | None = AS_OF,
-                _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
-    """First/last-touch, linear, time-decay, position-based and Markov, side by side.
+                wait: bool = WAIT, key: ApiKey = Depends(require("aggregate"))) -> Any:
+    """First/last-touch, linear, time-decay, position-based and Markov, side by side;
+    ``as_of`` gives them as they stood at an instant.
 
-    ``ci`` (e.g. 0.95) adds bootstrap intervals (``<model>_ci``) to every credit; ``as_of``
-    gives them as they stood at an instant.
+    ``ci`` (e.g. 0.95) adds bootstrap intervals (``<model>_ci``) to every credit: hundreds of
+    refits, so that is a ``campaigns.attribution`` job, answered 202 with the job at once
+    (``Location: /v1/jobs/{id}``), or its result with ``?wait=true``.
     """
+    if ci is not None:
+        return answer_job(request, key, "campaigns.attribution", {
+            "lookback_days": lookback_days, "half_life_days": half_life_days,
+            "by_campaign": by_campaign, "ci": ci,
+            "as_of": as_of.isoformat() if as_of else None}, wait=wait)
     by = ("channel", "campaign") if by_campaign else ("channel",)
     return _campaigns(request, as_of).attribution(lookback_days=lookback_days,
                                            half_life_days=half_life_days, by=by, ci=ci)
