@@ -44,7 +44,7 @@ from aidmp.errors import AuthError
 from aidmp.privacy.keys import ApiKey
 
 TEMPLATES = Path(__file__).parent / "templates"
-STATIC_VERSION = "4"
+STATIC_VERSION = "5"
 """Bumped when app.css / app.js change: their URLs carry it, so browsers may cache for a year."""
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
