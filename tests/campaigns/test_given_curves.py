@@ -72,12 +72,13 @@ def test_cli_file_and_rest_body(tmp_path: Path, dmp: DMP) -> None:
     assert {c["unit"] for c in again["channels"]} == {"search", "display"}
     with TestClient(create_app(dmp)) as client:
         key = dmp.keys.create("admin").secret
-        got = client.post("/v1/campaigns/optimise", headers={"Authorization": f"Bearer {key}"},
+        auth = {"Authorization": f"Bearer {key}"}
+        got = client.post("/v1/campaigns/optimise?wait=true", headers=auth,
                           json={"total": 600, "breakpoints": 400, "spend_all": True,
                                 "curves": CURVES})
         assert got.status_code == 200, got.text
         spend = {c["unit"]: c["spend"] for c in got.json()["channels"]}
         assert spend["display"] == pytest.approx(X2, abs=4.0)
-        bad = client.post("/v1/campaigns/optimise", headers={"Authorization": f"Bearer {key}"},
+        bad = client.post("/v1/campaigns/optimise?wait=true", headers=auth,
                           json={"total": 10, "curves": [{"channel": "x", "model": "cubic"}]})
         assert bad.status_code in (400, 422) and "model" in bad.text

@@ -175,7 +175,7 @@ def test_cli_and_rest_over_the_study(study: tuple[DMP, dict[str, Any]], tmp_path
     client = TestClient(create_app(dmp))
     key = dmp.keys.create("read", source="analyst").secret
     auth = {"Authorization": f"Bearer {key}"}
-    body = client.post("/v1/campaigns/optimise", json={"lookback_days": LOOKBACK},
+    body = client.post("/v1/campaigns/optimise?wait=true", json={"lookback_days": LOOKBACK},
                        headers=auth)
     assert body.status_code == 200, body.text
     out = body.json()
@@ -198,8 +198,8 @@ def test_cli_and_rest_over_the_study(study: tuple[DMP, dict[str, Any]], tmp_path
     bad = client.get("/v1/campaigns/experiments/newsletter_holdout/uplift",
                      params={"features": ["nope"]}, headers=auth)
     assert bad.status_code == 400 and bad.json()["field"] == "features"
-    ci = client.get("/v1/campaigns/attribution", params={"lookback_days": LOOKBACK, "ci": 0.9},
-                    headers=auth).json()
+    ci = client.get("/v1/campaigns/attribution", headers=auth,
+                    params={"lookback_days": LOOKBACK, "ci": 0.9, "wait": True}).json()
     assert all(r["last_touch_ci"][0] <= r["last_touch"] <= r["last_touch_ci"][1]
                for r in ci["rows"])
     plot = tmp_path / "exp.png"

@@ -426,8 +426,8 @@ def optimise(
                                   "--plot while aidmp serve holds the home", field="plot")
         rows = None if table_ is None else [
             {**r, "period": str(r["period"])} for r in table_.to_pylist()]
-        out = client.call("optimise_v1_campaigns_optimise_post",
-                          body={"history": rows, **given, **options})
+        out = run_job(home, "campaigns.optimise", {"history": rows, **given, **options},
+                      label="optimise", show_progress=not json)
     skipped = out["skipped_channels"]
     if json:
         emit_json(out)

@@ -43,6 +43,7 @@ import pyarrow as pa
 
 from aidmp.engine.base import arrow_schema
 from aidmp.errors import AidmpError, NotFoundError, ValidationError
+from aidmp.service import analytics_kinds  # noqa: F401  (registers its kinds)
 from aidmp.service.kinds import KINDS, JobKind, validate_params
 from aidmp.store.schema import TABLES
 

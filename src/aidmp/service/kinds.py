@@ -183,51 +183,6 @@ class NoParams(_Params):
     """No parameters."""
 
 
-class AttributionParams(_Params):
-    """Parameters of ``campaigns.attribution`` (every model, with bootstrap intervals)."""
-
-    lookback_days: float = Field(default=30.0, gt=0, le=3650, allow_inf_nan=False)
-    """Touches this many days before a conversion count."""
-    half_life_days: float = Field(default=7.0, gt=0, le=3650, allow_inf_nan=False)
-    """Time-decay half-life."""
-    by_campaign: bool = False
-    """Credit channel + campaign instead of channel."""
-    ci: float | None = Field(default=None, ge=0.5, lt=1.0)
-    """Bootstrap intervals at this level (e.g. 0.95)."""
-    as_of: AsOf = None
-    """Only touches and conversions up to this instant."""
-
-
-class ClusterParams(_Params):
-    """Parameters of ``segments.cluster``."""
-
-    name: str = Field(min_length=1, max_length=100)
-    """Name of the clustering; each cluster becomes the segment ``<name> <n>``."""
-    features: list[str] | None = None
-    """Profile columns to cluster on (default: every numeric one)."""
-    method: Literal["kmeans", "dbscan", "agglomerative"] = "kmeans"
-    """Clustering method."""
-    k: int | None = Field(default=None, ge=2, le=50)
-    """Number of clusters (default: chosen by silhouette)."""
-
-
-class LookalikeParams(_Params):
-    """Parameters of ``segments.lookalike``."""
-
-    seed: str = Field(min_length=1)
-    """Segment whose members the audience should look like."""
-    name: str = Field(min_length=1, max_length=100)
-    """Name of the segment to save."""
-    top_percent: float | None = Field(default=10.0, gt=0, le=100)
-    """Share of the non-members to keep, best first."""
-    top_n: int | None = Field(default=None, ge=1)
-    """Number of people to keep instead of a share."""
-    features: list[str] | None = None
-    """Profile columns to compare on (default: every numeric one)."""
-    purpose: str = "advertising"
-    """Consent purpose: people who withdrew it are left out."""
-
-
 class SourceImportParams(_Params):
     """Parameters of ``sources.import`` (a database table or query)."""
 
@@ -277,16 +232,6 @@ def _check_sync(dmp: Host, p: dict[str, Any]) -> None:
     dmp.audiences.destinations.get(p["destination"])
 
 
-def _check_profiles(dmp: Host, p: dict[str, Any]) -> None:
-    if not dmp.engine.has_table("profiles"):
-        raise ValidationError("no profiles yet: run `aidmp build` first", field="profiles")
-
-
-def _check_lookalike(dmp: Host, p: dict[str, Any]) -> None:
-    dmp.segments.get(p["seed"])
-    _check_profiles(dmp, p)
-
-
 def _check_source(dmp: Host, p: dict[str, Any]) -> None:
     if (p["table"] is None) == (p["query"] is None):
         raise ValidationError("give either a table or a query", field="table")
@@ -300,12 +245,13 @@ def _shown_source(p: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the work -------------------------------------------------------------------------------------
-def _instant(text: str | None) -> datetime | None:
+def instant(text: str | None) -> datetime | None:
+    """An instant stored in a job's parameters (ISO text) as a datetime again."""
     return None if text is None else datetime.fromisoformat(text)
 
 
 def _build(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
-    return dmp.build(progress=progress, full=p["full"], as_of=_instant(p["as_of"])).to_dict()
+    return dmp.build(progress=progress, full=p["full"], as_of=instant(p["as_of"])).to_dict()
 
 
 def _import(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
@@ -326,7 +272,7 @@ def _resolve(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
 
 def _refresh(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     progress("refresh", 0, 1)
-    segments = dmp.segments_at(_instant(p["as_of"]))
+    segments = dmp.segments_at(instant(p["as_of"]))
     out = [r.to_dict() for r in segments.refresh(p["build_id"], p["segment_ids"])]
     progress("refresh", 1, 1)
     return out
@@ -349,38 +295,6 @@ def _score(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     report = dmp.models.score(p["name"])
     dmp.audit.record("job", "models.score", p["name"], {"version": report["version"]})
     return report
-
-
-def _attribution(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
-    from aidmp.campaigns import Campaigns
-    from aidmp.ml.registry import json_ready
-
-    progress("attribution", 0, 1)
-    by = ("channel", "campaign") if p["by_campaign"] else ("channel",)
-    return json_ready(Campaigns(dmp.engine, as_of=_instant(p["as_of"])).attribution(
-        lookback_days=p["lookback_days"], half_life_days=p["half_life_days"], by=by,
-        ci=p["ci"]))
-
-
-def _cluster(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
-    from aidmp.segments.learned import cluster_segments
-
-    progress("cluster", 0, 1)
-    out = cluster_segments(dmp, p["name"], features=p["features"],  # type: ignore[arg-type]
-                           method=p["method"], k=p["k"])
-    dmp.audit.record("job", "segments.cluster", p["name"], {"clusters": len(out["clusters"])})
-    return out
-
-
-def _lookalike(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
-    from aidmp.segments.learned import lookalike_segment
-
-    progress("lookalike", 0, 1)
-    out = lookalike_segment(dmp, p["seed"], p["name"],  # type: ignore[arg-type]
-                            top_percent=p["top_percent"], top_n=p["top_n"],
-                            features=p["features"], purpose=p["purpose"])
-    dmp.audit.record("job", "segments.lookalike", p["name"], {"seed": p["seed"]})
-    return out
 
 
 def _source_import(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
@@ -464,21 +378,16 @@ for _kind in (
             SourceImportParams, _source_import, check=_check_source, shown=_shown_source),
     JobKind("segments.refresh", "Materialise segment membership with history.", RefreshParams,
             _refresh, check=_check_refresh),
-    JobKind("segments.cluster", "Cluster the profiles; one segment per cluster.",
-            ClusterParams, _cluster, check=_check_profiles),
-    JobKind("segments.lookalike", "Save the people most like a seed segment as a segment.",
-            LookalikeParams, _lookalike, check=_check_lookalike),
     JobKind("models.fit", "Fit a model and register a new version.", FitParams, _fit,
             check=_check_fit),
     JobKind("models.score", "Score every profile with a model's latest version.", ScoreParams,
             _score, check=_check_score),
     JobKind("audiences.sync", "Send a segment to a destination (adds and removes).",
             SyncParams, _sync, check=_check_sync),
-    JobKind("campaigns.attribution", "Every attribution model side by side, with bootstrap "
-            "intervals when ci is given.", AttributionParams, _attribution),
     JobKind("quality.report", "The data-quality report.", NoParams, _quality),
 ):
     register(_kind)
 
 
-__all__ = ["KINDS", "JobKind", "Progress", "register", "validate_params"]
+__all__ = ["KINDS", "AsOf", "JobKind", "Progress", "instant", "register",
+           "validate_params"]

@@ -13,6 +13,7 @@ from aidmp.api.params import DAYS, When
 from aidmp.api.routes.jobs import JOB_RESPONSES, WAIT, answer_job
 from aidmp.campaigns import Campaigns, sample_size
 from aidmp.campaigns.experiments import parse_arms
+from aidmp.campaigns.optimiser.request import OptimiseRequest
 from aidmp.errors import ValidationError
 from aidmp.privacy.keys import ApiKey
 from aidmp.spec.clock import point_in_time
@@ -174,78 +175,17 @@ def sample_size_route(baseline: float = Query(ge=1e-6, le=1 - 1e-6),
     return {"per_arm": n}
 
 
-class HistoryRow(BaseModel):
-    """One period of one channel's (or channel and segment's) spend and return."""
+@router.post("/v1/campaigns/optimise", tags=["campaigns"], status_code=202,
+             responses=JOB_RESPONSES)
+def optimise(request: Request, body: OptimiseRequest, wait: bool = WAIT,
+             key: ApiKey = Depends(require("aggregate"))) -> Any:
+    """Allocate a budget across channels by LP over fitted diminishing-returns curves.
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    channel: str = Field(min_length=1)
-    segment: str | None = None
-    period: str | int
-    spend: float = Field(ge=0)
-    return_: float = Field(alias="return")
-
-
-class CurveSpec(BaseModel):
-    """One channel's response: a curve (``model`` + ``params``, ``up_to`` for log) or a
-    spend/return table (``points``: ``[[spend, return], ...]``)."""
-
-    model_config = ConfigDict(extra="forbid")
-    channel: str = Field(min_length=1, max_length=200)
-    """The channel."""
-    model: Literal["exp", "hill", "log"] | None = None
-    """Curve shape (with ``params``)."""
-    params: list[float] | None = Field(default=None, min_length=2, max_length=3)
-    """exp / log: [a, b]; hill: [a, k, n]."""
-    up_to: float | None = Field(default=None, gt=0)
-    """The largest spend the curve holds for (required for log)."""
-    points: list[list[float]] | None = Field(default=None, min_length=1, max_length=10_000)
-    """[[spend, return], ...]: expected return at each spend level."""
-
-
-class OptimiseRequest(BaseModel):
-    """Fit response curves on ``history`` and allocate ``total``.
-
-    Without ``history`` the store's campaign costs and attributed revenue per ``period`` are
-    the history (channels with fewer than 3 different spends are left out and listed); without
-    ``total`` the current total spend per period is re-allocated.
+    A ``campaigns.optimise`` job (curve fits over the store's history): answered 202 with
+    the job at once (``Location: /v1/jobs/{id}``), or the plan with ``?wait=true``.
     """
-
-    model_config = ConfigDict(extra="forbid")
-    history: list[HistoryRow] | None = Field(default=None, min_length=2)
-    total: float | None = Field(default=None, ge=0)
-    period: Literal["day", "week"] = "day"
-    attribution_model: RuleModel = "last_touch"
-    lookback_days: float = Field(default=30.0, gt=0)
-    breakpoints: int = Field(default=20, ge=2, le=500)
-    model: Literal["exp", "hill", "log", "auto"] = "exp"
-    min_spend: dict[str, float] | None = None
-    max_spend: dict[str, float] | None = None
-    reach_caps: dict[str, float] | None = None
-    current: dict[str, float] | None = None
-    spend_all: bool = False
-    curves: list[CurveSpec] | None = Field(default=None, min_length=1, max_length=1000)
-    """Your own response curves or spend/return tables instead of fitting from history."""
-
-
-@router.post("/v1/campaigns/optimise", tags=["campaigns"])
-def optimise(request: Request, body: OptimiseRequest,
-             _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
-    """Allocate a budget across channels by LP over fitted diminishing-returns curves."""
-    import pyarrow as pa
-
-    history = None
-    if body.history is not None:
-        rows = [r.model_dump(by_alias=True, exclude_none=True) for r in body.history]
-        for r in rows:
-            r["period"] = str(r["period"])
-        history = pa.Table.from_pylist(rows)
-    return _campaigns(request).optimise(
-        history, total=body.total, period=body.period, attribution_model=body.attribution_model,
-        lookback_days=body.lookback_days, breakpoints=body.breakpoints, model=body.model,
-        min_spend=body.min_spend, max_spend=body.max_spend, reach_caps=body.reach_caps,
-        current=body.current, spend_all=body.spend_all,
-        **({"curves": [c.model_dump(exclude_none=True) for c in body.curves]}
-           if body.curves is not None else {}))
+    return answer_job(request, key, "campaigns.optimise",
+                      body.model_dump(mode="json", by_alias=True), wait=wait)
 
 
 class CampaignRequest(BaseModel):
