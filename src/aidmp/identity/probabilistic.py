@@ -158,7 +158,10 @@ class ProbabilisticMatcher:
                 "no blocking rule generates pairs within max_block_pairs; give `blocking` "
                 "rules or raise max_block_pairs")
             return self
-        self.fitted_ = train(records, plan, self.config)
+        ml = self.engine.in_engine_ml()
+        # on a distributed engine Splink pairs, estimates and scores there (SparkAPI)
+        self.fitted_ = train(records, plan, self.config,
+                             db=ml.splink_api if ml is not None else None)
         summary.prior = self.fitted_.prior
         summary.prior_method = self.fitted_.prior_method
         return self

@@ -51,6 +51,7 @@ from pyspark.logger import PySparkLogger
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
+from splink.backends.spark import similarity_jar_location
 
 from aidmp.engine.base import SCHEMA_TABLE, Engine, one_row_per_key
 from aidmp.engine.spark.derived import DerivedTables
@@ -174,6 +175,8 @@ def build_session(
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        # Splink's string-similarity functions (Jaro-Winkler...) for probabilistic matching
+        .config("spark.jars", similarity_jar_location())
     )
     if catalog == "hive" and local:
         metastore = Path(location) / "_metastore"

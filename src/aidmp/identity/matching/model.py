@@ -1,7 +1,8 @@
 """The Splink side of matching: comparisons, settings, estimation and scoring.
 
-Splink runs on its own in-memory DuckDB (``splink.DuckDBAPI``), fed the cleaned records as
-pandas frames (one per side in a link); nothing here touches the store.
+Splink runs on its own in-memory DuckDB (``splink.DuckDBAPI``), or, when the store's engine is
+Spark, on Splink's Spark backend (``SparkAPI``, from ``engine.in_engine_ml().splink_api``), fed
+the cleaned records as pandas frames (one per side in a link); nothing here touches the store.
 
 Estimation follows the Fellegi-Sunter recipe Splink documents: the prior (the probability that
 two random records match) from deterministic rules counted over a random sample of pairs (or a
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -59,8 +61,9 @@ def _numeric(name: str, diffs: list[float]) -> ComparisonCreator:
     return cl.CustomComparison(levels, output_column_name=name)
 
 
-def comparison(spec: ComparisonSpec) -> ComparisonCreator:
-    """The Splink comparison a :class:`ComparisonSpec` describes."""
+def comparison(spec: ComparisonSpec, dialect: str = "duckdb") -> ComparisonCreator:
+    """The Splink comparison a :class:`ComparisonSpec` describes, for a Splink SQL dialect
+    (``duckdb`` or ``spark``: date patterns are written differently)."""
     name, ts = spec.field, spec.thresholds
     out: ComparisonCreator
     if spec.type == "exact":
@@ -79,7 +82,9 @@ def comparison(spec: ComparisonSpec) -> ComparisonCreator:
         metrics: list[Literal["month", "year"]] = ["month"]
         metrics += ["year"] * len(years)
         out = cl.DateOfBirthComparison(
-            name, input_is_string=True, datetime_format="%Y%m%d", invalid_dates_as_null=False,
+            name, input_is_string=True,
+            datetime_format="yyyyMMdd" if dialect == "spark" else "%Y%m%d",
+            invalid_dates_as_null=False,
             datetime_thresholds=[1, *years], datetime_metrics=metrics)  # type: ignore[arg-type]  # (list is invariant)
     elif spec.type == "numeric":
         return _numeric(name, ts or [1.0])
@@ -128,16 +133,24 @@ def frames(records: pd.DataFrame, plan: Plan) -> list[pd.DataFrame]:
     return [g[cols].reset_index(drop=True) for _, g in records.groupby("side", sort=True)]
 
 
-def _linker(inputs: list[pd.DataFrame], settings: SettingsCreator | dict[str, Any]) -> Linker:
-    db = DuckDBAPI()
-    tables = [db.register(f) for f in inputs]
+DatabaseFactory = Callable[[], Any]
+"""Makes the Splink database API a linker runs on (``DuckDBAPI`` when none is given)."""
+
+
+def _api(db: DatabaseFactory | None) -> Any:
+    return db() if db is not None else DuckDBAPI()
+
+
+def _linker(inputs: list[pd.DataFrame], settings: SettingsCreator | dict[str, Any],
+            api: Any) -> Linker:
+    tables = [api.register(f) for f in inputs]
     return Linker(tables if len(tables) > 1 else tables[0], settings, log_level=logging.ERROR)
 
 
-def _settings(plan: Plan, prior: float | None) -> SettingsCreator:
+def _settings(plan: Plan, prior: float | None, dialect: str) -> SettingsCreator:
     return SettingsCreator(
         link_type=plan.mode, unique_id_column_name="record_id",
-        comparisons=[comparison(c) for c in plan.comparisons],
+        comparisons=[comparison(c, dialect) for c in plan.comparisons],
         blocking_rules_to_generate_predictions=[block_on(*r) for r in plan.blocking],
         additional_columns_to_retain=["profile_id", "side"],
         retain_intermediate_calculation_columns=True,
@@ -157,11 +170,18 @@ def _prior(linker: Linker) -> float:
     return float(linker.misc.save_model_to_json()["probability_two_random_records_match"])
 
 
-def train(records: pd.DataFrame, plan: Plan, config: MatchingConfig) -> Fitted:
-    """Build a linker on the records and estimate its prior, u and m probabilities."""
+def train(records: pd.DataFrame, plan: Plan, config: MatchingConfig,
+          db: DatabaseFactory | None = None) -> Fitted:
+    """Build a linker on the records and estimate its prior, u and m probabilities.
+
+    ``db`` makes the Splink backend (a distributed engine's, e.g. ``SparkAPI``); Splink's
+    own in-memory DuckDB otherwise.
+    """
     inputs = frames(records, plan)
     # one linker trains and scores (each costs a second or two to set up)
-    linker = _linker(inputs, _settings(plan, config.prior))
+    api = _api(db)
+    linker = _linker(inputs, _settings(plan, config.prior, api.sql_dialect.sql_dialect_str),
+                     api)
     method = "given"
     if config.prior is None:
         rules = deterministic_rules(plan) or [r for r in plan.blocking if len(r) > 1][:1] \
@@ -193,7 +213,7 @@ def train(records: pd.DataFrame, plan: Plan, config: MatchingConfig) -> Fitted:
             model["probability_two_random_records_match"] = prior
             changed = True
     if changed:
-        linker = _linker(inputs, model)
+        linker = _linker(inputs, model, _api(db))
     return Fitted(linker=linker, model=model, prior=prior, prior_method=method, training=done)
 
 
@@ -230,4 +250,4 @@ def score(fitted: Fitted) -> pd.DataFrame:
                            ascending=[False, True, True]).reset_index(drop=True)
 
 
-__all__ = ["Fitted", "comparison", "frames", "score", "train"]
+__all__ = ["DatabaseFactory", "Fitted", "comparison", "frames", "score", "train"]
