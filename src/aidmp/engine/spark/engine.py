@@ -60,7 +60,7 @@ from aidmp.errors import ConfigError, EngineError, NotFoundError
 from aidmp.store.schema import TABLES, Column, Migration, TableSpec
 
 if TYPE_CHECKING:
-    from aidmp.engine.spark.mllib import SparkML
+    from aidmp.engine.ml import InEngineML
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +338,7 @@ class SparkEngine(DerivedTables, Engine):
         with wrapped(f"read schema of {table}", f"DESCRIBE TABLE {self._fq(table)}"):
             return self._spark.table(self._fq(table)).schema
 
-    def in_engine_ml(self) -> SparkML:
+    def in_engine_ml(self) -> InEngineML:
         """Spark MLlib fits over this engine's tables (:mod:`aidmp.engine.spark.mllib`)."""
         from aidmp.engine.spark.mllib import SparkML
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import ibis
 import numpy as np
@@ -53,9 +53,18 @@ from aidmp.engine.spark.errors import wrapped
 from aidmp.errors import ValidationError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
-    from aidmp.engine.spark.engine import SparkEngine
+
+class _Host(Protocol):
+    """What the adapter needs from :class:`~aidmp.engine.spark.engine.SparkEngine` (a
+    protocol, so that the engine module and this one do not import each other)."""
+
+    @property
+    def session(self) -> SparkSession: ...
+    def frame(self, expr: ibis.Table, step: str) -> DataFrame: ...
+    def _check_derived(self, name: str) -> None: ...
+    def _save(self, name: str, frame: DataFrame, mode: str) -> None: ...
 
 __all__ = ["SparkML"]
 
@@ -75,9 +84,9 @@ def _nearest(columns: Sequence[str], centers: Matrix) -> Column:
 
 
 class SparkML:
-    """MLlib fits over the tables of one :class:`SparkEngine`."""
+    """MLlib fits over the tables of one :class:`~aidmp.engine.spark.engine.SparkEngine`."""
 
-    def __init__(self, engine: SparkEngine) -> None:
+    def __init__(self, engine: _Host) -> None:
         self.engine = engine
 
     # -- helpers ---------------------------------------------------------------------------------

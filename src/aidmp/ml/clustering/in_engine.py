@@ -28,10 +28,10 @@ from numpy.typing import NDArray
 
 from aidmp.errors import ValidationError
 from aidmp.ml.clustering.prep import is_label_column
+from aidmp.ml.clustering.select import knee_index
 
 if TYPE_CHECKING:
     from aidmp.engine.base import Engine
-    from aidmp.ml.clustering.model import ProfileClusterer
 
 __all__ = ["ColumnStats", "fit_kmeans_in_engine", "prepared_rows"]
 
@@ -125,11 +125,10 @@ def prepared_rows(rows: ibis.Table, id_column: str, stats: list[ColumnStats]) ->
     return rows.select(rows[id_column], *[s.expr(rows[s.name]).name(s.name) for s in stats])
 
 
-def fit_kmeans_in_engine(model: ProfileClusterer, engine: Engine, rows: ibis.Table,
-                         labels_table: str) -> ProfileClusterer:
-    """Fit ``model`` (method ``kmeans``) on ``rows`` inside ``engine``; see the module doc."""
-    from aidmp.ml.clustering.model import knee_index
-
+def fit_kmeans_in_engine(model: Any, engine: Engine, rows: ibis.Table,
+                         labels_table: str) -> Any:
+    """Fit ``model`` (a :class:`~aidmp.ml.clustering.model.ProfileClusterer` with method
+    ``kmeans``) on ``rows`` inside ``engine``; see the module doc. Returns ``model``."""
     ml = engine.in_engine_ml()
     if ml is None:
         raise ValidationError(f"the {engine.name} engine fits models on the driver; call "

@@ -56,7 +56,7 @@ from aidmp.ml.clustering.prep import (
     make_preprocessor,
     require_frame,
 )
-from aidmp.ml.clustering.select import RULE, criteria, vote
+from aidmp.ml.clustering.select import RULE, criteria, knee_index, vote
 
 if TYPE_CHECKING:
     import ibis
@@ -68,25 +68,6 @@ __all__ = ["ProfileClusterer", "knee_index"]
 Method = Literal["kmeans", "dbscan", "agglomerative"]
 METHODS: tuple[Method, ...] = ("kmeans", "dbscan", "agglomerative")
 Matrix = NDArray[np.float64]
-
-
-def knee_index(y: Sequence[float] | NDArray[np.float64]) -> int:
-    """Index of the knee of a monotone curve: the point farthest from the end-to-end chord.
-
-    A hand-written Kneedle-style rule (Satopaa et al. 2011) because the field's knee packages are
-    small and unmaintained; it serves both the K-Means elbow and DBSCAN's k-distance knee.
-
-    Example:
-        >>> knee_index([100.0, 40.0, 20.0, 15.0, 12.0, 10.0])
-        2
-    """
-    values = np.asarray(y, dtype="float64")
-    if len(values) < 3:
-        return 0
-    x = np.linspace(0.0, 1.0, len(values))
-    span = values[-1] - values[0]
-    norm = (values - values[0]) / span if span else np.zeros_like(values)
-    return int(np.argmax(np.abs(norm - x)))
 
 
 class ProfileClusterer(BaseEstimator):  # type: ignore[misc]

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from numpy.typing import NDArray
 from sklearn.metrics import calinski_harabasz_score
 from sklearn.mixture import GaussianMixture
 
-__all__ = ["RULE", "SHORTLIST", "criteria", "vote"]
+__all__ = ["RULE", "SHORTLIST", "criteria", "knee_index", "vote"]
 
 #: Ks whose silhouette is within this share of the best are near-ties.
 SHORTLIST = 0.10
@@ -75,3 +76,22 @@ def vote(table: list[dict[str, Any]]) -> tuple[int, dict[str, int]]:
         if rows:
             return int(max(rows, key=lambda r: (sign * float(r[name]), -r["k"]))["k"]), picks
     return picks["silhouette"], picks
+
+
+def knee_index(y: Sequence[float] | NDArray[np.float64]) -> int:
+    """Index of the knee of a monotone curve: the point farthest from the end-to-end chord.
+
+    A hand-written Kneedle-style rule (Satopaa et al. 2011) because the field's knee packages are
+    small and unmaintained; it serves both the K-Means elbow and DBSCAN's k-distance knee.
+
+    Example:
+        >>> knee_index([100.0, 40.0, 20.0, 15.0, 12.0, 10.0])
+        2
+    """
+    values = np.asarray(y, dtype="float64")
+    if len(values) < 3:
+        return 0
+    x = np.linspace(0.0, 1.0, len(values))
+    span = values[-1] - values[0]
+    norm = (values - values[0]) / span if span else np.zeros_like(values)
+    return int(np.argmax(np.abs(norm - x)))

@@ -36,7 +36,6 @@ from aidmp.store.schema import TABLES
 
 if TYPE_CHECKING:
     from aidmp.engine.base import Engine
-    from aidmp.ml.propensity.model import PropensityModel
 
 __all__ = ["engine_method", "fit_in_engine", "in_engine_proba", "write_engine_predictions"]
 
@@ -51,10 +50,11 @@ def engine_method(method: str) -> Literal["logistic", "gbt"]:
                           "logistic, gbm, tree", field="method")
 
 
-def fit_in_engine(model: PropensityModel, ml: InEngineML, rows: ibis.Table,
+def fit_in_engine(model: Any, ml: InEngineML, rows: ibis.Table,
                   features: list[str], label: str = "label",
-                  folder: str | None = None) -> PropensityModel:
-    """Fit ``model`` on ``rows`` (features and a 0/1 ``label``) inside the engine."""
+                  folder: str | None = None) -> Any:
+    """Fit ``model`` (a :class:`~aidmp.ml.propensity.model.PropensityModel`) on ``rows``
+    (features and a 0/1 ``label``) inside the engine; returns ``model``."""
     methods = ["logistic", "gbm"] if model.method == "auto" else [model.method]
     params = dict(model.params or {})
     fits: list[ClassifierFit] = []
