@@ -80,6 +80,11 @@ def test_build_and_segments_as_of_an_instant_give_the_hand_computed_values(home:
     assert size.exit_code == 0, size.output
     # the window is [T - 30d, T]: ann (T-10d) is in; cid's T+1d order does not exist yet
     assert orjson.loads(size.stdout)["size"] == 1
+    preview = runner.invoke(app, ["segments", "size", "--rule",
+                                  'event("Order Completed", within=12d)', "--as-of", AS_OF,
+                                  "--json", "--home", str(home)])
+    assert preview.exit_code == 0, preview.output
+    assert orjson.loads(preview.stdout)["size"] == 1  # ann's T-10d order; bob's T-40d is out
     # now (no --as-of): ann's T+5d and cid's T+1d orders are long past 30 days: nobody
     now = runner.invoke(app, ["segments", "size", "recent_buyers", "--json", "--home",
                               str(home)])
@@ -109,6 +114,9 @@ def test_rest_takes_as_of_and_refuses_a_bad_one_naming_it(home: Path) -> None:
         size = client.get("/v1/segments/recent_buyers/size", params={"as_of": AS_OF},
                           headers=admin)
         assert size.status_code == 200 and size.json()["size"] == 1
+        wide = client.post("/v1/segments/estimate", headers=admin, json={
+            "rule": 'event("Order Completed", within=45d)', "as_of": AS_OF})
+        assert wide.status_code == 200 and wide.json()["size"] == 2  # ann and bob
         refreshed = client.post("/v1/segments/refresh", params={"wait": True}, headers=admin,
                                 json={"segment_ids": ["recent_buyers"], "as_of": AS_OF})
         assert [r["size"] for r in refreshed.json()] == [1]

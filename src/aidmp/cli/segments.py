@@ -97,8 +97,11 @@ def size(
                        None if when is None else datetime.fromisoformat(when)
                    ).size(segment_id))
     else:
-        out = call(home, "estimate_v1_segments_estimate_post", body={"rule": rule},
-                   local=lambda dmp: dmp.segments.estimate(rule=rule))
+        out = call(home, "estimate_v1_segments_estimate_post",
+                   body={"rule": rule, "as_of": when},
+                   local=lambda dmp: dmp.segments_at(
+                       None if when is None else datetime.fromisoformat(when)
+                   ).estimate(rule=rule))
     if json:
         emit_json(out)
     else:

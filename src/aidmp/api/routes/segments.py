@@ -42,6 +42,8 @@ class RuleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rule: str | None = None
     spec: SegmentSpec | None = None
+    as_of: datetime | None = Field(default=None, description=(
+        "evaluate event windows at this instant (ISO-8601, UTC), ignoring later events"))
 
 
 class OverlapRequest(BaseModel):
@@ -79,8 +81,10 @@ def list_(request: Request, _: ApiKey = Depends(require("aggregate"))) -> list[d
 @router.post("/v1/segments/estimate")
 def estimate(request: Request, body: RuleRequest,
              _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
-    """Size of a rule without saving it (and whether it could be real-time)."""
-    return _segments(request).estimate(rule=body.rule, spec=body.spec)
+    """Size of a rule without saving it (and whether it could be real-time); ``as_of``
+    evaluates its event windows at that instant."""
+    segments: Segments = request.app.state.dmp.segments_at(point_in_time(body.as_of))
+    return segments.estimate(rule=body.rule, spec=body.spec)
 
 
 @router.post("/v1/segments/overlap")
