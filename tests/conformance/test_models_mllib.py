@@ -272,3 +272,36 @@ def test_propensity_service_fits_and_scores_inside_spark(
     frame = scoring_frame(stores["spark"], spark["params"]).set_index("profile_id")
     expected = model.predict_proba(frame)[:, 1]
     assert stored.loc[frame.index, "value"].to_numpy() == pytest.approx(expected, abs=1e-9)
+
+
+def test_recommender_service_factorises_in_spark(stores: dict[str, Engine],
+                                                 tmp_path: Path) -> None:
+    ratings = _movielens()["ratings"].filter(pl.col("user_id").cast(pl.Int64) <= 200)
+    now = datetime.now(UTC)
+    buffer = ColumnBuffer("events")
+    buffer.extend(normalize_message(
+        {"type": "track", "event": "Movie Rated", "userId": f"ml-{r['user_id']}",
+         "messageId": f"ml-{r['rating_id']}", "timestamp": now.isoformat(),
+         "properties": {"item_id": r["item_id"], "rating": r["rating"]}},
+        source="movielens", received_at=now) for r in ratings.iter_rows(named=True))
+    mapping = pa.table({"message_id": [f"ml-{x}" for x in ratings["rating_id"].to_list()],
+                        "profile_id": [f"ml-{u}" for u in ratings["user_id"].to_list()]})
+    fits = {}
+    for name, eng in stores.items():
+        eng.append("events", buffer.to_arrow())
+        eng.write_table("event_profiles", mapping)
+        models = Models(eng, tmp_path / name)
+        fits[name] = models.fit_recommender("movies", method="als", event="Movie Rated",
+                                            params={"iterations": 8})
+        if name == "spark":
+            top = models.recommend("ml-1", n=5, name="movies")
+            model = models.load("movies")
+    duck, spark = fits["duckdb"]["metrics"], fits["spark"]["metrics"]
+    assert fits["spark"]["data_window"] == fits["duckdb"]["data_window"]
+    assert spark["popularity_ndcg@10"] == duck["popularity_ndcg@10"]
+    assert duck["ndcg@10"] > duck["popularity_ndcg@10"]
+    assert spark["ndcg@10"] > spark["popularity_ndcg@10"]
+    assert spark["ndcg@10"] == pytest.approx(duck["ndcg@10"], abs=0.02)
+    assert model.model_ is None and model.user_factors_.any()  # factors from MLlib
+    seen = set(ratings.filter(pl.col("user_id") == "1")["item_id"].to_list())
+    assert len(top) == 5 and not seen & {r["item_id"] for r in top}
