@@ -7,7 +7,9 @@ one DMP namespace and return :func:`render`. Nothing here knows about marketing 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -262,7 +264,11 @@ def cached(request: Request, name: str, compute: Callable[[], Any], *,
            ttl: float | None = None) -> Any:
     """``compute()``'s answer, kept until the store's data changes or, with ``ttl``, for
     ``ttl`` seconds even while it changes (store-wide aggregates a page may show a little
-    late while events keep arriving). Engines without a data version cache by ``ttl`` only."""
+    late while events keep arriving). Engines without a data version cache by ``ttl`` only.
+
+    A ``ttl`` aggregate older than ``ttl`` whose data changed is still answered at once, and
+    recomputed in a background thread for the next request (stale while revalidating): while
+    events keep arriving, no page waits for a store-wide scan after the first one."""
     version = dmp_of(request).engine.data_version()
     if version is None and ttl is None:
         return compute()
@@ -274,9 +280,38 @@ def cached(request: Request, name: str, compute: Callable[[], Any], *,
     if hit is not None and ((version is not None and hit[0] == version)
                             or (ttl is not None and now - hit[1] < ttl)):
         return hit[2]
+    if hit is not None and ttl is not None:
+        _revalidate(state, store, name, compute, version)
+        return hit[2]
     value = compute()
     store[name] = (version, now, value)
     return value
+
+
+def _revalidate(state: Any, store: dict[str, tuple[Any, float, Any]], name: str,
+                compute: Callable[[], Any], version: Any) -> None:
+    """Recompute ``store[name]`` in a daemon thread, one at a time per name."""
+    running: set[str] = getattr(state, "dashboard_refreshing", None) or set()
+    state.dashboard_refreshing = running
+    with _REFRESH_LOCK:
+        if name in running:
+            return
+        running.add(name)
+
+    def work() -> None:
+        try:
+            store[name] = (version, time.monotonic(), compute())
+        except Exception:  # the stale value stays; the next request tries again
+            log.warning("dashboard aggregate %r could not be refreshed", name, exc_info=True)
+        finally:
+            with _REFRESH_LOCK:
+                running.discard(name)
+
+    threading.Thread(target=work, name=f"dashboard-refresh-{name}", daemon=True).start()
+
+
+_REFRESH_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def known_segments(request: Request) -> list[dict[str, Any]]:
