@@ -173,3 +173,93 @@ def test_every_remaining_command_gives_the_local_json_through_the_server(
     assert (roi["email"]["cost"], roi["email"]["revenue"], roi["email"]["roas"]) == (20, 140, 7)
     assert answers["models archive clv"] == {"name": "clv", "version": 1, "status": "archived"}
     assert isinstance(refused.exception, AidmpError) and refused.exception.http_status == 404
+
+
+#: the commands that went through the server next (issue 15, second round); EXPORT is a
+#: file in each home's own folder, compared by content below
+MORE = (
+    ["profiles", "describe", "--traits", "orders_total,revenue_total"], ["profiles", "rfm"],
+    ["segments", "overlap", "buyers", "few_orders"],
+    ["segments", "export", "buyers", "EXPORT"],
+    ["segments", "lookalike", "few_orders", "--name", "like few", "--top-n", "5"],
+    ["segments", "cluster", "shoppers", "--k", "2",
+     "--features", "orders_total,revenue_total"],
+    ["segments", "delete", "buyers"],
+    ["sources", "list"], ["identity", "review"],
+)
+#: the same refusal both ways (no such model / link), as the server's own error
+REFUSED = (["profiles", "recommend", "user_id:00004"], ["rules", "bought-together", "milk"],
+           ["identity", "accept", "nope"], ["identity", "reject", "nope"])
+
+
+def test_profiles_segments_rules_sources_identity_through_the_server(tmp_path: Path) -> None:
+    import shutil
+
+    rows = [ln.split() for ln in CDNOW.read_text().splitlines() if ln.strip()][:600]
+    local_home, served_home = tmp_path / "local", tmp_path / "served"
+    with DMP(home=local_home, collector={"fsync": False}) as dmp:
+        dmp.imports.frame(pl.DataFrame({
+            "customer_id": [r[0] for r in rows], "date": [r[2] for r in rows],
+            "revenue": [float(r[4]) for r in rows]}), ImportMapping(
+            source="cdnow", event="Order Completed", user_id_column="customer_id",
+            timestamp_column="date", timestamp_format="%Y%m%d"))
+        dmp.build()
+        dmp.segments.create("buyers", rule='event("Order Completed")')
+        dmp.segments.create("few orders", rule='event("Order Completed", count < 2)')
+    shutil.copytree(local_home, served_home)
+    runner = CliRunner()
+
+    def run_all(home: Path) -> tuple[list[object], list[str]]:
+        out, errors = [], []
+        for args in MORE:
+            args = [str(home.parent / f"{home.name}.csv") if a == "EXPORT" else a
+                    for a in args]
+            result = runner.invoke(app, [*args, "--json", "--home", str(home)])
+            assert result.exit_code == 0, (args, result.output, result.exception)
+            out.append(_stable(orjson.loads(result.stdout)))
+        for args in REFUSED:
+            result = runner.invoke(app, [*args, "--json", "--home", str(home)])
+            assert isinstance(result.exception, AidmpError), (args, result.output)
+            errors.append(str(result.exception))
+        return out, errors
+
+    client._clients.clear()
+    local, local_errors = run_all(local_home)
+    dmp = DMP(home=served_home, collector={"fsync": False})
+    admin = dmp.keys.create("admin", source="cli")
+    try:
+        with ServerThread(dmp) as srv:
+            handshake.write(served_home, handshake.Handshake(
+                url=srv.url, token=admin.secret, key_id=admin.key.key_id, pid=os.getpid()))
+            client._clients.clear()
+            served, served_errors = run_all(served_home)
+            assert client.server(served_home) is not None  # it went through the server
+            missing = runner.invoke(app, ["segments", "export", "nope",
+                                          str(tmp_path / "nope.csv"), "--home",
+                                          str(served_home)])
+    finally:
+        handshake.remove(served_home)
+        client._clients.clear()
+        dmp.close()
+    answers = dict(zip((" ".join(a) for a in MORE), local, strict=True))
+    for args, want, got in zip(MORE, local, served, strict=True):
+        if args[1] == "export":  # the path is each home's own
+            assert {**got, "path": None} == {**want, "path": None}  # type: ignore[dict-item]
+        elif args[1] == "cluster":  # plots are written in each home
+            assert {**got, "plots": None} == {**want, "plots": None}  # type: ignore[dict-item]
+        else:
+            assert got == want, args
+    assert served_errors == local_errors
+    # the served export is the same file, written here from the server's stream
+    assert (tmp_path / "served.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    # known answers: every buyer is in "buyers"; the overlap's diagonal is each size
+    overlap = answers["segments overlap buyers few_orders"]
+    buyers = answers["segments export buyers EXPORT"]["rows"]  # type: ignore[index]
+    assert buyers == pl.read_csv(tmp_path / "local.csv").height > 0
+    assert overlap["matrix"][0][0] == buyers  # type: ignore[index]
+    assert overlap["matrix"][0][1] == overlap["matrix"][1][1] > 0  # type: ignore[index]
+    assert answers["profiles rfm"]["buyers"] == buyers  # type: ignore[index]
+    assert answers["segments delete buyers"] == {"id": "buyers", "deleted": True}
+    assert answers["sources list"] == [] and answers["identity review"] == []
+    assert isinstance(missing.exception, AidmpError) and missing.exception.http_status == 404
+    assert not (tmp_path / "nope.csv").exists()

@@ -7,13 +7,17 @@ compare anything prints why and exits 1.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.client import call
+from aidmp.cli.common import HomeOption, JsonOption
 from aidmp.cli.output import console, emit_json, err_console, summary, table
 from aidmp.errors import ValidationError
+
+if TYPE_CHECKING:
+    from aidmp.dmp import DMP
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -87,12 +91,19 @@ def match(
              "threshold": threshold, "review_threshold": review_threshold, "prior": prior,
              "one_to_one": one_to_one, "seed": seed}
     cfg = config_from(config, flags)
-    with open_dmp(home) as dmp:
+
+    def local(dmp: DMP) -> dict[str, Any]:  # what POST /v1/identity/match answers
         matcher = dmp.matching_with(cfg)
-        result = matcher.match().to_dict()
-        model = matcher.model() if getattr(matcher, "fitted_", None) is not None else None
-        if resolve and result["linked"]:
-            result["resolve"] = dmp.identity.resolve().to_dict()
+        out: dict[str, Any] = matcher.match().to_dict()
+        if getattr(matcher, "fitted_", None) is not None:
+            out["model"] = matcher.model()
+        if resolve and out["linked"]:
+            out["resolve"] = dmp.identity.resolve().to_dict()
+        return out
+
+    result = call(home, "match_v1_identity_match_post", {"resolve": resolve},
+                  body=cfg.model_dump(mode="json"), local=local)
+    model = result.pop("model", None)
     if show_model and model is not None:
         result["model"] = model
     if json:
@@ -119,11 +130,11 @@ def _print_model(model: dict[str, Any]) -> None:
 
 
 def review(home: HomeOption = None, json: JsonOption = False,
-           limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
+           limit: Annotated[int, typer.Option(min=1, max=1000)] = 50) -> None:
     """Probable matches waiting for a decision: both records' values, each comparison's
     level and match weight, and why a pair above the threshold was held back."""
-    with open_dmp(home) as dmp:
-        rows = dmp.matching.review_list(limit=limit)
+    rows = call(home, "review_v1_identity_review_get", {"limit": limit},
+                local=lambda dmp: dmp.matching.review_list(limit=limit))
     if json:
         emit_json(rows)
         return
@@ -142,15 +153,15 @@ def review(home: HomeOption = None, json: JsonOption = False,
 
 def accept(link_id: str, home: HomeOption = None, json: JsonOption = False) -> None:
     """Accept a link from the review list (the two profiles merge)."""
-    with open_dmp(home) as dmp:
-        result = dmp.matching.accept(link_id)
+    result = call(home, "accept_v1_identity_links__link_id__accept_post", {"link_id": link_id},
+                  local=lambda dmp: dmp.matching.accept(link_id))
     emit_json(result) if json else console.print(f"link {link_id} accepted")
 
 
 def reject(link_id: str, home: HomeOption = None, json: JsonOption = False) -> None:
     """Reject a link (it is never proposed again)."""
-    with open_dmp(home) as dmp:
-        result = dmp.matching.reject(link_id)
+    result = call(home, "reject_v1_identity_links__link_id__reject_post", {"link_id": link_id},
+                  local=lambda dmp: dmp.matching.reject(link_id))
     emit_json(result) if json else console.print(f"link {link_id} rejected")
 
 

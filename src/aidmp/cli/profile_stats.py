@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.client import call
+from aidmp.cli.common import HomeOption, JsonOption
 from aidmp.cli.output import console, emit_json, table
 from aidmp.spec.identity import split_identifier
+
+if TYPE_CHECKING:
+    from aidmp.dmp import DMP
 
 TraitsOption = Annotated[str | None, typer.Option(
     help="Comma-separated traits (profile columns), e.g. age,plan [default: every column, "
@@ -40,8 +44,8 @@ def show_stats(report: dict[str, Any], groups: list[str]) -> None:
 def describe(home: HomeOption = None, json: JsonOption = False,
              traits: TraitsOption = None) -> None:
     """Count, mean, median, std, quartiles (numbers) and top values (texts) of traits."""
-    with open_dmp(home) as dmp:
-        report = dmp.profiles.describe(traits)
+    report = call(home, "describe_traits_v1_stats_traits_get", {"traits": traits},
+                  local=lambda dmp: dmp.profiles.describe(traits))
     if json:
         emit_json(report)
         return
@@ -51,8 +55,8 @@ def describe(home: HomeOption = None, json: JsonOption = False,
 
 def rfm(home: HomeOption = None, json: JsonOption = False) -> None:
     """Buyers per R x F score pair (5 x 5 grid) and per RFM segment."""
-    with open_dmp(home) as dmp:
-        report = dmp.profiles.rfm()
+    report = call(home, "rfm_distribution_v1_stats_rfm_get",
+                  local=lambda dmp: dmp.profiles.rfm())
     if json:
         emit_json(report)
         return
@@ -73,11 +77,17 @@ def recommend(ident: Annotated[str, typer.Argument(help="TYPE:VALUE, e.g. user_i
               = "recommend") -> None:
     """Top items for a person from a fitted recommender, with the reason for each."""
     id_type, value = split_identifier(ident)
-    with open_dmp(home) as dmp:
+
+    def local(dmp: DMP) -> dict[str, Any]:
         profile_id = dmp.identity.profile_of(id_type, value)
-        items = dmp.models.recommend(profile_id, n=n, name=model)
+        return {"profile_id": profile_id, "model": model,
+                "items": dmp.models.recommend(profile_id, n=n, name=model)}
+
+    out = call(home, "profile_recommendations_v1_profiles__ref__recommendations_get",
+               {"ref": ident, "n": n, "model": model}, local=local)
+    profile_id, items = out["profile_id"], out["items"]
     if json:
-        emit_json({"profile_id": profile_id, "model": model, "items": items})
+        emit_json(out)
         return
     table(f"recommended for {profile_id}", ["rank", "item", "name", "score", "reason"],
           [(r["rank"], r["item_id"], r["name"] or "", _fmt(r["score"]), r["reason"])

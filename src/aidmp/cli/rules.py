@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.client import call
+from aidmp.cli.common import HomeOption, JsonOption
 from aidmp.cli.output import emit_json, table
 
 app = typer.Typer(help="Association rules: what is bought together.", no_args_is_help=True)
@@ -17,11 +18,13 @@ def bought_together(
     items: Annotated[list[str], typer.Argument(help="The basket's items.")],
     home: HomeOption = None, json: JsonOption = False,
     model: Annotated[str, typer.Option(help="Rules model name.")] = "rules",
-    n: Annotated[int, typer.Option("-n", "--n", min=1, help="At most this many.")] = 10,
+    n: Annotated[int, typer.Option("-n", "--n", min=1, max=100, help="At most this many.")]
+    = 10,
 ) -> None:
     """Items to suggest beside ITEMS, with the rule behind each."""
-    with open_dmp(home) as dmp:
-        rows = dmp.models.bought_together(items, n=n, name=model)
+    rows = call(home, "rules_bought_together_v1_rules_get",
+                {"items": ",".join(items), "n": n, "model": model},
+                local=lambda dmp: dmp.models.bought_together(items, n=n, name=model))
     if json:
         emit_json(rows)
         return

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from aidmp.cli.client import call, run_job
+from aidmp.cli.client import call, run_job, server
 from aidmp.cli.common import AsOfOption, HomeOption, JsonOption, as_of_text, open_dmp
 from aidmp.cli.output import console, emit_json, summary, table
 from aidmp.cli.profile_stats import TraitsOption, show_stats
@@ -150,9 +150,17 @@ def export(
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """Write the members (profile id, user id, e-mail) to CSV or Parquet."""
-    with open_dmp(home) as dmp:
-        out = dmp.segments.export(segment_id, path, format)  # type: ignore[arg-type]
-        dmp.audit.record("cli", "segments.export", segment_id, {"rows": out["rows"]})
+    client = server(home)
+    if client is None:
+        with open_dmp(home) as dmp:
+            out = dmp.segments.export(segment_id, path, format)  # type: ignore[arg-type]
+            dmp.audit.record("cli", "segments.export", segment_id, {"rows": out["rows"]})
+    else:  # the server writes the file; it streams here and is written at PATH
+        fmt = format or ("parquet" if path.suffix in (".parquet", ".pq") else "csv")
+        headers = client.download("segments_export", {"segment_id": segment_id,
+                                                      "format": fmt}, path)
+        out = {"id": segment_id, "path": str(path), "format": fmt,
+               "rows": int(headers["x-rows"])}
     if json:
         emit_json(out)
     else:
@@ -162,11 +170,15 @@ def export(
 @app.command()
 def delete(segment_id: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
     """Delete a segment and its membership history."""
-    with open_dmp(home) as dmp:
+    def local(dmp: DMP) -> dict[str, Any]:
         dmp.segments.delete(segment_id)
         dmp.audit.record("cli", "segments.delete", segment_id, {})
+        return {"id": segment_id, "deleted": True}
+
+    out = call(home, "delete_v1_segments__segment_id__delete", {"segment_id": segment_id},
+               local=local)
     if json:
-        emit_json({"id": segment_id, "deleted": True})
+        emit_json(out)
     else:
         console.print(f"deleted {segment_id}")
 
@@ -177,8 +189,8 @@ def overlap(
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """Intersection sizes of every pair of segments."""
-    with open_dmp(home) as dmp:
-        out = dmp.segments.overlap(segment_ids)
+    out = call(home, "overlap_v1_segments_overlap_post", body={"segments": segment_ids},
+               local=lambda dmp: dmp.segments.overlap(segment_ids))
     if json:
         emit_json(out)
         return
@@ -219,15 +231,14 @@ def cluster(
     = None,
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
-    """Cluster the profiles and save each cluster as a segment, described in plain words."""
-    from aidmp.segments.learned import cluster_segments
-
+    """Cluster the profiles and save each cluster as a segment, described in plain words
+    (a ``segments.cluster`` job on the server when one holds the home)."""
     if method not in ("kmeans", "dbscan", "agglomerative"):
         raise ValidationError(f"unknown method {method!r}; valid: kmeans, dbscan, "
                               "agglomerative", field="method")
-    with open_dmp(home) as dmp:
-        out = cluster_segments(dmp, name, features=_features(features), method=method,  # type: ignore[arg-type]
-                               k=k)
+    out = run_job(home, "segments.cluster", {"name": name, "features": _features(features),
+                                             "method": method, "k": k},
+                  label="cluster", show_progress=not json)
     if json:
         emit_json(out)
         return
@@ -248,12 +259,12 @@ def lookalike(
     purpose: Annotated[str, typer.Option(help="Consent purpose respected.")] = "advertising",
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
-    """People most similar to a seed segment, with the expected precision and recall."""
-    from aidmp.segments.learned import lookalike_segment
-
-    with open_dmp(home) as dmp:
-        out = lookalike_segment(dmp, seed, name, top_percent=top_percent, top_n=top_n,
-                                features=_features(features), purpose=purpose)
+    """People most similar to a seed segment, with the expected precision and recall
+    (a ``segments.lookalike`` job on the server when one holds the home)."""
+    out = run_job(home, "segments.lookalike",
+                  {"seed": seed, "name": name, "top_percent": top_percent, "top_n": top_n,
+                   "features": _features(features), "purpose": purpose},
+                  label="lookalike", show_progress=not json)
     if json:
         emit_json(out)
         return

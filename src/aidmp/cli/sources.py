@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from aidmp.cli.client import call
 from aidmp.cli.common import HomeOption, JsonOption, open_dmp
 from aidmp.cli.output import emit_json, summary, table
 from aidmp.cli.progress import bar
@@ -72,8 +73,7 @@ def import_(
 @app.command("list")
 def list_(home: HomeOption = None, json: JsonOption = False) -> None:
     """Database sources imported so far and where their cursor stands."""
-    with open_dmp(home) as dmp:
-        rows = dmp.sources.sources()
+    rows = call(home, "list_sources_v1_sources_get", local=lambda dmp: dmp.sources.sources())
     if json:
         emit_json(rows)
         return

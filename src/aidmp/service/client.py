@@ -206,6 +206,34 @@ class ServiceClient:
             return resp.content  # an archive or a file
         return revive(resp.json())
 
+    def download(self, operation_id: str, params: dict[str, Any], target: Path) -> httpx.Headers:
+        """Call an operation that answers a file and stream its body into ``target``
+        (written beside it first, then moved, so a failed transfer leaves no half file).
+
+        Returns:
+            The answer's headers (what the route says about the file).
+
+        Raises:
+            RemoteError: the server answered an error (``target`` is left untouched).
+        """
+        op = self.operation(operation_id)
+        path, query = op.url(params)
+        with self.http.stream(op.method, path, params=query) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                try:
+                    detail = resp.json()
+                except ValueError:
+                    detail = None
+                raise RemoteError(resp.status_code, detail)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            part = target.with_name(target.name + ".part")
+            with part.open("wb") as fh:
+                for chunk in resp.iter_bytes():
+                    fh.write(chunk)
+            part.replace(target)
+            return resp.headers
+
     def close(self) -> None:
         """Close the connection pool."""
         self.http.close()

@@ -1,4 +1,4 @@
-"""``/v1/segments``: create, list, show, size, members, delete, estimate, overlap."""
+"""``/v1/segments``: create, list, show, size, members, export, delete, estimate, overlap."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 from aidmp.api.auth import require
 from aidmp.api.params import When
@@ -136,6 +138,32 @@ def delete(request: Request, segment_id: str,
     _segments(request).delete(segment_id)
     dmp.audit.record(key.key_id, "segments.delete", segment_id, {})
     return {"id": segment_id, "deleted": True}
+
+
+@router.post("/v1/segments/{segment_id}/export", operation_id="segments_export",
+             responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
+                              "description": "the members file; X-Rows: how many rows"}})
+def export(request: Request, segment_id: str, format: str = Query("csv", max_length=16),
+           key: ApiKey = Depends(require("audiences"))) -> FileResponse:
+    """The members (profile id, user id, e-mail) as a CSV or Parquet file, streamed; the
+    ``X-Rows`` header says how many rows it holds. Exporting is an audience action (audited):
+    the file names people."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="aidmp-export-"))
+    try:
+        out = _segments(request).export(segment_id, folder / f"members.{format}",
+                                        format)  # type: ignore[arg-type]
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    request.app.state.dmp.audit.record(key.key_id, "segments.export", segment_id,
+                                       {"rows": out["rows"]})
+    media = "text/csv" if out["format"] == "csv" else "application/vnd.apache.parquet"
+    return FileResponse(out["path"], media_type=media, headers={"X-Rows": str(out["rows"])},
+                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
 
 
 class ClusterRequest(BaseModel):
