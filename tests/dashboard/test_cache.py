@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from aidmp import DMP
+from aidmp.api.server import ServerThread
+from aidmp.dashboard.warm import PAGES, warm
 from aidmp.dashboard.web import cached
 
 
@@ -90,3 +94,30 @@ def test_a_failed_refresh_keeps_the_last_value() -> None:
     while cached(request, "agg", lambda: -1, ttl=1000) != 8:
         assert time.monotonic() < deadline
         time.sleep(0.01)
+
+
+def test_warm_up_fills_the_store_wide_aggregates_before_anyone_visits(tmp_path: Path) -> None:
+    dmp = DMP(home=tmp_path / "home")
+    dmp.events.ingest([
+        {"type": "track", "event": "Order Completed", "userId": f"u{i}", "messageId": f"m{i}",
+         "timestamp": f"2026-11-{10 + i:02d}T10:00:00Z",
+         "properties": {"revenue": 10.0 * (i + 1)},
+         "context": {"campaign": {"source": "google", "medium": "cpc", "name": "winter"}}}
+        for i in range(6)], source="web")
+    dmp.build()
+    key = dmp.keys.create("admin", source="tests").secret
+    try:
+        with ServerThread(dmp) as server:
+            assert not getattr(server.app.state, "dashboard_cache", None)
+            took = warm(server.url, key)
+            assert set(took) == set(PAGES)  # every page answered 200
+            cache = server.app.state.dashboard_cache
+            assert {"overview", "sources", "profiles.totals", "roi.channel",
+                    "attribution"} <= set(cache)
+            # the warmed figures are the store's: six orders of six people
+            totals = cache["profiles.totals"][2]
+            assert totals["profiles"] == totals["identified"] == 6 and totals["revenue"] == 210.0
+            # a wrong key signs nobody in and warms nothing
+            assert warm(server.url, "aidmp_wrong") == {}
+    finally:
+        dmp.close()

@@ -31,16 +31,30 @@ def _config(app: FastAPI, host: str, port: int, access_log: bool) -> uvicorn.Con
 
 
 def serve(dmp: DMP, *, host: str | None = None, port: int | None = None,
-          access_log: bool = False) -> None:
+          access_log: bool = False, warm: bool = False) -> None:
     """Serve until interrupted; buffered events are flushed on shutdown. While it runs,
-    ``<home>/server.json`` tells the CLI where the server is (see :mod:`aidmp.service.runtime`)."""
-    from aidmp.service.runtime import announced
+    ``<home>/server.json`` tells the CLI where the server is (see :mod:`aidmp.service.runtime`).
+    With ``warm`` the dashboard's store-wide aggregates are computed once in the background as
+    soon as the server listens (:mod:`aidmp.dashboard.warm`)."""
+    from aidmp.service.runtime import announced, wait_for_handshake
 
     c = dmp.settings.collector
     host = host or c.host
     port = c.port if port is None else port
     server = uvicorn.Server(_config(create_app(dmp), host, port, access_log))
+
+    def warm_up() -> None:
+        from aidmp.dashboard.warm import warm as warm_dashboard
+
+        try:
+            found = wait_for_handshake(str(dmp.home), 300)
+        except TimeoutError:
+            return
+        warm_dashboard(found.url, found.token)
+
     with announced(dmp, server, host, port):
+        if warm:
+            threading.Thread(target=warm_up, name="aidmp-dashboard-warm", daemon=True).start()
         server.run()
 
 

@@ -164,6 +164,13 @@ def demo_command(
                             c["experiment"])
                 console.print(f"data files in [bold]{dmp.home / 'demo-data'}[/]")
             if serve:
+                import threading
+
+                from aidmp.dashboard.warm import warm
+
+                # the dashboard's store-wide figures are ready before the first click
+                threading.Thread(target=warm, args=(server.url, admin.secret),
+                                 name="aidmp-dashboard-warm", daemon=True).start()
                 console.print(f"\nDashboard on [bold]{server.url}/[/] (sign in with the admin "
                               f"key), API and collector on the same address, docs at "
                               f"{server.url}/docs; admin key (shown once): {admin.secret}\n"

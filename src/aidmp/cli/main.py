@@ -91,6 +91,9 @@ def serve(
     collector_only: Annotated[bool, typer.Option(
         help="Only the Segment routes: produce to the configured broker, never open the "
              "store (run several; `aidmp serve` or `aidmp loader` writes the store).")] = False,
+    warm: Annotated[bool, typer.Option(
+        help="Compute the dashboard's store-wide figures once at start, in the background, "
+             "so the first visitor does not wait for them.")] = True,
 ) -> None:
     """Run the collector and REST API (OpenAPI docs at /docs)."""
     if collector_only:
@@ -102,7 +105,7 @@ def serve(
     from aidmp.api.server import serve as run
 
     with open_dmp(home) as dmp:
-        run(dmp, host=host, port=port, access_log=access_log)
+        run(dmp, host=host, port=port, access_log=access_log, warm=warm)
 
 
 @app.command()

@@ -9,15 +9,25 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
 from aidmp.dashboard import charts, queries
-from aidmp.dashboard.web import Viewer, cached, dmp_of, gettext_for, need, posted, render
+from aidmp.dashboard.web import (
+    Viewer,
+    aggregate,
+    cached,
+    dmp_of,
+    gettext_for,
+    need,
+    posted,
+    render,
+)
 from aidmp.errors import AidmpError
 
 router = APIRouter()
 
 
 def fitted_optimiser(request: Request) -> Any:
-    """The budget optimiser fitted on the store's own spend and return per day (cached until the
-    data changes), or None when no channel has three different spends."""
+    """The budget optimiser fitted on the store's own spend and return per day (a store-wide
+    aggregate, refitted in the background while events arrive), or None when no channel has
+    three different spends."""
     from aidmp.campaigns.optimiser.model import BudgetOptimiser
 
     def fit() -> Any:
@@ -29,7 +39,7 @@ def fitted_optimiser(request: Request) -> Any:
             return None
         return BudgetOptimiser().fit(history)
 
-    return cached(request, "optimiser", fit)
+    return aggregate(request, "optimiser", fit)
 
 
 def roi(request: Request, by: str) -> list[dict[str, Any]]:
@@ -44,8 +54,8 @@ def roi(request: Request, by: str) -> list[dict[str, Any]]:
 def campaigns(request: Request, viewer: Viewer = Depends(need("aggregates"))) -> HTMLResponse:
     """ROI, experiments and the optimiser; attribution loads after the page (it is slow)."""
     dmp = dmp_of(request)
-    by_channel = cached(request, "roi.channel", lambda: roi(request, "channel"))
-    by_campaign = cached(request, "roi.campaign", lambda: roi(request, "campaign"))
+    by_channel = aggregate(request, "roi.channel", lambda: roi(request, "channel"))
+    by_campaign = aggregate(request, "roi.campaign", lambda: roi(request, "campaign"))
     _ = gettext_for(viewer.locale)
     opt = fitted_optimiser(request)
     current = sum(opt.current_.values()) if opt is not None else 0.0
@@ -90,7 +100,7 @@ def attribution(request: Request, viewer: Viewer = Depends(need("aggregates"))) 
     """Every attribution model side by side (fragment)."""
     dmp = dmp_of(request)
     try:
-        got = cached(request, "attribution", lambda: dmp.campaigns.attribution())
+        got = aggregate(request, "attribution", lambda: dmp.campaigns.attribution())
     except AidmpError as exc:
         return render(request, "partials/attribution.html", {"error": str(exc)}, viewer=viewer)
     return render(request, "partials/attribution.html", {"a": got}, viewer=viewer)
