@@ -189,7 +189,10 @@ MORE = (
 )
 #: the same refusal both ways (no such model / link), as the server's own error
 REFUSED = (["profiles", "recommend", "user_id:00004"], ["rules", "bought-together", "milk"],
-           ["identity", "accept", "nope"], ["identity", "reject", "nope"])
+           ["identity", "accept", "nope"], ["identity", "reject", "nope"],
+           ["identity", "match", "--source", "cdnow"])
+#: a matching run with nothing to compare: its report, then exit 1, both ways
+MATCH = ["identity", "match", "--threshold", "0.9", "--seed", "7"]
 
 
 def test_profiles_segments_rules_sources_identity_through_the_server(tmp_path: Path) -> None:
@@ -211,6 +214,9 @@ def test_profiles_segments_rules_sources_identity_through_the_server(tmp_path: P
 
     def run_all(home: Path) -> tuple[list[object], list[str]]:
         out, errors = [], []
+        result = runner.invoke(app, [*MATCH, "--json", "--home", str(home)])
+        assert result.exit_code == 1, (result.output, result.exception)
+        out.append(orjson.loads(result.stdout))
         for args in MORE:
             args = [str(home.parent / f"{home.name}.csv") if a == "EXPORT" else a
                     for a in args]
@@ -241,6 +247,10 @@ def test_profiles_segments_rules_sources_identity_through_the_server(tmp_path: P
         handshake.remove(served_home)
         client._clients.clear()
         dmp.close()
+    assert served[0] == local[0]  # identity match
+    assert local[0]["linked"] == 0 and local[0]["warnings"][0].startswith(  # type: ignore[index]
+        "no field to compare")
+    local, served = local[1:], served[1:]
     answers = dict(zip((" ".join(a) for a in MORE), local, strict=True))
     for args, want, got in zip(MORE, local, served, strict=True):
         if args[1] == "export":  # the path is each home's own
@@ -250,6 +260,7 @@ def test_profiles_segments_rules_sources_identity_through_the_server(tmp_path: P
         else:
             assert got == want, args
     assert served_errors == local_errors
+    assert local_errors[-1].startswith("sources: unknown source 'cdnow'")
     # the served export is the same file, written here from the server's stream
     assert (tmp_path / "served.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
     # known answers: every buyer is in "buyers"; the overlap's diagonal is each size
