@@ -26,7 +26,9 @@ from aidmp.ml.lookalike import LookalikeModel, consent_exclusions
 from aidmp.profiles.common import column_name
 
 if TYPE_CHECKING:
-    from aidmp.dmp import DMP
+    # the installation as the service's jobs see it (not aidmp.DMP: the jobs that run these
+    # functions are built by aidmp.dmp, so importing it back would close a cycle)
+    from aidmp.service.host import Host
 
 
 def segment_slug(name: str) -> str:
@@ -34,14 +36,14 @@ def segment_slug(name: str) -> str:
     return column_name(name)
 
 
-def _profiles(dmp: DMP, features: Sequence[str] | None) -> Any:
+def _profiles(dmp: Host, features: Sequence[str] | None) -> Any:
     if not dmp.engine.has_table("profiles"):
         raise ValidationError("no profiles yet: run `aidmp build` first", field="profiles")
     cols = ["profile_id", *features] if features else None
     return profiles_frame(dmp.engine, cols)
 
 
-def cluster_segments(dmp: DMP, name: str, *, features: Sequence[str] | None = None,
+def cluster_segments(dmp: Host, name: str, *, features: Sequence[str] | None = None,
                      method: Literal["kmeans", "dbscan", "agglomerative"] = "kmeans",
                      k: int | None = None) -> dict[str, Any]:
     """Cluster the profiles, save one segment per cluster, write a PCA plot.
@@ -81,7 +83,7 @@ def cluster_segments(dmp: DMP, name: str, *, features: Sequence[str] | None = No
             "plots": {k_: str(v) for k_, v in plots.items()}}
 
 
-def lookalike_segment(dmp: DMP, seed_segment: str, name: str, *,
+def lookalike_segment(dmp: Host, seed_segment: str, name: str, *,
                       top_percent: float | None = 10.0, top_n: int | None = None,
                       features: Sequence[str] | None = None, purpose: str = "advertising",
                       classifier: Literal["logistic", "gbm"] = "logistic") -> dict[str, Any]:
