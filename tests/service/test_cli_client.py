@@ -185,7 +185,7 @@ MORE = (
     ["segments", "cluster", "shoppers", "--k", "2",
      "--features", "orders_total,revenue_total"],
     ["segments", "delete", "buyers"],
-    ["sources", "list"], ["identity", "review"],
+    ["sources", "list"], ["identity", "review"], ["datasets", "load", "groceries"],
 )
 #: the same refusal both ways (no such model / link), as the server's own error
 REFUSED = (["profiles", "recommend", "user_id:00004"], ["rules", "bought-together", "milk"],
@@ -272,5 +272,6 @@ def test_profiles_segments_rules_sources_identity_through_the_server(tmp_path: P
     assert answers["profiles rfm"]["buyers"] == buyers  # type: ignore[index]
     assert answers["segments delete buyers"] == {"id": "buyers", "deleted": True}
     assert answers["sources list"] == [] and answers["identity review"] == []
+    assert answers["datasets load groceries"]["baskets"]["stored"] == 9835  # type: ignore[index]
     assert isinstance(missing.exception, AidmpError) and missing.exception.http_status == 404
     assert not (tmp_path / "nope.csv").exists()

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.client import run_job
+from aidmp.cli.common import HomeOption, JsonOption
 from aidmp.cli.output import emit_json, table
-from aidmp.cli.progress import bar
-from aidmp.demo.datasets import load_dataset
+from aidmp.demo.datasets import DATASETS
+from aidmp.errors import ValidationError
 
 app = typer.Typer(help="Load the public datasets (CDNOW, MovieLens-100K, Groceries).",
                   no_args_is_help=True)
@@ -23,13 +24,17 @@ def load(
         help="The dataset folder [default: ../shared/datasets/<name>].")] = None,
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
-    """Import a dataset through the importer (idempotent: loading twice stores nothing new)."""
-    with open_dmp(home) as dmp, bar(f"loading {name}", enabled=not json) as progress:
-        reports = load_dataset(dmp, name, path, progress)
-        dmp.audit.record("cli", "datasets.load", name)
+    """Import a dataset through the importer (idempotent: loading twice stores nothing new);
+    a ``datasets.load`` job on the server when one holds the home."""
+    if name not in DATASETS:  # before any work, as the job kind would
+        raise ValidationError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}",
+                              field="dataset")
+    reports = run_job(home, "datasets.load",
+                      {"name": name, "path": str(path.resolve()) if path else None},
+                      label=f"loading {name}", show_progress=not json)
     if json:
-        emit_json({k: r.to_dict() for k, r in reports.items()})
+        emit_json(reports)
         return
     table(f"dataset {name}", ["part", "read", "stored", "duplicates", "quarantined", "seconds"],
-          [(k, r.read, r.stored, r.duplicates, r.quarantined, f"{r.seconds:.2f}")
+          [(k, r["read"], r["stored"], r["duplicates"], r["quarantined"], f"{r['seconds']:.2f}")
            for k, r in reports.items()])

@@ -134,6 +134,16 @@ class ImportParams(_Params):
     """File format, when the suffix does not say."""
 
 
+class DatasetParams(_Params):
+    """Parameters of ``datasets.load``."""
+
+    name: Literal["cdnow", "movielens", "groceries"]
+    """The public dataset to load."""
+    path: str | None = Field(default=None, min_length=1)
+    """Its folder, as the server reads it (default: ``$AIDMP_DATASETS/<name>`` or the
+    ``shared/datasets`` folder beside the repository)."""
+
+
 class RefreshParams(_Params):
     """Parameters of ``segments.refresh``."""
 
@@ -265,6 +275,15 @@ def _import(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     return report.to_dict()
 
 
+def _dataset(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
+    from aidmp.demo.datasets import load_dataset
+
+    reports = load_dataset(dmp, p["name"], Path(p["path"]) if p["path"] else None,  # type: ignore[arg-type]
+                           lambda done, total: progress("load", done, total))
+    dmp.audit.record("job", "datasets.load", p["name"])
+    return {k: r.to_dict() for k, r in reports.items()}
+
+
 def _resolve(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     return dmp.identity.resolve(full=p["full"],
                                 progress=lambda stage: progress(stage, 0, 0)).to_dict()
@@ -374,6 +393,8 @@ for _kind in (
             ResolveParams, _resolve),
     JobKind("import", "Import a file or folder the server can read.", ImportParams, _import,
             check=_check_import),
+    JobKind("datasets.load", "Import a public dataset (CDNOW, MovieLens-100K, Groceries) "
+            "through the importer.", DatasetParams, _dataset),
     JobKind("sources.import", "Import a PostgreSQL / MySQL table or query.",
             SourceImportParams, _source_import, check=_check_source, shown=_shown_source),
     JobKind("segments.refresh", "Materialise segment membership with history.", RefreshParams,
