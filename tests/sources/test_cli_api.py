@@ -76,3 +76,51 @@ def test_rest_import_needs_admin_and_answers_counts(dmp: DMP, admin_key, write_k
         listed = httpx.get(server.url + "/v1/sources", headers=basic(admin_key)).json()
     assert [s["source"] for s in listed] == ["maria"]
     assert PASSWORD not in str(listed)
+
+
+def test_cli_import_and_list_through_a_server_give_the_local_json(tmp_path, postgres_dsn):
+    """While ``aidmp serve`` holds a home, ``sources import`` is its ``sources.import`` job
+    and ``sources list`` its ``GET /v1/sources``: the same JSON as on a home run locally."""
+    import orjson
+    from typer.testing import CliRunner
+
+    from aidmp.cli import client
+    from aidmp.cli.main import app
+    from aidmp.service import handshake
+
+    _reset(postgres_dsn, "served_orders")
+    runner = CliRunner()
+    volatile = {"seconds", "imported_at"}
+
+    def run(home: str) -> list[object]:
+        out = []
+        for args in (["import", postgres_dsn, "--table", "served_orders", "--cursor", "id",
+                      "--source", "pg", "--event", "Order Completed", "--user-id-column",
+                      "customer", "--timestamp-column", "updated_at"], ["list"]):
+            result = runner.invoke(app, ["sources", *args, "--json", "--home", home])
+            assert result.exit_code == 0, (args, result.output, result.exception)
+            got = orjson.loads(result.stdout)
+            rows = got if isinstance(got, list) else [got]
+            out.append([{k: v for k, v in r.items() if k not in volatile} for r in rows])
+        return out
+
+    client._clients.clear()
+    local = run(str(tmp_path / "local"))
+    dmp = DMP(home=tmp_path / "served", collector={"fsync": False})
+    admin = dmp.keys.create("admin", source="cli")
+    try:
+        with ServerThread(dmp) as srv:
+            handshake.write(tmp_path / "served", handshake.Handshake(
+                url=srv.url, token=admin.secret, key_id=admin.key.key_id, pid=os.getpid()))
+            client._clients.clear()
+            served = run(str(tmp_path / "served"))
+            assert client.server(tmp_path / "served") is not None
+            jobs = dmp.jobs.list(kind="sources.import")
+    finally:
+        handshake.remove(tmp_path / "served")
+        client._clients.clear()
+        dmp.close()
+    assert served == local
+    assert (local[0][0]["stored"], local[0][0]["quarantined"]) == (3, 1)  # type: ignore[index]
+    assert [r["source"] for r in local[1]] == ["pg"]  # type: ignore[union-attr]
+    assert len(jobs) == 1 and PASSWORD not in str(jobs) + str(served)

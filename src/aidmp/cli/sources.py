@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from aidmp.cli.client import call
-from aidmp.cli.common import HomeOption, JsonOption, open_dmp
+from aidmp.cli.client import call, run_job
+from aidmp.cli.common import HomeOption, JsonOption
 from aidmp.cli.output import emit_json, summary, table
-from aidmp.cli.progress import bar
 from aidmp.errors import ValidationError
 from aidmp.spec.imports import load_mapping, mapping_from
 
@@ -55,18 +54,16 @@ def import_(
         if source is None:
             raise ValidationError("required (or give --mapping FILE)", field="--source")
         m = mapping_from({k: v for k, v in flags.items() if v is not None})
-    with open_dmp(home) as dmp, bar("importing", enabled=not json) as progress:
-        report = dmp.sources.run(dsn, m, table=table_, query=query, cursor=cursor,
-                                      name=name, full=full, progress=progress)
-        out = report.to_dict()
-        dmp.audit.record("cli", "sources.import", report.source,
-                         {"read": out["read"], "stored": out["stored"]})
+    out = run_job(home, "sources.import",
+                  {"dsn": dsn, "table": table_, "query": query, "cursor": cursor,
+                   "name": name, "full": full, "mapping": m.model_dump(mode="json")},
+                  label="importing", show_progress=not json)
     if json:
         emit_json(out)
         return
-    summary(f"import of {report.what} from {report.dsn}", out)
-    if report.counts.quarantined:
-        typer.echo(f"{report.counts.quarantined} rows quarantined: see `aidmp quarantine list "
+    summary(f"import of {out['what']} from {out['dsn']}", out)
+    if out["quarantined"]:
+        typer.echo(f"{out['quarantined']} rows quarantined: see `aidmp quarantine list "
                    f"--source {m.source}`", err=True)
 
 
