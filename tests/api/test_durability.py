@@ -89,8 +89,8 @@ def test_graceful_stop_flushes_the_buffer(tmp_path):
     count = subprocess.run([sys.executable, "-m", "aidmp.cli.main", "events", "count",
                             "--home", str(home)], capture_output=True, text=True, timeout=60)
     assert (count.returncode, count.stdout.strip()) == (0, "1"), count.stderr
-    # ... and a command that does not run through it yet says so in one line
-    cli = subprocess.run([sys.executable, "-m", "aidmp.cli.main", "sources", "list", "--home",
+    # ... and a command that needs the store itself (init migrates it) says so in one line
+    cli = subprocess.run([sys.executable, "-m", "aidmp.cli.main", "init", "--home",
                           str(home)], capture_output=True, text=True, timeout=60)
     assert cli.returncode == 1 and "Traceback" not in cli.stderr
     # (the service names the server holding the store; the engine says the file is in use)

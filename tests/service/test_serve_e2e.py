@@ -143,8 +143,8 @@ def test_cli_through_the_server_while_events_arrive(served: tuple[Path, handshak
 
         listed = as_json(aidmp(home, "segments", "list", "--json"))
         assert [s["id"] for s in listed] == ["repeat_buyers"]
-        # a command that does not go through the server yet says so, in one line
-        held = aidmp(home, "events", "count", ok=False)
+        # a command that needs the store itself (init migrates it) says so, in one line
+        held = aidmp(home, "init", ok=False)
         assert held.returncode == 1 and held.stderr.startswith("error: home: aidmp serve")
 
         fitted = as_json(aidmp(home, "models", "fit", "clv", "--json"))
