@@ -32,7 +32,9 @@ from aidmp.errors import ValidationError
 from aidmp.spec.imports import ImportMapping
 
 if TYPE_CHECKING:
-    from aidmp.dmp import DMP
+    # typed as the service's view of an installation: the datasets.load job calls these, and
+    # aidmp.dmp builds the jobs, so importing it here would close an import cycle
+    from aidmp.service.host import Host
 
 DATASETS = ("cdnow", "movielens", "groceries")
 _FOLDERS = {"cdnow": "cdnow", "movielens": "movielens-100k", "groceries": "groceries"}
@@ -82,7 +84,8 @@ def cdnow_frame(folder: Path, *, sample: bool = False) -> pl.DataFrame:
     )
 
 
-def load_cdnow(dmp: DMP, folder: Path, progress: Progress | None = None) -> dict[str, ImportReport]:
+def load_cdnow(dmp: Host, folder: Path, progress: Progress | None = None
+               ) -> dict[str, ImportReport]:
     """Load CDNOW's master file as ``Order Completed`` events."""
     mapping = ImportMapping(
         source="cdnow", event="Order Completed", user_id_column="customer_id",
@@ -117,7 +120,7 @@ def movielens_frames(folder: Path) -> dict[str, pl.DataFrame]:
 
 
 def load_movielens(
-    dmp: DMP, folder: Path, progress: Progress | None = None
+    dmp: Host, folder: Path, progress: Progress | None = None
 ) -> dict[str, ImportReport]:
     """Load MovieLens-100K users (identify), ratings (``Item Rated``) and movies (catalog)."""
     frames = movielens_frames(folder)
@@ -147,7 +150,7 @@ def groceries_frame(folder: Path) -> pl.DataFrame:
 
 
 def load_groceries(
-    dmp: DMP, folder: Path, progress: Progress | None = None
+    dmp: Host, folder: Path, progress: Progress | None = None
 ) -> dict[str, ImportReport]:
     """Load the Groceries baskets as ``Order Completed`` events (one anonymous buyer each)."""
     mapping = ImportMapping(
@@ -160,7 +163,7 @@ def load_groceries(
 
 
 def load_dataset(
-    dmp: DMP, name: str, folder: Path | None = None, progress: Progress | None = None
+    dmp: Host, name: str, folder: Path | None = None, progress: Progress | None = None
 ) -> dict[str, ImportReport]:
     """Load one public dataset by name (``cdnow``, ``movielens``, ``groceries``)."""
     loaders = {"cdnow": load_cdnow, "movielens": load_movielens, "groceries": load_groceries}
