@@ -203,11 +203,16 @@ def fit_propensity(engine: Engine, target_event: str | None = None,
     return model, params, metrics, window
 
 
-def _cutoff(engine: Engine, events: ibis.Table, window_days: int | None,
-            cutoff: str | pd.Timestamp | None) -> pd.Timestamp:
+def _check_window(window_days: int | None) -> int:
     if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
         raise ValidationError(f"must be a positive whole number of days, got {window_days!r}",
                               field="window_days")
+    return window_days
+
+
+def _cutoff(engine: Engine, events: ibis.Table, window_days: int | None,
+            cutoff: str | pd.Timestamp | None) -> pd.Timestamp:
+    window_days = _check_window(window_days)
     latest = latest_event_time(engine, events)
     cut = latest - timedelta(days=window_days) if cutoff is None else pd.Timestamp(cutoff)
     if cut.tzinfo is None:
@@ -283,25 +288,10 @@ def _window_frame(engine: Engine, target_event: str, window_days: int | None,
                   cutoff: str | pd.Timestamp | None, kind: Kind, value_property: str | None,
                   attrs: list[str]) -> tuple[pd.DataFrame, pd.Timestamp]:
     """Labels of doing (not doing) the event in the window, with features up to the cutoff."""
-    if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
-        raise ValidationError(f"must be a positive whole number of days, got {window_days!r}",
-                              field="window_days")
+    window_days = _check_window(window_days)
     events = propensity_events(engine, value_property)
-    latest = latest_event_time(engine, events)
-    cut = latest - timedelta(days=window_days) if cutoff is None else pd.Timestamp(cutoff)
-    if cut.tzinfo is None:
-        cut = cut.tz_localize("UTC")
-    if cut + timedelta(days=window_days) > latest + timedelta(days=1):
-        raise ValidationError(f"the outcome window ends after the latest event ({latest}); use "
-                              f"a cutoff on or before {latest - timedelta(days=window_days)}",
-                              field="cutoff")
-    if kind == "churn":
-        labels = churn_label(events, "profile_id", "timestamp", cut, window_days,
-                             event_col="event", event_name=target_event)
-    else:
-        labels = future_event_label(events, "profile_id", "timestamp", "event", target_event,
-                                    cut, window_days)
-    assert isinstance(labels, ibis.Table)
+    cut = _cutoff(engine, events, window_days, cutoff)
+    labels = _labels(events, target_event, cut, window_days, kind)
     y = engine.execute(labels.order_by("profile_id")).to_pandas()
     end = cut + timedelta(days=window_days)
     if kind == "churn" and y.empty:
