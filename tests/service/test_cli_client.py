@@ -22,14 +22,19 @@ from aidmp.spec.imports import ImportMapping
 CDNOW = Path(__file__).parents[3] / "shared" / "datasets" / "cdnow" / "CDNOW_sample.txt"
 
 
-def test_same_answers_through_the_server(tmp_path: Path) -> None:
-    rows = [ln.split() for ln in CDNOW.read_text().splitlines() if ln.strip()][:600]
-    dmp = DMP(home=tmp_path, collector={"fsync": False})
+def _import_cdnow(dmp: DMP, lines: int = 600) -> None:
+    """The first ``lines`` CDNOW order lines as ``Order Completed`` events of source cdnow."""
+    rows = [ln.split() for ln in CDNOW.read_text().splitlines() if ln.strip()][:lines]
     dmp.imports.frame(pl.DataFrame({
         "customer_id": [r[0] for r in rows], "date": [r[2] for r in rows],
         "revenue": [float(r[4]) for r in rows]}), ImportMapping(
         source="cdnow", event="Order Completed", user_id_column="customer_id",
         timestamp_column="date", timestamp_format="%Y%m%d"))
+
+
+def test_same_answers_through_the_server(tmp_path: Path) -> None:
+    dmp = DMP(home=tmp_path, collector={"fsync": False})
+    _import_cdnow(dmp)
     dmp.build()
     local = {
         "profile": orjson.loads(to_json(dmp.profiles.get("user_id", "00004"))),
@@ -111,14 +116,9 @@ def test_every_remaining_command_gives_the_local_json_through_the_server(
         tmp_path: Path) -> None:
     import shutil
 
-    rows = [ln.split() for ln in CDNOW.read_text().splitlines() if ln.strip()][:600]
     local_home, served_home = tmp_path / "local", tmp_path / "served"
     with DMP(home=local_home, collector={"fsync": False}) as dmp:
-        dmp.imports.frame(pl.DataFrame({
-            "customer_id": [r[0] for r in rows], "date": [r[2] for r in rows],
-            "revenue": [float(r[4]) for r in rows]}), ImportMapping(
-            source="cdnow", event="Order Completed", user_id_column="customer_id",
-            timestamp_column="date", timestamp_format="%Y%m%d"))
+        _import_cdnow(dmp)
         dmp.events.ingest([_touch("u1", 3, CPC), _touch("u1", 4, EMAIL), _order("u1", 5, 100),
                            _touch("u2", 3, EMAIL), _order("u2", 4, 40.0),
                            {"type": "track", "userId": "u3", "messageId": "no-event"}],
@@ -198,14 +198,9 @@ MATCH = ["identity", "match", "--threshold", "0.9", "--seed", "7"]
 def test_profiles_segments_rules_sources_identity_through_the_server(tmp_path: Path) -> None:
     import shutil
 
-    rows = [ln.split() for ln in CDNOW.read_text().splitlines() if ln.strip()][:600]
     local_home, served_home = tmp_path / "local", tmp_path / "served"
     with DMP(home=local_home, collector={"fsync": False}) as dmp:
-        dmp.imports.frame(pl.DataFrame({
-            "customer_id": [r[0] for r in rows], "date": [r[2] for r in rows],
-            "revenue": [float(r[4]) for r in rows]}), ImportMapping(
-            source="cdnow", event="Order Completed", user_id_column="customer_id",
-            timestamp_column="date", timestamp_format="%Y%m%d"))
+        _import_cdnow(dmp)
         dmp.build()
         dmp.segments.create("buyers", rule='event("Order Completed")')
         dmp.segments.create("few orders", rule='event("Order Completed", count < 2)')
