@@ -14,7 +14,7 @@ from aidmp.api.auth import require
 from aidmp.api.params import When
 from aidmp.api.routes.jobs import JOB_RESPONSES, WAIT, answer_job
 from aidmp.privacy.keys import ApiKey
-from aidmp.segments.service import Segments
+from aidmp.segments.service import ExportFormat, Segments
 from aidmp.spec.clock import point_in_time
 from aidmp.spec.segments import SegmentSpec
 
@@ -143,7 +143,7 @@ def delete(request: Request, segment_id: str,
 @router.post("/v1/segments/{segment_id}/export", operation_id="segments_export",
              responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
                               "description": "the members file; X-Rows: how many rows"}})
-def export(request: Request, segment_id: str, format: str = Query("csv", max_length=16),
+def export(request: Request, segment_id: str, format: ExportFormat = "csv",
            key: ApiKey = Depends(require("audiences"))) -> FileResponse:
     """The members (profile id, user id, e-mail) as a CSV or Parquet file, streamed; the
     ``X-Rows`` header says how many rows it holds. Exporting is an audience action (audited):
@@ -154,8 +154,7 @@ def export(request: Request, segment_id: str, format: str = Query("csv", max_len
 
     folder = Path(tempfile.mkdtemp(prefix="aidmp-export-"))
     try:
-        out = _segments(request).export(segment_id, folder / f"members.{format}",
-                                        format)  # type: ignore[arg-type]
+        out = _segments(request).export(segment_id, folder / f"members.{format}", format)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
