@@ -86,8 +86,18 @@ def test_bad_parameters_named_before_anything_runs(dmp: DMP) -> None:
     assert dmp.jobs.list() == []
 
 
+def _wait_running(dmp: DMP, job_id: str, stage: str | None = None) -> None:
+    deadline = time.monotonic() + 60
+    while (job := dmp.jobs.get(job_id))["state"] != "running" or (
+            stage is not None and (job["progress"] or {}).get("stage") != stage):
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.02)
+
+
 def test_cancel_queued_and_running(dmp: DMP) -> None:
     running = dmp.jobs.submit("test.gated", {"stages": 5})
+    # a cancel before the worker reaches its first stage would stop it before "stage 0"
+    _wait_running(dmp, running, stage="stage 0")
     queued = dmp.jobs.submit("test.gated")
     assert dmp.jobs.cancel(queued)["state"] == "cancelled"  # at once
     dmp.jobs.cancel(running)
@@ -100,10 +110,7 @@ def test_cancel_queued_and_running(dmp: DMP) -> None:
 
 def test_a_running_job_whose_kind_cannot_stop_is_not_cancelled(dmp: DMP) -> None:
     job_id = dmp.jobs.submit("test.gated_stuck", {"stages": 1})
-    deadline = time.monotonic() + 60
-    while dmp.jobs.get(job_id)["state"] != "running":
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.02)
+    _wait_running(dmp, job_id)
     with pytest.raises(ValidationError) as err:
         dmp.jobs.cancel(job_id)
     assert "cannot be stopped" in str(err.value)
