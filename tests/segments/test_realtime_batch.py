@@ -162,3 +162,39 @@ def test_queries_are_compiled_again_only_when_segments_change(
     assert changed(ev.on_events(orders(dmp, [("u3", "q-10", now)])), pid) == [
         ("recent_buyers", "u3", "entered", "realtime:q-10")]
     assert ev.stats.errors == 0
+
+
+def test_the_flusher_hands_over_and_never_waits_for_an_evaluation(world: World) -> None:
+    """``submit`` returns at once while an evaluation is held up; what was handed over
+    meanwhile is evaluated together in one round, and ``close`` evaluates what is left."""
+    import threading
+
+    dmp, pid = world
+    dmp.segments.create("recent buyers", rule=RECENT, realtime=True)
+    release = threading.Event()
+    seen: list[list[tuple[str, ...]]] = []
+
+    def slow(changes: list[MembershipChange]) -> None:
+        seen.append(changed(changes, pid))
+        release.wait(30)  # the evaluator's thread is held here, as by a long build statement
+
+    ev = RealtimeEvaluator(dmp, sender=None, on_change=slow).start()
+    now = datetime.now(UTC)
+    first = orders(dmp, [("u2", "h-1", now)])
+    later = [orders(dmp, [(u, f"h-{u}", now)]) for u in ("u3", "u4", "u5")]
+    ev.submit(first)
+    assert not ev.drain(0.5) and seen == [[("recent_buyers", "u2", "entered", "realtime:h-1")]]
+    t0 = datetime.now(UTC)
+    for rows in later:
+        ev.submit(rows)
+    assert (datetime.now(UTC) - t0).total_seconds() < 0.5  # nothing waited for the evaluator
+    assert ev.stats.queued == 3 and ev.stats.batches == 1
+    release.set()
+    assert ev.drain(30)
+    # the three hand-overs were one evaluation (one batch), with each person's own trigger
+    assert ev.stats.batches == 2 and ev.stats.queued == 0
+    assert sorted(seen[1]) == [("recent_buyers", u, "entered", f"realtime:h-{u}")
+                               for u in ("u3", "u4", "u5")]
+    ev.submit(orders(dmp, [("u6", "h-u6", now)]))
+    ev.close()  # evaluates what is queued before stopping
+    assert ev.stats.batches == 3 and seen[2][0][1] == "u6"

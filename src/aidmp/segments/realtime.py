@@ -1,7 +1,9 @@
 """Real-time segment membership: re-evaluate the people an event touches, record and push changes.
 
 ``aidmp serve`` attaches a :class:`RealtimeEvaluator` to the collector when the DMP has
-real-time segments. After each flush stores events, the evaluator
+real-time segments. Each flush hands the stored rows to the evaluator's own thread (the
+collector's flusher never waits for an evaluation; batches that arrive while one runs are
+evaluated together next), which
 
 1. attributes the events to profiles through identifiers already in ``identities`` (the
    identifier types whose event field is a column, e.g. ``user_id`` and ``anonymous_id``,
@@ -164,6 +166,10 @@ class RealtimeStats:
     exited: int = 0
     errors: int = 0
     last_ms: float = 0.0
+    queued: int = 0
+    """Event rows handed over by flushes and not evaluated yet."""
+    lag_ms: float = 0.0
+    """For the last evaluation: from its oldest batch's hand-over to the changes written."""
 
 
 def _chunks(values: Sequence[str]) -> list[Sequence[str]]:
@@ -200,6 +206,12 @@ class RealtimeEvaluator:
         self.segments_ttl = segments_ttl
         self.stats = RealtimeStats()
         self._lock = threading.Lock()
+        # hand-over from the flusher: (monotonic time handed over, rows); see :meth:`submit`
+        self._inbox: list[tuple[float, pa.Table]] = []
+        self._inbox_ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._busy = False  # a taken batch is being evaluated
         self._rounds: list[_Round] = []
         self._checked_at = -float("inf")
         self._signature: object = None
@@ -382,6 +394,68 @@ class RealtimeEvaluator:
         self.stats.unknown += len(set(ids) - set(best))
         return {m: p for m, (_, p) in best.items()}
 
+    # -- the evaluator's thread ----------------------------------------------------------------
+    def start(self) -> RealtimeEvaluator:
+        """Start the thread that evaluates what :meth:`submit` hands over (idempotent)."""
+        with self._inbox_ready:
+            if self._thread is None:
+                self._stopping = False
+                self._thread = threading.Thread(target=self._loop, name="aidmp-realtime",
+                                                daemon=True)
+                self._thread.start()
+        return self
+
+    def submit(self, rows: pa.Table) -> None:
+        """The collector's listener: queue a flush's stored rows and return at once.
+
+        The flusher goes on writing while the evaluator works (or waits for a statement of a
+        running build); rows queued meanwhile are evaluated together in one round. Without a
+        started thread the rows are evaluated here, as :meth:`on_events` does.
+        """
+        if self._thread is None:
+            self.on_events(rows)
+            return
+        with self._inbox_ready:
+            self._inbox.append((time.monotonic(), rows))
+            self.stats.queued += rows.num_rows
+            self._inbox_ready.notify()
+
+    def _take(self) -> tuple[float, pa.Table] | None:
+        """Everything queued, as one table (None once stopping with nothing left)."""
+        with self._inbox_ready:
+            while not self._inbox and not self._stopping:
+                self._inbox_ready.wait()
+            if not self._inbox:
+                return None
+            taken, self._inbox = self._inbox, []
+            self.stats.queued = 0
+            self._busy = True
+        first = taken[0][0]
+        tables = [rows for _, rows in taken]
+        if len(tables) == 1:
+            return first, tables[0]
+        # flushes of one collector share the events schema; a column only one has is kept
+        return first, pa.concat_tables(tables, promote_options="default")
+
+    def _loop(self) -> None:
+        while (item := self._take()) is not None:
+            handed, rows = item
+            try:
+                self.on_events(rows)
+            except Exception:  # a bug: the thread must go on for the next events
+                self.stats.errors += 1
+                log.exception("real-time evaluation failed")
+            self.stats.lag_ms = (time.monotonic() - handed) * 1000
+            with self._inbox_ready:
+                self._busy = False
+                self._inbox_ready.notify_all()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until everything handed over so far is evaluated; False on timeout."""
+        with self._inbox_ready:
+            return self._inbox_ready.wait_for(lambda: not self._inbox and not self._busy,
+                                              timeout)
+
     # -- evaluation ----------------------------------------------------------------------------
     def on_events(self, rows: pa.Table) -> list[MembershipChange]:
         """Attribute stored event rows, re-evaluate their profiles, record and push changes.
@@ -479,7 +553,14 @@ class RealtimeEvaluator:
         return out
 
     def close(self) -> None:
-        """Deliver (or dead-letter) the queued webhooks and stop the sender."""
+        """Evaluate what is queued, stop the thread, deliver (or dead-letter) the queued
+        webhooks and stop the sender."""
+        with self._inbox_ready:
+            thread, self._stopping = self._thread, True
+            self._inbox_ready.notify_all()
+        if thread is not None:
+            thread.join()
+            self._thread = None
         if self.sender is not None:
             self.sender.close()
 
@@ -500,7 +581,7 @@ def attach(dmp: DMP, collector: Collector, *,
         return None
     evaluator = RealtimeEvaluator(dmp, sender=sender)
     evaluator.warm()
-    collector.add_listener(evaluator.on_events)
+    collector.add_listener(evaluator.start().submit)
     return evaluator
 
 

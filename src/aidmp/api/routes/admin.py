@@ -26,6 +26,9 @@ def health(request: Request) -> dict[str, Any]:
         stats["uptime_s"] = round(time.time() - stats.pop("started_at"), 1)
     out = {"status": "ok", "version": __version__, "engine": dmp.engine.name,
            "schema_version": dmp.engine.schema_version(), "collector": stats}
+    realtime = getattr(request.app.state, "realtime", None)
+    if realtime is not None:  # evaluations, entries / exits, rows queued, last lag
+        out["realtime"] = dict(realtime.stats.__dict__)
     broker = getattr(request.app.state, "broker", None)
     if broker is not None:  # loader counters, events/s, consumer and end-to-end lag
         out["broker"] = broker.status()

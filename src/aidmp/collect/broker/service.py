@@ -91,7 +91,7 @@ class BrokerLoading:
             if has_realtime_segments(self.dmp):
                 self.realtime = RealtimeEvaluator(self.dmp, sender="default")
                 self.realtime.warm()
-                self.loader.add_listener(self.realtime.on_events)
+                self.loader.add_listener(self.realtime.start().submit)
         self.loader.start()
         self._keys_thread = threading.Thread(target=self._keys_loop, name="aidmp-key-export",
                                              daemon=True)

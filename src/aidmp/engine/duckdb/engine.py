@@ -3,6 +3,9 @@
 The only module (with its package) that imports ``duckdb``. One connection is opened on the
 database file; every call works on its own cursor so the collector's flusher thread and API
 readers can run side by side (a DuckDB connection object is not safe to share across threads).
+A write holds the lock of the table it writes (:mod:`aidmp.engine.duckdb.locks`): a build
+replacing ``profiles`` does not hold up the collector's appends to ``events`` or real-time
+membership writes, which DuckDB commits side by side.
 
 Example:
     >>> import pyarrow as pa
@@ -30,6 +33,7 @@ import pyarrow as pa
 from ibis.backends.sql.datatypes import DuckDBType
 
 from aidmp.engine.base import SCHEMA_TABLE, Engine, one_row_per_key
+from aidmp.engine.duckdb.locks import WriteLocks
 from aidmp.errors import EngineError, NotFoundError
 from aidmp.store.schema import TABLES, Column, Migration, TableSpec
 
@@ -92,7 +96,7 @@ class DuckDBEngine(Engine):
                 raise EngineError("set memory_limit", str(exc)) from None
         self._memory_limit = memory_limit
         self._local = threading.local()
-        self._write_lock = threading.Lock()
+        self._locks = WriteLocks()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
@@ -151,7 +155,7 @@ class DuckDBEngine(Engine):
             return 0
         cur = self._cursor()
         view = f"_aidmp_batch_{threading.get_ident()}"
-        with self._write_lock:
+        with self._locks.table(table):
             cur.register(view, data)
             try:
                 result = self._insert(cur, table, view, verb)
@@ -197,7 +201,7 @@ class DuckDBEngine(Engine):
     def _create_as(self, name: str, expr: ibis.Table, kind: str) -> None:
         self._check_derived(name)
         query = self.compile(expr)
-        with self._write_lock:
+        with self._locks.table(name):
             try:
                 self._cursor().execute(f"CREATE OR REPLACE {kind}TABLE {_quote(name)} AS {query}")
             except duckdb.Error as exc:
@@ -215,7 +219,7 @@ class DuckDBEngine(Engine):
         self._check_derived(name)
         cur = self._cursor()
         view = f"_aidmp_frame_{threading.get_ident()}"
-        with self._write_lock:
+        with self._locks.table(name):
             cur.register(view, data)
             try:
                 if mode == "append" and name in self.tables():
@@ -233,7 +237,7 @@ class DuckDBEngine(Engine):
             raise NotFoundError(f"Unknown table {table!r}. Valid tables: {', '.join(TABLES)}")
         query = self.compile(expr)
         spec = TABLES[table]
-        with self._transaction(f"replace rows of {table}", query) as cur:
+        with self._transaction(table, f"replace rows of {table}", query) as cur:
             # drop + create + bulk insert: far cheaper than deleting millions of keyed rows
             cur.execute(f"DROP TABLE {_quote(table)}")
             self._create_table(spec, keyed=False)
@@ -259,7 +263,7 @@ class DuckDBEngine(Engine):
     def _delete_insert(self, name: str, key: str, keys: ibis.Table, rows: ibis.Table) -> None:
         doomed = self.compile(keys.select(key).distinct())
         fresh = self.compile(rows)
-        with self._transaction(f"replace rows of {name}", fresh) as cur:
+        with self._transaction(name, f"replace rows of {name}", fresh) as cur:
             cur.execute(f"DELETE FROM {_quote(name)} WHERE {_quote(key)} IN "
                         f"(SELECT {_quote(key)} FROM ({doomed}))")
             cur.execute(f"INSERT INTO {_quote(name)} BY NAME {fresh}")
@@ -268,7 +272,7 @@ class DuckDBEngine(Engine):
         cols = list(doomed.columns)
         keys = self.compile(doomed.select(*cols).distinct())
         match = " AND ".join(f"t.{_quote(c)} = d.{_quote(c)}" for c in cols)
-        with self._transaction(f"delete rows of {table}", keys) as cur:
+        with self._transaction(table, f"delete rows of {table}", keys) as cur:
             n = cur.execute(f"DELETE FROM {_quote(table)} AS t USING ({keys}) AS d "
                             f"WHERE {match}").fetchone()
         return int(n[0]) if n else 0
@@ -283,7 +287,7 @@ class DuckDBEngine(Engine):
         kind = DuckDBType.to_string(schema[column])
         query = (f"DELETE FROM {_quote(table)} WHERE {_quote(column)} = "
                  f"ANY(CAST(? AS {kind}[]))")
-        with self._transaction(f"delete rows of {table}", query) as cur:
+        with self._transaction(table, f"delete rows of {table}", query) as cur:
             n = cur.execute(query, [list(values)]).fetchone()
         return int(n[0]) if n else 0
 
@@ -297,7 +301,7 @@ class DuckDBEngine(Engine):
 
     def import_snapshot(self, folder: Path) -> list[str]:
         """``IMPORT DATABASE`` into this store (tables, keys and rows)."""
-        with self._write_lock:
+        with self._locks.everything():
             for name in self.tables():  # the snapshot brings its own schema and rows
                 self._cursor().execute(f"DROP TABLE IF EXISTS {_quote(name)}")
             self._cursor().execute(f"IMPORT DATABASE {_literal(str(folder))}")
@@ -310,7 +314,7 @@ class DuckDBEngine(Engine):
         if self._file is None:
             return False
         fresh = self._file + ".compact"
-        with self._write_lock:
+        with self._locks.everything():
             for leftover in (fresh, fresh + ".wal"):
                 if os.path.exists(leftover):
                     os.remove(leftover)
@@ -334,11 +338,13 @@ class DuckDBEngine(Engine):
         return True
 
     @contextlib.contextmanager
-    def _transaction(self, what: str, query: str) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Statements on this thread's cursor in one transaction, under the write lock; a
-        failure rolls back and is raised as an EngineError naming ``what``."""
+    def _transaction(self, table: str, what: str, query: str
+                     ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Statements changing ``table`` on this thread's cursor in one transaction, under the
+        table's write lock; a failure rolls back and is raised as an EngineError naming
+        ``what``."""
         cur = self._cursor()
-        with self._write_lock:
+        with self._locks.table(table):
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
@@ -350,7 +356,7 @@ class DuckDBEngine(Engine):
     def index(self, table: str, columns: Sequence[str]) -> None:
         name = f"idx_{table}_{'_'.join(columns)}"
         cols = ", ".join(_quote(c) for c in columns)
-        with self._write_lock:
+        with self._locks.table(table):
             self._cursor().execute(
                 f"CREATE INDEX IF NOT EXISTS {_quote(name)} ON {_quote(table)} ({cols})")
 
@@ -376,7 +382,7 @@ class DuckDBEngine(Engine):
 
     def drop(self, name: str) -> None:
         self._check_derived(name)
-        with self._write_lock:
+        with self._locks.table(name):
             self._cursor().execute(f"DROP TABLE IF EXISTS {_quote(name)}")
 
     def _stored_arrow_schema(self, name: str) -> pa.Schema:
