@@ -17,6 +17,8 @@ from pyspark.sql.pandas.types import to_arrow_schema
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from aidmp.engine.spark.buckets import Layout
+
 
 class _Host(Protocol):
     """What the mixin needs from the engine it is mixed into."""
@@ -28,6 +30,8 @@ class _Host(Protocol):
     def compile(self, expr: ibis.Expr) -> str: ...
     def _check_derived(self, name: str) -> None: ...
     def _save(self, name: str, frame: DataFrame, mode: str) -> None: ...
+    def _layout(self, table: str) -> Layout | None: ...
+    def _replace_all_buckets(self, layout: Layout, rows: DataFrame) -> None: ...
 
 
 class DerivedTables:
@@ -65,6 +69,11 @@ class DerivedTables:
         query = self.compile(expr)
         cols = ", ".join(f"`{c}`" for c in spec.column_names)
         fq = self._fq(table)
+        layout = self._layout(table)
+        if layout is not None:
+            with self._lock, wrapped(f"replace rows of {table}", query):
+                self._replace_all_buckets(layout, self._spark.sql(query))
+            return
         with self._lock, wrapped(f"replace rows of {table}", query):
             frame = self._spark.sql(query).localCheckpoint(eager=True)
             frame.createOrReplaceTempView("_aidmp_replace")

@@ -10,8 +10,12 @@ Spark has no primary keys, so the engine keeps every table unique on its key its
   of the stored key columns with the batch keys, which Spark broadcasts) and inserts only the
   rest; repeats inside the batch keep their first occurrence.
 * :meth:`SparkEngine.upsert` inserts directly when none of the keys is stored; otherwise it
-  rewrites the table into a staging table (stored rows anti-joined with the batch keys, plus the
-  batch) and swaps it in, so a job never overwrites the Parquet files it is reading.
+  rewrites only the hash buckets that hold a stored key (:mod:`aidmp.engine.spark.buckets`:
+  every declared table but ``events`` is partitioned by a bucket of its key and read through a
+  view). A table of the plain layout that stores made before buckets (or an engine made with
+  ``buckets=0``) is rewritten whole into a staging table that is swapped in; :meth:`migrate`
+  moves such tables into the bucketed layout. Either way a job never overwrites the Parquet
+  files it is reading.
 
 Queries are ibis expressions over unbound tables, compiled with the ``pyspark`` dialect; the
 compiled SQL names every table with the engine's database, so queries do not depend on the
@@ -54,6 +58,7 @@ from pyspark.sql.types import StructType
 from splink.backends.spark import similarity_jar_location
 
 from aidmp.engine.base import SCHEMA_TABLE, Engine, one_row_per_key
+from aidmp.engine.spark.buckets import PARTS_PREFIX, UNBUCKETED, BucketedTables, Layout
 from aidmp.engine.spark.derived import DerivedTables
 from aidmp.engine.spark.errors import SPARK_ERRORS, wrapped
 from aidmp.errors import ConfigError, EngineError, NotFoundError
@@ -68,6 +73,9 @@ STAGE_PREFIX = "_aidmp_stage_"
 """Name prefix of the staging tables an upsert rewrites a table into."""
 
 DEFAULT_WAREHOUSE = Path("aidmp-home") / "spark-warehouse"
+
+DEFAULT_BUCKETS = 32
+"""Hash buckets of a new declared table (see docs/adr/0017-spark-partitioned-writes.md)."""
 
 CatalogKind = Literal["hive", "in-memory"]
 
@@ -185,6 +193,9 @@ def build_session(
             "spark.hadoop.javax.jdo.option.ConnectionURL",
             f"jdbc:derby:;databaseName={metastore / 'metastore_db'};create=true",
         )
+        # Let the metastore prune the INT bucket partitions of a filter (it refuses filters on
+        # non-string partition columns without this).
+        builder = builder.config("spark.hadoop.hive.metastore.integral.jdo.pushdown", "true")
         # Keep Derby's log and the Hive client's per-session folders out of the working
         # directory and /tmp.
         builder = builder.config(
@@ -237,7 +248,7 @@ def normalise_arrow(table: pa.Table) -> pa.Table:
     return pa.table(columns, schema=schema)
 
 
-class SparkEngine(DerivedTables, Engine):
+class SparkEngine(BucketedTables, DerivedTables, Engine):
     """Tables in one Spark database, stored as Parquet; keys kept unique by the engine.
 
     Args:
@@ -247,9 +258,12 @@ class SparkEngine(DerivedTables, Engine):
         session: an already running session to use (it is left running by :meth:`close`);
             its session time zone is set to UTC.
         catalog: the catalog of a session the engine starts (see :func:`build_session`).
+        buckets: hash buckets of the declared tables this engine creates (or converts from the
+            plain layout in :meth:`migrate`); 0 keeps every table plain (rewritten whole by an
+            upsert), as stores made before buckets are.
 
     Raises:
-        ConfigError: the database name is not a plain identifier.
+        ConfigError: the database name is not a plain identifier, or ``buckets`` is negative.
         EngineError: Spark could not start or create the database.
     """
 
@@ -266,7 +280,10 @@ class SparkEngine(DerivedTables, Engine):
         session: SparkSession | None = None,
         *,
         catalog: CatalogKind = "hive",
+        buckets: int = DEFAULT_BUCKETS,
     ) -> None:
+        if buckets < 0:
+            raise ConfigError(f"buckets must be 0 or more, not {buckets}", field="buckets")
         if not _IDENTIFIER.match(database):
             raise ConfigError(
                 f"{database!r} is not a valid Spark database name: use letters, digits and "
@@ -277,6 +294,8 @@ class SparkEngine(DerivedTables, Engine):
         self.database = database.lower()
         self.master = master
         self.warehouse = warehouse
+        self.buckets = buckets
+        self._layouts: dict[str, Layout | None] = {}
         self._owns_session = session is None and SparkContext._active_spark_context is None
         self._spark = (
             session if session is not None else build_session(master, warehouse, catalog=catalog)
@@ -288,6 +307,10 @@ class SparkEngine(DerivedTables, Engine):
         try:
             # Dates derived from timestamps (and naive literals) must not depend on the host zone.
             self._spark.conf.set("spark.sql.session.timeZone", "UTC")
+            # A session started elsewhere may lack the metastore setting build_session makes:
+            # then the partitions of a bucketed table are listed and filtered by Spark.
+            self._spark.conf.set("spark.sql.hive.metastorePartitionPruningFallbackOnException",
+                                 "true")
             self._ddl("create database", f"CREATE DATABASE IF NOT EXISTS {_quote(self.database)}")
             self._use_database()
             self._recover_staged()
@@ -320,8 +343,13 @@ class SparkEngine(DerivedTables, Engine):
         return sorted(r["tableName"] for r in rows if not r["isTemporary"])
 
     def _recover_staged(self) -> None:
-        """Finish or undo an upsert swap that a crash interrupted."""
+        """Finish or undo an upsert swap, or a conversion to buckets, that a crash interrupted."""
         names = set(self._table_names())
+        for parts in sorted(n for n in names if n.startswith(PARTS_PREFIX)):
+            layout = self._layout(parts.removeprefix(PARTS_PREFIX))
+            if layout is not None and layout.table not in names:
+                # A conversion dropped the plain table but had not made the view yet.
+                self._create_view(layout)
         for staged in sorted(n for n in names if n.startswith(STAGE_PREFIX)):
             target = staged.removeprefix(STAGE_PREFIX)
             if target in names:
@@ -440,8 +468,12 @@ class SparkEngine(DerivedTables, Engine):
         """The keys of ``batch`` that are already stored in ``table``."""
         fq = self._fq(table)
         step = f"look up keys in {table}"
+        layout = self._layout(table)
         with wrapped(step, f"SELECT {', '.join(key)} FROM {fq} LEFT SEMI JOIN <batch keys>"):
             keys = self._spark.createDataFrame(batch.select(list(key)))
+            if layout is not None and set(layout.by) <= set(key):
+                return self._stored_in_buckets(layout, key, layout.with_bucket(keys)).select(
+                    *key).toArrow()
             stored = self._spark.table(fq).select(*key).join(keys, on=list(key), how="left_semi")
             return stored.toArrow()
 
@@ -459,6 +491,10 @@ class SparkEngine(DerivedTables, Engine):
         return batch.take(np.sort(kept.column(_ROW).to_numpy()))
 
     def _insert(self, table: str, batch: pa.Table, schema: StructType) -> None:
+        layout = self._layout(table)
+        if layout is not None:
+            self._append_bucketed(layout, self._spark.createDataFrame(batch, schema=schema))
+            return
         fq = self._fq(table)
         with wrapped(f"append to {table}", f"INSERT INTO {fq} <{batch.num_rows} rows>"):
             self._spark.createDataFrame(batch, schema=schema).write.insertInto(fq)
@@ -488,7 +524,11 @@ class SparkEngine(DerivedTables, Engine):
         with self._lock:
             batch, schema = self._conform(table, data, f"upsert into {table}")
             batch = one_row_per_key(batch, spec.key, "last")
-            if self._stored_keys(table, spec.key, batch).num_rows == 0:
+            layout = self._layout(table)
+            if layout is not None:
+                rows = self._spark.createDataFrame(batch, schema=schema)
+                self._upsert_bucketed(layout, spec.key, rows)
+            elif self._stored_keys(table, spec.key, batch).num_rows == 0:
                 self._insert(table, batch, schema)
             else:
                 self._rewrite(table, spec.key, batch, schema)
@@ -514,12 +554,57 @@ class SparkEngine(DerivedTables, Engine):
         self._ddl(step, f"DROP TABLE {fq}")
         self._ddl(step, f"ALTER TABLE {staged} RENAME TO {fq}")
 
+    def replace_keyed(self, table: str, key: str, keys: ibis.Table, rows: ibis.Table) -> None:
+        """Like :meth:`Engine.replace_keyed`; in a table bucketed on ``key`` only the buckets
+        of ``keys`` and ``rows`` are rewritten."""
+        self._check_rebuilt(table)
+        layout = self._layout(table)
+        if layout is None or layout.by != (key,):
+            super().replace_keyed(table, key, keys, rows)
+            return
+        schema = self.table(table).schema()
+        shaped = rows.select(*[rows[c].cast(schema[c]).name(c) for c in schema.names])
+        with self._lock:
+            self._replace_in_buckets(layout, key, self.frame(keys.select(key), "replace keys"),
+                                     self.frame(shaped, f"replace rows of {table}"))
+
+    def delete_in(self, table: str, column: str, values: Sequence[object]) -> int:
+        """Like :meth:`Engine.delete_in`; in a table bucketed on ``column`` only the buckets
+        of ``values`` are rewritten."""
+        layout = self._layout(table) if table in TABLES else None
+        if not values or layout is None or layout.by != (column,):
+            return super().delete_in(table, column, values)
+        field = self._stored_schema(table)[column]
+        with self._lock, wrapped(f"delete from {table}", f"<{len(values)} values of {column}>"):
+            doomed = self._spark.createDataFrame([(v,) for v in values], StructType([field]))
+            return self._delete_in_buckets(layout, column, doomed)
+
+    def migrate(self) -> list[int]:
+        """Apply the pending migrations, then move plain declared tables into buckets (when
+        the engine has buckets): stores made before buckets are converted on open."""
+        applied = super().migrate()
+        if not self.buckets:
+            return applied
+        with self._lock:
+            names = set(self._table_names())
+            for spec in TABLES.values():
+                if spec.name in UNBUCKETED or spec.name not in names:
+                    continue
+                if self._layout(spec.name) is None:
+                    log.info("moving %s into %d hash buckets", spec.name, self.buckets)
+                    columns = ", ".join(_column_ddl(c) for c in spec.columns)
+                    self._convert_plain(spec, columns, _literal(spec.doc), self.buckets)
+        return applied
+
     # -- catalog ---------------------------------------------------------------------------------
     def tables(self) -> list[str]:
-        return [n for n in self._table_names() if not n.startswith(STAGE_PREFIX)]
+        return [n for n in self._table_names() if not n.startswith((STAGE_PREFIX, PARTS_PREFIX))]
 
     def _create_table(self, spec: TableSpec) -> None:
         columns = ", ".join(_column_ddl(c) for c in spec.columns)
+        if self.buckets and spec.name not in UNBUCKETED:
+            self._create_bucketed(spec, columns, _literal(spec.doc), self.buckets)
+            return
         key = ",".join(spec.key)
         self._ddl(
             f"create table {spec.name}",
@@ -529,6 +614,9 @@ class SparkEngine(DerivedTables, Engine):
 
     def _add_column(self, table: str, name: str, column: Column) -> None:
         if name in self._stored_schema(table).names:
+            return
+        if self._layout(table) is not None:
+            self._bucketed_column_added(table, _column_ddl(column))
             return
         self._ddl(
             f"add column {name} to {table}",
