@@ -198,3 +198,36 @@ def test_the_flusher_hands_over_and_never_waits_for_an_evaluation(world: World) 
     ev.submit(orders(dmp, [("u6", "h-u6", now)]))
     ev.close()  # evaluates what is queued before stopping
     assert ev.stats.batches == 3 and seen[2][0][1] == "u6"
+
+
+def test_only_events_a_rule_reads_are_evaluated_live(world: World) -> None:
+    """Page views and other events change no real-time segment on ``Order Completed``: they
+    are neither attributed nor evaluated; a segment reading it through ``in_segment`` adds
+    no other trigger; a real-time segment without event predicates makes every event count."""
+    dmp, pid = world
+    dmp.segments.create("recent buyers", rule=RECENT, realtime=True)
+    dmp.segments.create("german recent buyers", rule='in_segment("recent_buyers") and '
+                        'country = "DE"', realtime=True)
+    ev = RealtimeEvaluator(dmp, sender=None)
+    now = datetime.now(UTC)
+    dmp.events.ingest([
+        {"type": "page", "userId": "u1", "messageId": "r-page", "timestamp": now.isoformat()},
+        {"type": "track", "event": "Product Viewed", "userId": "u1", "messageId": "r-view",
+         "timestamp": now.isoformat()}], source="web")
+    noise = dmp.engine.to_arrow("events").filter(
+        pc.is_in(pc.field("message_id"), pa.array(["r-page", "r-view"])))
+    order = orders(dmp, [("u2", "r-order", now)])
+    got = changed(ev.on_events(pa.concat_tables([noise, order])), pid)
+    assert got == [("recent_buyers", "u2", "entered", "realtime:r-order")]
+    assert (ev.stats.skipped, ev.stats.attributed) == (2, 1)
+    ep = dmp.engine.table("event_profiles")
+    linked = dmp.engine.execute(ep.filter(ep.message_id.isin(["r-page", "r-view", "r-order"]))
+                                ).column("message_id").to_pylist()
+    assert linked == ["r-order"]  # the next build links the others
+    assert ev.on_events(noise) == [] and ev.stats.skipped == 4
+
+    # a trait-only real-time segment: any event of a person may be the first after the build
+    dmp.segments.create("germans", rule='country = "DE"', realtime=True)
+    ev = RealtimeEvaluator(dmp, sender=None)
+    got = changed(ev.on_events(noise), pid)
+    assert got == [("germans", "u1", "entered", "realtime:r-view")] and ev.stats.skipped == 0

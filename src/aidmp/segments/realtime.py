@@ -53,12 +53,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from aidmp.engine.base import arrow_schema
 from aidmp.errors import AidmpError, EngineError
 from aidmp.identity.service import EVENT_PROFILES
 from aidmp.segments.compiler import catalog_of, compile_spec
-from aidmp.segments.service import Segments, segment_refs, spec_from
+from aidmp.segments.service import Segments, event_names, segment_refs, spec_from
 from aidmp.segments.webhooks import WebhookSender
 from aidmp.store.schema import TABLES
 
@@ -166,6 +167,8 @@ class RealtimeStats:
     exited: int = 0
     errors: int = 0
     last_ms: float = 0.0
+    skipped: int = 0
+    """Events no real-time segment reads (not attributed or evaluated live)."""
     queued: int = 0
     """Event rows handed over by flushes and not evaluated yet."""
     lag_ms: float = 0.0
@@ -218,6 +221,8 @@ class RealtimeEvaluator:
         self._links: _Bound | None = None
         self._history: _Bound | None = None
         self._refused: set[str] = set()
+        # the track events that can change a real-time segment (None: any event)
+        self._triggers: frozenset[str] | None = None
         # Identifier types found in an event column, strongest first: the live attribution
         # cannot read JSON paths (traits.email) without the build's extraction.
         self._id_types = [(t.name, path, t.sources, set(t.exclude_sources))
@@ -273,6 +278,7 @@ class RealtimeEvaluator:
             only = [ibis.literal(_PROFILES)]
             level: dict[str, int] = {}
             parts: dict[int, list[tuple[str, str | None, ir.Table]]] = {}
+            names: dict[str, frozenset[str] | None] = {}
             for row in rows:
                 spec = spec_from(row["spec"])
                 compiled = compile_spec(spec, eng, catalog=catalog, as_of=at,
@@ -288,6 +294,7 @@ class RealtimeEvaluator:
                 n = max((level[r] + 1 for r in segment_refs(spec.condition) if r in level),
                         default=0)
                 level[row["id"]] = n
+                names[row["id"]] = _triggers(spec.condition, names)
                 parts.setdefault(n, []).append((row["id"], row.get("webhook_url"),
                                                 compiled.expr))
             rounds = [self._round(parts[n]) for n in sorted(parts)]
@@ -295,6 +302,9 @@ class RealtimeEvaluator:
             ep = eng.table(EVENT_PROFILES)
             self._history = _Bound.of(eng.compile(ep.filter(
                 ep.profile_id.isin([ibis.literal(_PROFILES)])).select("message_id")))
+            triggers = list(names.values())
+            self._triggers = None if None in triggers else frozenset().union(
+                *(t for t in triggers if t is not None))
         self._rounds, self._signature = rounds, signature
         self._checked_at = time.monotonic()
         return rounds
@@ -468,6 +478,9 @@ class RealtimeEvaluator:
                 rounds = self._prepare()
                 if not rounds:
                     return []
+                rows = self._that_can_change(rows)
+                if not rows.num_rows:
+                    return []
                 links = self.attribute(rows)
                 # The trigger of a profile is its latest event of the batch.
                 trigger: dict[str, str] = {}
@@ -487,6 +500,19 @@ class RealtimeEvaluator:
         if changes and self.on_change is not None:
             self.on_change(changes)
         return changes
+
+    def _that_can_change(self, rows: pa.Table) -> pa.Table:
+        """The rows that can change a real-time segment: track events whose name an event
+        predicate reads (all rows when a segment has no event predicate). The rest (page
+        views, other events) change nothing live and are linked to profiles by the next build."""
+        if self._triggers is None or not {"type", "event"} <= set(rows.column_names):
+            return rows  # a hand-made batch without the columns: evaluated whole
+        keep = pc.and_(pc.equal(rows.column("type"), "track"),
+                       pc.is_in(rows.column("event"), pa.array(sorted(self._triggers),
+                                                               pa.string())))
+        kept = rows.filter(pc.fill_null(keep, False))
+        self.stats.skipped += rows.num_rows - kept.num_rows
+        return kept
 
     def _evaluate(self, trigger: dict[str, str],
                   rounds: list[_Round]) -> list[MembershipChange]:
@@ -563,6 +589,18 @@ class RealtimeEvaluator:
             self._thread = None
         if self.sender is not None:
             self.sender.close()
+
+
+def _triggers(condition: Any, known: dict[str, frozenset[str] | None]
+              ) -> frozenset[str] | None:
+    """The event names that can change a segment: its own event predicates' and those of the
+    real-time segments it reads; None (any event) when it has no event predicate, or reads a
+    segment that has none or is not evaluated live."""
+    refs = [known.get(r) for r in segment_refs(condition)]
+    own = event_names(condition)
+    if any(r is None for r in refs) or not (own or refs):
+        return None
+    return frozenset(own).union(*(r for r in refs if r is not None))
 
 
 def has_realtime_segments(dmp: DMP) -> bool:

@@ -34,7 +34,15 @@ from aidmp.segments.catalog import Catalog, slug
 from aidmp.segments.compiler import CompiledSegment, catalog_of, compile_spec
 from aidmp.segments.membership import RefreshReport, history, refresh_membership
 from aidmp.segments.parser import parse_rule
-from aidmp.spec.segments import AndCondition, Condition, NotCondition, OrCondition, SegmentSpec
+from aidmp.spec.segments import (
+    AggregateCondition,
+    AndCondition,
+    Condition,
+    EventCondition,
+    NotCondition,
+    OrCondition,
+    SegmentSpec,
+)
 
 ExportFormat = Literal["csv", "parquet"]
 _EXPORT_IDS = ("user_id", "email")
@@ -62,6 +70,22 @@ def segment_refs(c: Condition) -> list[str]:
     if isinstance(c, NotCondition):
         return segment_refs(c.condition)
     return [c.segment] if c.kind == "in_segment" else []
+
+
+def event_names(c: Condition) -> set[str]:
+    """The track event names a condition's event predicates read (at any depth, not through
+    ``in_segment``): only such an event can change what they answer.
+
+    Example:
+        >>> rule = 'event("Order Completed") and not count("Refund", within=30d) >= 1 or age > 3'
+        >>> sorted(event_names(parse_rule(rule).condition))
+        ['Order Completed', 'Refund']
+    """
+    if isinstance(c, AndCondition | OrCondition):
+        return {n for x in c.conditions for n in event_names(x)}
+    if isinstance(c, NotCondition):
+        return event_names(c.condition)
+    return {c.event} if isinstance(c, EventCondition | AggregateCondition) else set()
 
 
 class Segments:
