@@ -6,6 +6,7 @@ table's values; plus the stores made before buckets: read as they are, converted
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -171,4 +172,30 @@ def test_a_store_made_before_buckets_is_read_then_converted_by_migrate(
     again = SparkEngine(session=spark_session, database=database, buckets=BUCKETS)
     assert "traits" in again.tables()
     assert again.count("traits") == 3
+    again.close()
+
+
+def test_a_swap_stopped_after_its_buckets_were_dropped_is_finished_on_open(
+        spark_session: SparkSession, loaded: tuple[SparkEngine, dict[str, int], Path],
+        database: str) -> None:
+    eng, buckets, where = loaded
+    target = buckets["p07"]
+    rows = stored(eng)
+    eng.close()
+    # what a crash leaves: the bucket's new folder written, the swap noted, the old partition
+    # dropped (with its files), the new one not added yet
+    old = next(p.parent for p in where.rglob("*.parquet") if in_bucket(p, target))
+    fresh = where / "_gcrashed" / f"{BUCKET}={target}"
+    shutil.copytree(old, fresh)
+    parts = f"{database}.{PARTS_PREFIX}traits"
+    spark_session.sql(f"ALTER TABLE {parts} SET TBLPROPERTIES "
+                      f"('aidmp.swap' = 'file:{where / '_gcrashed'}|{target}')")
+    spark_session.sql(f"ALTER TABLE {parts} DROP PARTITION ({BUCKET} = {target})")
+    assert not old.exists()
+    assert spark_session.table(parts).count() < len(rows)
+
+    again = SparkEngine(session=spark_session, database=database, buckets=BUCKETS)
+    assert stored(again) == rows
+    props = {r["key"] for r in spark_session.sql(f"SHOW TBLPROPERTIES {parts}").collect()}
+    assert "aidmp.swap" not in props
     again.close()

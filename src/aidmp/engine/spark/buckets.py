@@ -10,15 +10,16 @@ its layout when the default changes.
 
 An upsert that replaces stored keys, :meth:`replace_keyed`, :meth:`delete_in` and
 :meth:`replace_from` write the new content of the buckets they touch into a fresh folder
-inside the table's folder, then point those partitions at it (``ALTER TABLE ... PARTITION
-... SET LOCATION``) and delete the files no partition points at any more. A job therefore
-never overwrites the files it reads, and the other buckets' files are left as they are. New
-keys are appended into their buckets. A crash between two partitions' switches leaves some
-buckets written and others not, each of them whole: writes are idempotent, so repeating the
-write completes it; the unreferenced files are swept at the table's next rewrite.
+inside the table's folder, then swap the partitions in the metastore (drop the touched
+buckets' partitions, which deletes their old files, and add them back at the new folder),
+with the swap noted in the data table's properties first so that a crash in between is
+finished when the engine next opens. A job therefore never overwrites the files it reads,
+and the other buckets' files are left as they are. New keys are appended into their buckets.
+A query that runs during the swap may miss the touched buckets' rows or fail and can be
+retried (as with the whole-table swap of plain tables).
 
-The sweep deletes files only where the warehouse is a local folder; elsewhere (HDFS, object
-stores) replaced files stay until the table is dropped.
+Leftover folders of an interrupted swap are deleted only where the warehouse is a local
+folder; elsewhere (HDFS, object stores) they stay until the table is dropped.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ UNBUCKETED = frozenset({"events"})
 """Declared tables kept as one plain Parquet table: only ever appended to."""
 
 _GENERATION = "_g"
+_PENDING = "aidmp.swap"
 _BUCKET_DIR = re.compile(rf"{BUCKET}=(\d+)")
 
 
@@ -62,6 +64,11 @@ def quoted(name: str) -> str:
         '`a``b`'
     """
     return "`" + name.replace("`", "``") + "`"
+
+
+def _text(value: str) -> str:
+    """A Spark SQL string literal of a path or note the engine made."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def bucket_columns(spec: TableSpec) -> tuple[str, ...]:
@@ -98,6 +105,8 @@ class Layout:
     """The data table's folder (a URI)."""
     columns: tuple[str, ...]
     """The data columns, in stored order (the bucket comes after them)."""
+    pending: str = ""
+    """The note of a swap not finished when the layout was read (see ``_finish_swap``)."""
 
     def with_bucket(self, frame: DataFrame) -> DataFrame:
         """``frame`` with its rows' bucket added as the last column."""
@@ -130,6 +139,8 @@ class _Host(Protocol):
     def _swap_buckets(self, layout: Layout, buckets: Iterable[int], content: DataFrame,
                       step: str) -> None: ...
     def _sweep(self, layout: Layout) -> None: ...
+    def _finish_swap(self, layout: Layout, note: str) -> None: ...
+    def _recover_swaps(self, tables: Iterable[str]) -> None: ...
     def _stored_in_buckets(self, layout: Layout, key: Sequence[str], keys: DataFrame
                            ) -> DataFrame: ...
     def _append_bucketed(self, layout: Layout, rows: DataFrame) -> None: ...
@@ -153,7 +164,8 @@ class BucketedTables:
                 columns = tuple(f.name for f in self._spark.table(parts).schema
                                 if f.name != BUCKET)
                 layout = Layout(table, parts, tuple(props["aidmp.bucket_by"].split(",")),
-                                int(props["aidmp.buckets"]), location, columns)
+                                int(props["aidmp.buckets"]), location, columns,
+                                props.get(_PENDING, ""))
         self._layouts[table] = layout
         return layout
 
@@ -213,7 +225,7 @@ class BucketedTables:
         assert layout is not None
         with wrapped(f"convert {name}", f"INSERT INTO {parts} SELECT *, <bucket> FROM {plain}"):
             rows = layout.with_bucket(self._spark.table(plain).select(*layout.columns))
-            rows.repartition(BUCKET).write.insertInto(parts)
+            rows.repartition(BUCKET).sortWithinPartitions(BUCKET, *by).write.insertInto(parts)
         self._ddl(f"convert {name}", f"DROP TABLE {plain}")
         self._create_view(layout)
 
@@ -222,8 +234,8 @@ class BucketedTables:
         if BUCKET not in rows.columns:
             rows = layout.with_bucket(rows)
         with wrapped(f"append to {layout.table}", f"INSERT INTO {layout.parts} <rows>"):
-            rows.select(*layout.columns, BUCKET).repartition(BUCKET).write.insertInto(
-                layout.parts)
+            (rows.select(*layout.columns, BUCKET).repartition(BUCKET)
+             .sortWithinPartitions(BUCKET, *layout.by).write.insertInto(layout.parts))
 
     def _stored_in_buckets(self: _Host, layout: Layout, key: Sequence[str],
                            keys: DataFrame) -> DataFrame:
@@ -242,7 +254,7 @@ class BucketedTables:
         """
         step = f"upsert into {layout.table}"
         with wrapped(step, f"<rewrite the buckets of {layout.parts} holding stored keys>"):
-            rows = layout.with_bucket(rows).localCheckpoint(eager=True)
+            rows = layout.with_bucket(rows)  # Arrow rows on the driver: cheap to read again
             hit = _buckets_in(self._stored_in_buckets(layout, key, rows))
             if hit:
                 kept = (self._spark.table(layout.parts).where(F.col(BUCKET).isin(hit))
@@ -259,24 +271,30 @@ class BucketedTables:
         """Replace the rows whose ``key`` is among ``keys``'s by ``rows``, bucket by bucket."""
         step = f"replace rows of {layout.table}"
         with wrapped(step, f"<rewrite the buckets of {layout.parts} holding the keys>"):
-            keys = layout.with_bucket(keys.select(key).distinct()).localCheckpoint(eager=True)
-            rows = layout.with_bucket(rows.select(*layout.columns)).localCheckpoint(eager=True)
-            # the buckets holding a stored key or a new row (a key stored nowhere costs nothing)
-            hit = _buckets_in(self._stored_in_buckets(layout, [key], keys))
-            touched = sorted(set(hit) | set(_buckets_in(rows)))
-            if not touched:
-                return
-            kept = (self._spark.table(layout.parts).where(F.col(BUCKET).isin(touched))
-                    .join(keys.select(key), on=[key], how="left_anti"))
-            content = kept.select(*layout.columns, BUCKET).unionByName(
-                rows.select(*layout.columns, BUCKET))
-            self._swap_buckets(layout, touched, content, step)
+            # computed once (they are queries, maybe long ones), released at the end
+            keys = layout.with_bucket(keys.select(key).distinct()).persist()
+            rows = layout.with_bucket(rows.select(*layout.columns)).persist()
+            try:
+                # the buckets holding a stored key or a new row (a key stored nowhere costs
+                # nothing)
+                hit = _buckets_in(self._stored_in_buckets(layout, [key], keys))
+                touched = sorted(set(hit) | set(_buckets_in(rows)))
+                if not touched:
+                    return
+                kept = (self._spark.table(layout.parts).where(F.col(BUCKET).isin(touched))
+                        .join(keys.select(key), on=[key], how="left_anti"))
+                content = kept.select(*layout.columns, BUCKET).unionByName(
+                    rows.select(*layout.columns, BUCKET))
+                self._swap_buckets(layout, touched, content, step)
+            finally:
+                keys.unpersist()
+                rows.unpersist()
 
     def _delete_in_buckets(self: _Host, layout: Layout, column: str, values: DataFrame) -> int:
         """Delete the rows whose ``column`` is among ``values``'s; return how many went."""
         step = f"delete from {layout.table}"
         with wrapped(step, f"<rewrite the buckets of {layout.parts} holding the values>"):
-            values = layout.with_bucket(values).localCheckpoint(eager=True)
+            values = layout.with_bucket(values)  # a list from the driver
             candidates = self._spark.table(layout.parts).where(
                 F.col(BUCKET).isin(_buckets_in(values)))
             per_bucket = (candidates.join(values.select(column), on=[column], how="left_semi")
@@ -300,43 +318,71 @@ class BucketedTables:
                       step: str) -> None:
         """Make ``content`` (data columns and bucket) the rows of ``buckets``.
 
-        The content is written to a new folder first (it may read the buckets it replaces),
-        then each bucket's partition is pointed at its new files; a bucket left without rows
-        is dropped. The replaced files are swept afterwards.
+        The content is written to a new folder first (it may read the buckets it replaces).
+        Then four metastore statements, whatever the number of buckets: note the new folder
+        and its buckets in the data table's properties (the journal that
+        :meth:`_finish_swap` replays after a crash), drop the buckets' partitions (which
+        deletes their old files), add them back at the new folder (a bucket left without rows
+        stays dropped), clear the note.
         """
+        touched = sorted(set(buckets))
         target = f"{layout.location.rstrip('/')}/{_GENERATION}{uuid.uuid4().hex[:12]}"
         with wrapped(step, f"write new buckets of {layout.parts} to {target}"):
-            content.repartition(BUCKET).write.partitionBy(BUCKET).parquet(target)
+            (content.repartition(BUCKET).sortWithinPartitions(BUCKET, *layout.by)
+             .write.partitionBy(BUCKET).parquet(target))
             try:
                 files = self._spark.read.parquet(target).inputFiles()
             except SPARK_ERRORS:  # no rows at all: no Parquet file, no schema to infer
                 files = []
-        written = {int(m.group(1)) for f in files if (m := _BUCKET_DIR.search(f))}
-        query = f"SHOW PARTITIONS {layout.parts}"
-        with wrapped(step, query):
-            existing = {int(r[0].split("=", 1)[1]) for r in self._spark.sql(query).collect()}
-        for bucket in sorted(set(buckets)):
-            spec = f"PARTITION ({quoted(BUCKET)} = {bucket})"
-            where = f"'{target}/{BUCKET}={bucket}'"
-            if bucket in written and bucket in existing:
-                self._ddl(step, f"ALTER TABLE {layout.parts} {spec} SET LOCATION {where}")
-            elif bucket in written:
-                self._ddl(step, f"ALTER TABLE {layout.parts} ADD {spec} LOCATION {where}")
-            elif bucket in existing:
-                self._ddl(step, f"ALTER TABLE {layout.parts} DROP IF EXISTS {spec}")
+        written = sorted({int(m.group(1)) for f in files if (m := _BUCKET_DIR.search(f))})
+        note = f"{target}|{','.join(map(str, written))}"
+        self._ddl(step, f"ALTER TABLE {layout.parts} SET TBLPROPERTIES "
+                        f"('{_PENDING}' = {_text(note)})")
+        if touched:
+            dropped = ", ".join(f"PARTITION ({quoted(BUCKET)} = {b})" for b in touched)
+            self._ddl(step, f"ALTER TABLE {layout.parts} DROP IF EXISTS {dropped}")
+        self._finish_swap(layout, note)
         self._sweep(layout)
 
+    def _finish_swap(self: _Host, layout: Layout, note: str) -> None:
+        """Add the partitions a swap noted at their new folder, then clear the note.
+
+        Replayed on open when a crash stopped a swap: partitions already added are kept, the
+        ones a crash left dropped come back with their new rows; a swap stopped before it
+        dropped anything leaves the old buckets (each bucket is whole either way).
+        """
+        target, _, listed = note.partition("|")
+        written = [int(b) for b in listed.split(",") if b]
+        if written:
+            added = " ".join(f"PARTITION ({quoted(BUCKET)} = {b}) "
+                             f"LOCATION {_text(f'{target}/{BUCKET}={b}')}" for b in written)
+            self._ddl(f"swap buckets of {layout.table}",
+                      f"ALTER TABLE {layout.parts} ADD IF NOT EXISTS {added}")
+        self._ddl(f"swap buckets of {layout.table}",
+                  f"ALTER TABLE {layout.parts} UNSET TBLPROPERTIES IF EXISTS ('{_PENDING}')")
+
+    def _recover_swaps(self: _Host, tables: Iterable[str]) -> None:
+        """Finish the bucket swaps that a crash interrupted (their notes are still set)."""
+        for table in tables:
+            layout = self._layout(table)
+            if layout is not None and layout.pending:
+                self._finish_swap(layout, layout.pending)
+                self._layouts.pop(table, None)
+                self._sweep(layout)
+
     def _sweep(self: _Host, layout: Layout) -> None:
-        """Delete the bucket folders of a local table that no partition points at."""
+        """Delete the folders of a local table's swaps that no partition uses any more."""
         folder = _local_folder(layout.location)
         if folder is None or not folder.is_dir():
             return
-        with wrapped(f"sweep {layout.table}", f"list the files of {layout.parts}"):
-            self._spark.catalog.refreshTable(layout.parts)
-            live = {p.parent for f in self._spark.table(layout.parts).inputFiles()
-                    if (p := _local_folder(f)) is not None}
+        with wrapped(f"sweep {layout.table}", f"SHOW PARTITIONS {layout.parts}"):
+            live = {int(r[0].split("=", 1)[1])
+                    for r in self._spark.sql(f"SHOW PARTITIONS {layout.parts}").collect()}
+        # dropped partitions lose their files with them; what is left of a bucket that has no
+        # partition (a crash between the write and the swap) goes here
         for candidate in [*folder.glob(f"{BUCKET}=*"), *folder.glob(f"{_GENERATION}*/{BUCKET}=*")]:
-            if candidate not in live:
+            match = _BUCKET_DIR.fullmatch(candidate.name)
+            if match and int(match.group(1)) not in live:
                 shutil.rmtree(candidate, ignore_errors=True)
         for generation in folder.glob(f"{_GENERATION}*"):
             if not any(generation.glob(f"{BUCKET}=*")):

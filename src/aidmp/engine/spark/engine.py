@@ -345,9 +345,12 @@ class SparkEngine(BucketedTables, DerivedTables, Engine):
     def _recover_staged(self) -> None:
         """Finish or undo an upsert swap, or a conversion to buckets, that a crash interrupted."""
         names = set(self._table_names())
-        for parts in sorted(n for n in names if n.startswith(PARTS_PREFIX)):
-            layout = self._layout(parts.removeprefix(PARTS_PREFIX))
-            if layout is not None and layout.table not in names:
+        bucketed = [n.removeprefix(PARTS_PREFIX) for n in sorted(names)
+                    if n.startswith(PARTS_PREFIX)]
+        self._recover_swaps(bucketed)
+        for table in bucketed:
+            layout = self._layout(table)
+            if layout is not None and table not in names:
                 # A conversion dropped the plain table but had not made the view yet.
                 self._create_view(layout)
         for staged in sorted(n for n in names if n.startswith(STAGE_PREFIX)):
