@@ -123,7 +123,7 @@ def test_demo_builds_through_the_collector_and_importer(tmp_path):
     assert {r["channel"] for r in out["campaigns"]["roi"]} >= {"cpc", "paid_social", "display",
                                                                "email"}
     # 60 people are too few to validate a churn model: the demo says so and goes on
-    assert "5-fold" in out["models"]["churn_60d"]["skipped"]
+    assert "5-fold" in out["models"]["churn_30d"]["skipped"]
     assert out["models"]["clv"]["customers"] > 0 and out["models"]["rules"]["rules"] > 0
     # same seed, same data: running it again stores nothing new
     again = js(home, "demo", "--people", "60", "--seed", "3")

@@ -40,9 +40,21 @@ def _stamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class Clock:
+    """The wall clock the builds read (``dmp.profiles.clock``), set by the test: a build's
+    reference time is the wall clock, and these tests choose how far it moves."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
 @pytest.fixture()
 def built(dmp: DMP) -> tuple[DMP, datetime]:
     run_demo(dmp, people=200, seed=5, campaigns=False)
+    dmp.profiles.clock = Clock(datetime.now(UTC))
     first = dmp.build()
     assert not first.profiles_incremental  # nothing to start from
     # the newest tracked activity (the CRM rows carry no time: they are stamped on receipt,
@@ -60,8 +72,9 @@ def test_incremental_build_equals_a_full_build(built: tuple[DMP, datetime]) -> N
     users = sorted(r["id_value"] for r in ids if r["id_type"] == "user_id")
     known = {r["profile_id"] for r in ids if r["id_type"] != "anonymous_id"}
     lone = sorted(r["id_value"] for r in ids if r["profile_id"] not in known)[:2]
-    # weeks later (now: after the CRM rows, which were stamped on receipt, and inside the
-    # clock window): the reference time moves, and events leave the 30- and 90-day windows
+    # new events now (after the CRM rows, which were stamped on receipt, and inside the
+    # clock window), built 40 days later: the reference time moves, and events leave the 30-
+    # and 90-day windows
     assert datetime.now(UTC) - newest > timedelta(days=5)
     later = _stamp(datetime.now(UTC))
     dmp.events.ingest([
@@ -74,8 +87,12 @@ def test_incremental_build_equals_a_full_build(built: tuple[DMP, datetime]) -> N
         {"type": "track", "event": "Product Viewed", "anonymousId": lone[1], "messageId": "n4",
          "timestamp": later, "properties": {"category": "garden", "price": 12.5}},
     ], source="web")
+    clock = dmp.profiles.clock
+    assert isinstance(clock, Clock)
+    clock.at += timedelta(days=40)
     inc = dmp.build()
     assert inc.identities_incremental and inc.profiles_incremental
+    assert inc.reference_time == clock.at
     # the touched people, the merged-away profile, and those with an event leaving a window
     assert 4 < inc.profiles_recomputed < inc.profiles
     got = profiles(dmp)
@@ -95,9 +112,9 @@ def test_incremental_build_equals_a_full_build(built: tuple[DMP, datetime]) -> N
     assert not full.profiles_incremental and full.profiles == inc.profiles
     assert_same(got, profiles(dmp))
     assert traits(dmp) == got_traits and full.traits == inc.traits
-    # nothing new: nobody is recomputed, nothing changes
+    # nothing new, the same wall clock: the profiles are kept
     again = dmp.build()
-    assert again.profiles_incremental and again.profiles_recomputed == 0
+    assert again.profiles_reused and again.profiles_recomputed == 0
     assert_same(profiles(dmp), got)
 
 
@@ -183,3 +200,70 @@ def test_nothing_new_keeps_the_profiles_and_a_new_score_rebuilds_them(
     late = dmp.build()
     assert not late.profiles_reused and late.profiles_recomputed == 0
     assert_same(profiles(dmp), rescored)
+
+
+def test_a_moving_wall_clock_keeps_profiles_only_while_no_window_changes(dmp: DMP) -> None:
+    """The reference time is the wall clock at the start of each build. A build with nothing
+    new keeps the profiles only while no event crosses a window's edge and no buyer's RFM
+    recency changes; otherwise it recomputes exactly those people (and the ranks) and gives
+    what a full build gives. An event stamped ahead of the wall clock (a device's clock skew)
+    counts from the first build whose reference time has reached it."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    clock = Clock(now)
+    dmp.profiles.clock = clock
+    day, hour = timedelta(days=1), timedelta(hours=1)
+    dmp.events.ingest([
+        # a's only order: 9 whole days back from now, 10 from now + 1 h
+        {"type": "track", "event": "Order Completed", "userId": "a", "messageId": "a1",
+         "timestamp": _stamp(now - 10 * day + hour),
+         "properties": {"revenue": 10.0, "order_id": "o1"}},
+        # b's page view leaves the 30-day window 2 h from now
+        {"type": "page", "userId": "b", "messageId": "b1", "timestamp": _stamp(now - 30 * day
+                                                                              + 2 * hour)},
+        # c's order is stamped 3 h ahead of the wall clock (within the clock policy's skew)
+        {"type": "page", "userId": "c", "messageId": "c1", "timestamp": _stamp(now - 5 * day)},
+        {"type": "track", "event": "Order Completed", "userId": "c", "messageId": "c2",
+         "timestamp": _stamp(now + 3 * hour),
+         "properties": {"revenue": 25.0, "order_id": "o2"}},
+    ], source="web")
+
+    def row(user: str) -> dict[str, Any]:
+        return profiles(dmp)[dmp.identity.profile_of("user_id", user)]
+
+    def same_as_full() -> None:
+        inc = profiles(dmp)
+        assert not dmp.build(full=True).profiles_incremental
+        assert_same(profiles(dmp), inc)
+
+    first = dmp.build()
+    assert first.reference_time == now and not first.profiles_incremental
+    assert row("a")["rfm_recency_days"] == 9 and row("b")["events_30d"] == 1
+    # not yet: the order ahead of the wall clock is in no count, no window, no RFM
+    c = row("c")
+    assert (c["events"], c["orders_total"], c["revenue_total"]) == (1, 0, 0.0)
+    assert c["last_seen"] == now - 5 * day and c["rfm_recency_days"] is None
+
+    clock.at = now + hour / 2  # nothing crosses an edge: the profiles are kept
+    kept = dmp.build()
+    assert kept.profiles_reused and kept.reference_time == now + hour / 2
+
+    clock.at = now + 3 * hour / 2  # a's recency moves to 10 days: the ranks are recomputed
+    moved = dmp.build()
+    assert moved.profiles_incremental and not moved.profiles_reused
+    assert moved.profiles_recomputed == 0 and row("a")["rfm_recency_days"] == 10
+    same_as_full()
+
+    clock.at = now + 5 * hour / 2  # b's page view leaves the 30-day window
+    left = dmp.build()
+    assert left.profiles_incremental and left.profiles_recomputed == 1
+    assert row("b")["events_30d"] == 0 and row("b")["events"] == 1
+    same_as_full()
+
+    clock.at = now + 7 * hour / 2  # c's order's time has come
+    came = dmp.build()
+    assert came.profiles_incremental and came.profiles_recomputed == 1
+    c = row("c")
+    assert (c["events"], c["orders_total"], c["revenue_total"]) == (2, 1, 25.0)
+    assert c["orders_90d"] == 1 and c["rfm_recency_days"] == 0
+    assert c["last_seen"] == now + 3 * hour
+    same_as_full()

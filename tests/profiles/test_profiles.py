@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import polars as pl
 import pytest
@@ -23,7 +25,9 @@ def profiles_frame(dmp: DMP) -> pl.DataFrame:
 
 def test_cdnow_orders_and_spend_equal_the_raw_file(dmp, datasets):
     load_dataset(dmp, "cdnow", datasets / "cdnow")
-    summary = dmp.build()
+    # the file ends on 1998-06-30: built as of that day's end, windows and RFM recency count
+    # back from it
+    summary = dmp.build(as_of=datetime(1998, 6, 30, 23, 59, 59, tzinfo=UTC))
     raw = cdnow_frame(datasets / "cdnow").group_by("customer_id").agg(
         orders=pl.len(), spend=pl.col("revenue").sum())
     got = profiles_frame(dmp).select(
@@ -42,8 +46,14 @@ def test_cdnow_orders_and_spend_equal_the_raw_file(dmp, datasets):
     assert p.filter(pl.col("rfm_frequency") == 1)["rfm_f"].unique().to_list() == [1]
     champions = p.filter(pl.col("rfm_segment") == "champions")
     assert champions["rfm_frequency"].mean() > 3 * p["rfm_frequency"].mean() / 2
-    # the reference time is the newest order (1998-06-30), not today
+    # the newest orders (1998-06-30) are 0 days back from the data's end
     assert p["rfm_recency_days"].min() == 0
+    # without an instant the reference time is the wall clock: the newest order is years back
+    wall = dmp.build()
+    assert wall.reference_time is not None and wall.as_of is None
+    assert abs((datetime.now(UTC) - wall.reference_time).total_seconds()) < 600
+    recency = profiles_frame(dmp)["rfm_recency_days"]
+    assert recency.min() == (wall.reference_time - datetime(1998, 6, 30, tzinfo=UTC)).days
 
 
 def test_movielens_users_keep_demographics_and_get_genre_interests(dmp, datasets):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,7 +28,8 @@ DEMO_SEGMENTS = {
 }
 
 
-def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool) -> dict[str, Any]:
+def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool, end: datetime
+                     ) -> dict[str, Any]:
     """Build profiles, score identity resolution against the generator's truth."""
     import ibis
     import polars as pl
@@ -39,7 +41,7 @@ def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool) -> dict[str, Any]:
     # CRM rows that share no identifier with the web: matched on names, phone, postcode
     matched = dmp.matching.match()
     # predictions flow back into the profiles on the next build
-    models = _fit_models(dmp, quiet)
+    models = _fit_models(dmp, quiet, end)
     with bar("rebuilding with the links and predictions", enabled=not quiet) as progress:
         built = dmp.build(progress=lambda stage, i, n: progress(i, n))
     existing = {s["name"] for s in dmp.segments.list()}
@@ -59,14 +61,20 @@ def _build_and_score(dmp: DMP, truth_csv: str, quiet: bool) -> dict[str, Any]:
             "rfm_segments": segments}
 
 
-def _fit_models(dmp: DMP, quiet: bool) -> dict[str, dict[str, Any]]:
+def _fit_models(dmp: DMP, quiet: bool, end: datetime) -> dict[str, dict[str, Any]]:
     """The models a shop starts with: customer value, churn risk, "bought together" and
     "you may also like"; returns each one's headline figure (customers modelled, holdout AUC,
-    rules mined, holdout NDCG@10)."""
+    rules mined, holdout NDCG@10).
+
+    Churn is "no order in the next 30 days", learned on the shop's last 30 days (``end``:
+    where its events end): the demo's lapsing customers stop within its last 45 days, so a
+    longer window, or one reaching past the events, has nothing to learn from."""
+    cutoff = (end - timedelta(days=30)).isoformat()
     fits: list[tuple[str, str, Callable[[], dict[str, Any]]]] = [
         ("clv", "customers", lambda: dmp.models.fit_clv()),
-        ("churn_60d", "auc", lambda: dmp.models.fit(
-            "churn", "churn_60d", target_event="Order Completed", window_days=60)),
+        ("churn_30d", "auc", lambda: dmp.models.fit(
+            "churn", "churn_30d", target_event="Order Completed", window_days=30,
+            cutoff=cutoff)),
         ("rules", "rules", lambda: dmp.models.fit_rules(item_key="product_id")),
         ("recommend", "ndcg@10", lambda: dmp.models.fit_recommender(
             method="item_knn", event="Product Viewed", item_property="product_id"))]
@@ -81,7 +89,7 @@ def _fit_models(dmp: DMP, quiet: bool) -> dict[str, dict[str, Any]]:
                 out[name] = {"kind": row["kind"], "version": row["version"],
                              metric: row["metrics"].get(metric)}
             progress(i + 1, len(fits))
-    for name in ("clv", "churn_60d"):  # scores become profile traits (clv_12m, p_churn_60d)
+    for name in ("clv", "churn_30d"):  # scores become profile traits (clv_12m, p_churn_30d)
         if "skipped" not in out[name]:
             dmp.models.score(name)
     return out
@@ -119,18 +127,22 @@ def demo_command(
 ) -> None:
     """Generate the demo shop's data, send it through the collector and importer, summarise."""
     from aidmp.api.server import ServerThread
+    from aidmp.demo.config import recent_end
     from aidmp.demo.generator import people_for_events
     from aidmp.demo.ingest import run_demo
 
     n_people = people or (people_for_events(events) if events else 1000)
+    end = recent_end()
     with open_dmp(home) as dmp:
         server = ServerThread(dmp, port=port if serve else 0).start()
         try:
             with bar("sending events to the collector", enabled=not json) as progress:
+                # the shop's events end within the last week: its windows are read at the
+                # wall clock
                 result = run_demo(dmp, people=n_people, seed=seed, progress=progress,
-                                  server=server)
+                                  server=server, end=end)
             stats = dmp.events.stats()
-            result.update(_build_and_score(dmp, result["files"]["truth.csv"], json))
+            result.update(_build_and_score(dmp, result["files"]["truth.csv"], json, end))
             result["campaigns"] = _campaigns(dmp, result)
             admin = dmp.keys.create("admin", source="demo", name="demo admin")
             result["quarantine_waiting"] = dmp.quarantine.count()

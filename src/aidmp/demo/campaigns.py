@@ -49,6 +49,7 @@ import pyarrow as pa
 
 from aidmp.campaigns.experiments import assign
 from aidmp.demo._reference import SHOP_HOST
+from aidmp.demo.config import DEFAULT_END
 
 DAY_S = 86400.0
 
@@ -185,7 +186,7 @@ class CampaignStudy:
         self.config = config or StudyConfig()
         customers = people.filter(pl.col("user_id").is_not_null())
         self.users = customers["user_id"].to_list()
-        self.end = self.config.end or end or datetime(2026, 11, 1, tzinfo=UTC)
+        self.end = self.config.end or end or DEFAULT_END
         born = customers["birth_date"].to_list()
         today = self.end.date()
         self.ages = np.array([today.year - b.year - ((today.month, today.day) < (b.month, b.day))

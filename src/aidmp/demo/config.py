@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["DemoConfig"]
+__all__ = ["DEFAULT_END", "DemoConfig", "recent_end"]
+
+DEFAULT_END = datetime(2026, 11, 1, tzinfo=UTC)
+"""The fixed end of the event window (a seed's data are the same on every day they are made)."""
+
+
+def recent_end(now: datetime | None = None) -> datetime:
+    """:data:`DEFAULT_END` moved on by whole weeks to the last such day not after ``now``
+    (default: the wall clock): the demo's events then end within the last week, on the same
+    weekdays as with the fixed end, so the shop's windows (``orders_90d``, engagement, RFM
+    recency) read at the wall clock are full.
+
+    Example:
+        >>> recent_end(datetime(2026, 12, 7, 22, 0, tzinfo=UTC)).isoformat()
+        '2026-12-06T00:00:00+00:00'
+        >>> recent_end(datetime(2026, 11, 1, tzinfo=UTC)) == DEFAULT_END
+        True
+    """
+    now = now or datetime.now(UTC)
+    weeks = max(0, (now - DEFAULT_END) // timedelta(weeks=1))
+    return DEFAULT_END + timedelta(weeks=weeks)
 
 
 @dataclass(frozen=True)
@@ -44,7 +64,7 @@ class DemoConfig:
     people: int = 1000
     seed: int = 42
     days: int = 180
-    end: datetime = datetime(2026, 11, 1, tzinfo=UTC)
+    end: datetime = DEFAULT_END
     anonymous_only_share: float = 0.3
     crm_share: float = 0.6
     crm_only_share: float = 0.05

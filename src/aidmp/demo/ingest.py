@@ -20,6 +20,7 @@ import base64
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ import pyarrow.csv as pacsv
 
 from aidmp.api.server import ServerThread
 from aidmp.demo.campaigns import CampaignStudy, StudyConfig
+from aidmp.demo.config import DEFAULT_END
 from aidmp.demo.generator import DemoConfig, DemoGenerator
 from aidmp.dmp import DMP
 from aidmp.spec.imports import ImportMapping
@@ -73,15 +75,17 @@ def post_events(url: str, write_key: str, bodies: Iterator[bytes], *, workers: i
 def run_demo(
     dmp: DMP, *, people: int = 1000, seed: int = 42,
     progress: Callable[[int, int], None] | None = None, server: ServerThread | None = None,
-    campaigns: bool = True,
+    campaigns: bool = True, end: datetime | None = None,
 ) -> dict[str, Any]:
     """Generate the demo data, ingest it, and return what was built.
 
     ``campaigns`` adds the campaign study with planted effects (its truth is written to
-    ``demo-data/campaign_truth.json``).
+    ``demo-data/campaign_truth.json``). ``end`` ends the event window (default: the fixed
+    :data:`~aidmp.demo.config.DEFAULT_END`; ``aidmp demo`` passes
+    :func:`~aidmp.demo.config.recent_end`, so that its windows are full at the wall clock).
     """
     started = time.perf_counter()
-    gen = DemoGenerator(DemoConfig(people=people, seed=seed))
+    gen = DemoGenerator(DemoConfig(people=people, seed=seed, end=end or DEFAULT_END))
     files = gen.write(dmp.home / "demo-data")
     web = dmp.keys.create("write", source="web", name="demo web & app")
     own_server = server is None

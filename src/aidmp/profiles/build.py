@@ -76,7 +76,10 @@ class BuildSummary:
     CLV), from :func:`aidmp.profiles.inputs.missing_inputs`."""
     seconds: dict[str, float] = field(default_factory=dict)
     as_of: datetime | None = None
-    """The point in time the profiles were built as of (None: the newest events)."""
+    """The point in time the user asked the profiles to be built as of (None: none)."""
+    reference_time: datetime | None = None
+    """The build's "now", which every window ends at: ``as_of``, else the wall clock at the
+    start of the build (UTC)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for JSON output)."""
@@ -96,6 +99,8 @@ class ProfileBuilder:
         self._build_cache: tuple[Hashable, dict[str, Any] | None] | None = None
         self._profiles_cache: tuple[str | None, ir.Table | None] | None = None
         self._quiet_since: tuple[Hashable, Any] | None = None
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        """The wall clock a build without ``as_of`` takes its reference time from (UTC)."""
 
     # -- build ---------------------------------------------------------------------------------
     def build(self, progress: StageProgress | None = None, *, full: bool = False,
@@ -103,25 +108,31 @@ class ProfileBuilder:
         """Bring identities up to date, then the per-person stages, rank everyone and replace
         ``profiles``; record the build.
 
+        The reference time (``now``: where every window ends, what RFM recency counts back
+        from) is the wall clock at the start of the build, or ``as_of``. The aggregates,
+        windows (``(now - window, now]``), scores and interests read only events with
+        ``timestamp <= now``: an event stamped ahead of the wall clock (a device's clock skew,
+        up to the clock policy's ``max_future_skew``) counts from the first build after its
+        time.
+
         Incremental unless ``full``: when identities were resolved incrementally and the
         profile configuration and the catalog are those of the last build, only the people
-        whose events changed (new events, merged profiles, an event leaving a time window)
-        are recomputed; the result is the same as a full build's.
+        whose events changed (new events, merged profiles, an event crossing a window's edge
+        as the reference time moved) are recomputed; the result is the same as a full build's.
 
-        ``as_of`` (a point in time, UTC) builds the profiles as they stood then: the
-        aggregates, windows (``(as_of - window, as_of]``), scores and interests read only
-        events with ``timestamp <= as_of`` and take ``as_of`` as their reference time. Such a
-        build is always full and leaves no incremental state (the next build is full).
-        Identities and identify traits are those of the whole store."""
+        ``as_of`` (a point in time, UTC) builds the profiles as they stood then. Such a build
+        is always full and leaves no incremental state (the next build is full). Identities
+        and identify traits are those of the whole store."""
         eng, cfg = self.engine, self.cfg
         if as_of is not None:
             as_of = as_utc(as_of)
             full = True
         build_id = f"b_{uuid.uuid4().hex[:12]}"
-        started = datetime.now(UTC)
+        started = self.clock()
         ev_all = eng.table("events")
         watermark = eng.execute(ev_all.aggregate(t=ev_all.received_at.max())).column("t")[0]
-        summary = BuildSummary(build_id=build_id, as_of=as_of)
+        summary = BuildSummary(build_id=build_id, as_of=as_of,
+                               reference_time=as_of if as_of is not None else started)
         clock = time.perf_counter()
 
         def done(stage: str) -> None:
@@ -136,7 +147,7 @@ class ProfileBuilder:
         summary.identifiers, summary.merges = resolved.identifiers, resolved.merges
         summary.identities_incremental = resolved.incremental
         done("identities")
-        stages = Stages(eng, cfg, as_of=as_of)
+        stages = Stages(eng, cfg, now=started, as_of=as_of)
         until = self.identity.watermark()
         state = None if full or not resolved.incremental else stages.state()
         summary.profiles_incremental = state is not None

@@ -10,14 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from aidmp.engine.base import Engine
 from aidmp.identity.service import EVENT_PROFILES
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+REFERENCE_SCHEMA = pa.schema([("now", pa.timestamp("us", tz="UTC"))])
 
 
 def column_name(text: str) -> str:
@@ -36,27 +39,21 @@ def person_events(engine: Engine, people: ir.Table | None = None) -> ir.Table:
     return ev.join(ep, "message_id")
 
 
-def reference_time(events: ir.Table) -> ir.Table:
-    """One row: ``act_now``, the newest behavioural event (track / page / screen; identify
-    calls stamped at import time do not count, and history loads such as CDNOW 1997-98 keep
-    meaningful windows), and ``any_now``, the newest event of any type."""
-    acts = events.filter(events.type.isin(["track", "page", "screen"]))
-    return acts.aggregate(act_now=acts.timestamp.max()).cross_join(
-        events.aggregate(any_now=events.timestamp.max()))
+def reference_time(now: datetime) -> pa.Table:
+    """The build's reference time as the one-row work table the stages join: ``now`` (UTC).
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> reference_time(datetime(2026, 12, 7, tzinfo=UTC)).column("now")[0].as_py().isoformat()
+        '2026-12-07T00:00:00+00:00'
+    """
+    return pa.Table.from_pylist([{"now": now}], schema=REFERENCE_SCHEMA)
 
 
-def reference_now(ref: ir.Table) -> ir.TimestampValue:
-    """The build's reference time from a :func:`reference_time` row (or a table joined to
-    one): ``act_now``, or ``any_now`` when no behavioural event exists."""
-    return ibis.coalesce(ref.act_now, ref.any_now)  # type: ignore[return-value]
-
-
-def with_reference_time(events: ir.Table, ref: ir.Table | None = None) -> ir.Table:
-    """The events with a ``now`` column: the :func:`reference_now` of ``ref`` (by default that
-    of ``events``). Computed by the engine in the same query, so both engines see exactly the
-    same instant."""
-    joined = events.cross_join(ref if ref is not None else reference_time(events))
-    return joined.mutate(now=reference_now(joined)).drop("act_now", "any_now")
+def with_reference_time(events: ir.Table, ref: ir.Table) -> ir.Table:
+    """The events with the ``now`` column of ``ref`` (a :func:`reference_time` table): both
+    engines see exactly the same instant."""
+    return events.cross_join(ref)
 
 
 def number(engine: Engine, doc: ir.Value, path: str) -> ir.FloatingValue:

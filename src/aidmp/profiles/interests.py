@@ -4,7 +4,9 @@ Each event contributes its event-name weight, scaled by rating / 5 for rating ev
 by ``0.5 ** (age_days / half_life)``, to every category it carries: properties (``category``,
 the first product's category) and, through the catalog, the item's category and genres.
 Scores are divided by the person's strongest interest, so the top interest is 1.0 and
-``interest("fashion") > 0.5`` means "at least half as strong as their main interest".
+``interest("fashion") > 0.5`` means "at least half as strong as their main interest"; so they
+do not depend on the reference time, and ages are counted from the person's newest weighted
+event (a history load years before the wall clock keeps its weights above 0).
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ def interest_scores(engine: Engine, ev: ir.Table, cfg: InterestConfig, *,
         rating = property_text(engine, ev, cfg.rating_property).try_cast("float64")
         weight = weight * ibis.coalesce(rating / ibis.literal(5.0, "float64"),
                                         ibis.literal(1.0, "float64"))
-    seconds = (_secs(ev.now) - _secs(ev.timestamp)).cast("float64")
+    # decayed from the person's newest weighted event rather than from the reference time:
+    # the same scores (a person's sums all scale by one factor, and are divided by the
+    # strongest), but a history load years before the wall clock with a short half-life
+    # does not underflow every weight to 0
+    newest = ev.timestamp.max().over(group_by=ev.profile_id)
+    seconds = (_secs(newest) - _secs(ev.timestamp)).cast("float64")
     rate = ibis.literal(-math.log(2) / cfg.half_life_days / 86400.0, "float64")
     decay = (seconds * rate).exp()
     cats = {f"c{i}": property_text(engine, ev, p) for i, p in enumerate(cfg.category_paths)}

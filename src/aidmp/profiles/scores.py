@@ -26,7 +26,7 @@ import ibis.expr.types as ir
 
 from aidmp.engine.base import Engine
 from aidmp.profiles.common import epoch_seconds as _secs
-from aidmp.profiles.common import property_text, reference_now
+from aidmp.profiles.common import property_text
 
 RFM_SEGMENTS = ("champions", "new customers", "potential loyalists", "loyal", "need attention",
                 "can't lose them", "at risk", "lost", "hibernating")
@@ -45,7 +45,7 @@ def rfm(per: ir.Table, ref: ir.Table) -> ir.Table:
     computed-traits table); ``ref`` is the build's reference time
     (:func:`aidmp.profiles.common.reference_time`): recency is counted back from it."""
     buyers = per.filter(per._score_rfm_frequency > 0).cross_join(ref)
-    now = reference_now(buyers)
+    now = buyers.now
     # float casts everywhere: Spark reads 86400.0 as a DECIMAL literal otherwise
     # whole days, as RFM is read ("ordered 3 days ago")
     seconds = _secs(now) - _secs(buyers._score_rfm_last)

@@ -19,7 +19,9 @@ import pyarrow as pa
 from aidmp.engine.base import Engine
 from aidmp.identity.service import EVENT_PROFILES
 from aidmp.profiles.common import (
+    REFERENCE_SCHEMA,
     column_name,
+    epoch_seconds,
     person_events,
     pivot,
     reference_time,
@@ -40,9 +42,7 @@ _COMPUTED, _INTERESTS, _NOW = "_profile_computed", "_profile_interests", "_profi
 _CHANGED, _STATE = "_profile_changed", "_profile_state"
 _WORK = ("_profile_events", "_profile_rfm", "_profile_engagement", "_profile_power", _NOW,
          _CHANGED)
-_NOW_SCHEMA = pa.schema([("act_now", pa.timestamp("us", tz="UTC")),
-                         ("any_now", pa.timestamp("us", tz="UTC"))])
-_STATE_SCHEMA = pa.schema([("until", pa.timestamp("us", tz="UTC")), *_NOW_SCHEMA,
+_STATE_SCHEMA = pa.schema([("until", pa.timestamp("us", tz="UTC")), *REFERENCE_SCHEMA,
                            ("config", pa.string()), ("catalog", pa.string()),
                            ("predictions", pa.string())])
 # the event columns the aggregate stages read (properties only to extract their paths)
@@ -61,15 +61,18 @@ class Stages:
     ``catalog`` (how many items, loaded when: a new or changed item moves it) and
     ``predictions`` (how many model scores, written when: the wide table pivots them in).
 
-    With ``as_of`` the stages see the store as it stood then: only events with
-    ``timestamp <= as_of``, and ``as_of`` as the reference time, so every window is
-    ``(as_of - window, as_of]`` and interests decay from it."""
+    The stages see the store as it stands at the reference time ``now`` (the wall clock at
+    the start of the build, or the ``as_of`` a user asked for): only events with
+    ``timestamp <= now`` count, so every window is ``(now - window, now]``. An event stamped
+    after it (a device clock ahead, within the clock policy's skew) is left out until a build
+    whose reference time has reached it (:meth:`changed_people` recomputes its person then)."""
 
-    def __init__(self, engine: Engine, cfg: ProfileConfig, *,
+    def __init__(self, engine: Engine, cfg: ProfileConfig, *, now: datetime,
                  as_of: datetime | None = None) -> None:
         self.engine = engine
         self.cfg = cfg
         self.as_of = as_of
+        self.now = as_of if as_of is not None else now
         items, scores = engine.table("items"), engine.table("predictions")
         row = engine.execute(items.aggregate(n=items.count(), at=items.updated_at.max())
                              .cross_join(scores.aggregate(p=scores.count(),
@@ -81,18 +84,51 @@ class Stages:
 
     def unchanged(self, state: dict[str, Any], until: datetime | None) -> bool:
         """Whether the last build's profiles still hold (with ``state`` from :meth:`state`): no
-        event received since it, the same model scores, and its ``profiles`` table there."""
-        return (state["until"] == until and state.get("predictions") == self.predictions
-                and self.engine.has_table("profiles"))
+        event received since it, the same model scores, its ``profiles`` table there, and
+        nothing the move of the reference time from the last build's to this one changes: no
+        event crosses the edge of a window (:meth:`_window_edges`) and no buyer's RFM recency
+        (whole days back from the reference time) changes."""
+        eng = self.engine
+        if not (state["until"] == until and state.get("predictions") == self.predictions
+                and eng.has_table("profiles")):
+            return False
+        before, after = state["now"], self.now
+        if before == after:
+            return True
+        ev = eng.table("events")
+        crossing = ibis.or_(*[(ev.timestamp > before - span) & (ev.timestamp <= after - span)
+                              for span in self._window_edges()])
+        per = eng.table(_COMPUTED)
+        last = epoch_seconds(per._score_rfm_last)
+        day = ibis.literal(86400, "int64")
+
+        def days(at: datetime) -> ir.IntegerValue:
+            stamp = ibis.literal(at, type="timestamp('UTC')")
+            return (epoch_seconds(stamp) - last).floordiv(day)  # type: ignore[no-any-return]
+
+        older = per.filter(per._score_rfm_last.notnull() & (days(before) != days(after)))
+        crossed = ev.filter(crossing)
+        row = eng.execute(crossed.aggregate(n=crossed.count()).cross_join(
+            older.aggregate(r=older.count()))).to_pylist()[0]
+        return int(row["n"]) == 0 and int(row["r"]) == 0
+
+    def _window_edges(self) -> list[timedelta]:
+        """The edges an event's time crosses as the reference time moves, as spans back from
+        it: every window of a computed trait, the 30 days of engagement's activity, and the
+        reference time itself (an event stamped after the last build's reference time and up
+        to this one's enters every aggregate)."""
+        days = {c.window_days for c in self.cfg.computed if c.window_days} | {30, 0}
+        return [timedelta(days=d) for d in sorted(days)]
 
     def _attributed(self, people: ir.Table | None = None) -> ir.Table:
         """The stages' events (all, or those of ``people``) with their profile and the
         properties the stages read, as the work table ``_profile_events``."""
         eng = self.engine
         attributed = person_events(eng, people).select(*_STAGE_COLUMNS)
-        if self.as_of is not None:  # what happened after the instant does not exist yet
-            attributed = attributed.filter(
-                attributed.timestamp <= ibis.literal(self.as_of, type="timestamp('UTC')"))
+        # what happens after the reference time does not exist yet (as of an instant), or
+        # not yet (an event stamped ahead of the wall clock by a device's clock skew)
+        attributed = attributed.filter(
+            attributed.timestamp <= ibis.literal(self.now, type="timestamp('UTC')"))
         # only what the stages read: copying the wide JSON columns (context, traits) of every
         # event into the work table took 70 % of this stage
         eng.scratch("_profile_events", with_properties(
@@ -115,11 +151,7 @@ class Stages:
         """Every per-person stage over every event, and the ranks."""
         eng = self.engine
         events = self._attributed()
-        # the reference time read from the work table once, not computed while building it
-        # (that ran the events' join twice more: 2.3 of 5.3 s at 10M events)
-        eng.scratch_rows(_NOW, eng.execute(reference_time(events)) if self.as_of is None else
-                         pa.Table.from_pylist([{"act_now": self.as_of, "any_now": self.as_of}],
-                                              schema=_NOW_SCHEMA))
+        eng.scratch_rows(_NOW, reference_time(self.now))
         computed, interests = self._per_person(events)
         eng.materialize(_COMPUTED, computed)
         done("computed traits")
@@ -130,35 +162,31 @@ class Stages:
 
     def changed_people(self, state: dict[str, Any], until: datetime | None) -> ir.Table:
         """The people whose per-person results change since the last build (``profile_id``):
-        those with new events, those with an event leaving a window as the reference time
-        moves, and profiles merged into others (their rows go). Also fixes this build's
-        reference time.
+        those with new events, those with an event crossing a window's edge as the reference
+        time moves from the last build's to this one's (:meth:`_window_edges`: leaving a window,
+        or reaching the reference time), and profiles merged into others (their rows go).
+        Also writes this build's reference time.
 
         The per-person results of everyone else stay as they are, which gives what a full
         build gives (docs/adr/0005-incremental-profile-build.md): a person's aggregates and
         traits only read their own events and the reference time, which moves for everyone
-        only through windows and through interest decay (which scales all of a person's
-        interests alike, and they are divided by the strongest one)."""
-        eng, cfg = self.engine, self.cfg
+        only through windows (interests are decayed from the person's own newest event)."""
+        eng = self.engine
         ev, ep = eng.table("events"), eng.table(EVENT_PROFILES)
         fresh = ev.filter(ev.received_at > state["until"])
         if until is not None:
             fresh = fresh.filter(fresh.received_at <= until)
-        mine = fresh.select("message_id", "type", "timestamp").join(ep, "message_id")
-        seen = eng.execute(reference_time(mine)).to_pylist()[0]
-        now = {k: max([t for t in (state[k], seen[k]) if t is not None], default=None)
-               for k in ("act_now", "any_now")}
-        eng.scratch_rows(_NOW, pa.Table.from_pylist([now], schema=_NOW_SCHEMA))
-        before = state["act_now"] or state["any_now"]
-        after = now["act_now"] or now["any_now"]
+        mine = fresh.select("message_id").join(ep, "message_id")
+        eng.scratch_rows(_NOW, reference_time(self.now))
+        before, after = state["now"], self.now
         changed = [mine.select("profile_id")]
-        if before is not None and after is not None and after > before:
-            # people with an event that leaves a window as the reference time moves
-            for days in sorted({c.window_days for c in cfg.computed if c.window_days} | {30}):
-                span = timedelta(days=days)
-                gone = ev.filter((ev.timestamp > before - span) & (ev.timestamp <= after - span))
-                changed.append(gone.select("message_id").join(ep, "message_id")
-                               .select("profile_id"))
+        if after > before:
+            # people with an event that crosses a window's edge as the reference time moves
+            crossing = ibis.or_(*[(ev.timestamp > before - span)
+                                  & (ev.timestamp <= after - span)
+                                  for span in self._window_edges()])
+            changed.append(ev.filter(crossing).select("message_id").join(ep, "message_id")
+                           .select("profile_id"))
         # profiles merged into others since the last build: their rows go
         ids = eng.table("identities")
         old = eng.table(_COMPUTED).select("profile_id")
@@ -197,8 +225,11 @@ class Stages:
         if len(rows) != 1:
             return None
         state = rows[0]
-        if (state["config"] != self.cfg.model_dump_json() or state["catalog"] != self.catalog
-                or state["until"] is None):
+        if (state.get("config") != self.cfg.model_dump_json()
+                or state.get("catalog") != self.catalog or state.get("until") is None
+                or state.get("now") is None or state["now"] > self.now):
+            # (a state written before reference times were the wall clock has no ``now``; a
+            # wall clock set back starts again from nothing)
             return None
         return state
 
@@ -294,11 +325,10 @@ class Stages:
     def finish(self, until: datetime | None) -> None:
         """Drop the work tables; record what this build started from for the next one."""
         eng = self.engine
-        now = eng.to_arrow(_NOW).to_pylist()[0]
         for name in _WORK:
             eng.drop(name)
         eng.write_table(_STATE, pa.Table.from_pylist([{
-            "until": until, "act_now": now["act_now"], "any_now": now["any_now"],
+            "until": until, "now": self.now,
             "config": self.cfg.model_dump_json(), "catalog": self.catalog,
             "predictions": self.predictions}], schema=_STATE_SCHEMA))
 

@@ -120,7 +120,7 @@ class BuildParams(_Params):
     """Recompute everything instead of only what new events touch."""
     as_of: AsOf = None
     """Build as the store stood at this instant (ISO-8601, UTC): only events up to it, every
-    window ending there. Default: the newest events."""
+    window ending there. Default: the wall clock at the start of the build."""
 
 
 class ImportParams(_Params):

@@ -87,8 +87,9 @@ def build(request: Request, full: bool = False, as_of: When | None = None,
     """Resolve identities and rebuild profiles: only what new events touch (the people whose
     events changed, then the ranks over everyone), unless ``full``.
 
-    ``as_of`` (ISO-8601, UTC; not in the future) builds the profiles as they stood at that
-    instant: only events up to it, every window ending there (always a full build).
+    Every window ends at the wall clock at the start of the build; ``as_of`` (ISO-8601, UTC;
+    not in the future) builds the profiles as they stood at that instant instead: only events
+    up to it, every window ending there (always a full build).
 
     A ``build`` job: answered 202 with the job at once (``Location: /v1/jobs/{id}``; its
     result is the build report). ``?wait=true`` answers the build report itself once the job
