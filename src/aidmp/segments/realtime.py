@@ -5,6 +5,9 @@ real-time segments. Each flush hands the stored rows to the evaluator's own thre
 collector's flusher never waits for an evaluation; batches that arrive while one runs are
 evaluated together next), which
 
+0. keeps the track events whose name a real-time rule reads (:func:`event_names` of each
+   segment and of the live segments it reads; every event when a segment has no event
+   predicate): others cannot change a live answer and wait for the next build;
 1. attributes the events to profiles through identifiers already in ``identities`` (the
    identifier types whose event field is a column, e.g. ``user_id`` and ``anonymous_id``,
    strongest first) and appends the (message_id, profile_id) pairs to ``event_profiles``, so
