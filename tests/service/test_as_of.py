@@ -189,3 +189,65 @@ def test_campaign_reports_as_of_an_instant(tmp_path: Path) -> None:
                                 "--json", "--home", str(home)])
     assert local.exit_code == 0, local.output
     assert orjson.loads(local.stdout) == job["result"]
+
+
+def test_quality_report_as_of_profiles_the_rows_up_to_it(dmp: DMP, datasets: Path) -> None:
+    """On CDNOW (purchase lines 1997-01-01 .. 1998-06-30): as of the end of March 1997 only
+    the lines dated up to it are profiled, and freshness is measured to the instant."""
+    import polars as pl
+
+    from aidmp.demo.datasets import cdnow_frame, load_dataset
+    from aidmp.errors import ValidationError
+
+    load_dataset(dmp, "cdnow", datasets / "cdnow")
+    raw = cdnow_frame(datasets / "cdnow")
+    up_to = raw.filter(pl.col("date") <= "19970331")
+    assert 0 < up_to.height < raw.height
+    report = dmp.quality.report(as_of="1997-03-31T23:59:59Z")
+    assert report["as_of"] == "1997-03-31T23:59:59+00:00"
+    src = report["sources"]["cdnow"]
+    assert src["rows"] == up_to.height and src["duplicate_keys"] == 0
+    assert src["contents"]["properties"]["revenue"]["values"] == up_to.height
+    fresh = src["freshness"]
+    assert fresh["latest"] == "1997-03-31T00:00:00Z"
+    assert fresh["lag_seconds"] == 86_399.0
+    assert "profiles" not in report  # the last build is of its own instant, not this one
+    whole = dmp.quality.report()
+    assert whole["sources"]["cdnow"]["rows"] == raw.height and "as_of" not in whole
+    assert whole["sources"]["cdnow"]["freshness"]["latest"] == "1998-06-30T00:00:00Z"
+    assert dmp.quality.report(as_of="1996-12-31")["sources"] == {}  # before the first line
+    for bad in ("3000-01-01", "last week"):
+        with pytest.raises(ValidationError) as exc:
+            dmp.quality.report(as_of=bad)
+        assert exc.value.field == "as_of"
+
+
+def test_quality_report_as_of_through_cli_rest_and_jobs(home: Path) -> None:
+    # as of T: ann's T-100d and T-10d orders, bob's T-40d order and T-1d page, cid's T-200d
+    # page; the newest is bob's page, one day before T
+    runner = CliRunner()
+    out = runner.invoke(app, ["quality", "report", "--as-of", AS_OF, "--json", "--home",
+                              str(home)])
+    assert out.exit_code == 0, out.output
+    web = orjson.loads(out.stdout)["sources"]["web"]
+    assert web["rows"] == 5 and web["freshness"]["lag_seconds"] == 86_400.0
+    assert orjson.loads(runner.invoke(app, ["quality", "report", "--json", "--home", str(home)]
+                                      ).stdout)["sources"]["web"]["rows"] == len(EVENTS)
+    bad = runner.invoke(app, ["quality", "report", "--as-of", "2999-01-01", "--home",
+                              str(home)])
+    assert bad.exit_code == 1 and "as_of" in str(bad.exception)
+    with DMP(home=home) as dmp:
+        client = TestClient(create_app(dmp))
+        admin = {"Authorization": f"Bearer {dmp.keys.create('admin', source='t').secret}"}
+        r = client.get("/v1/quality", params={"as_of": AS_OF}, headers=admin)
+        assert r.status_code == 200, r.text
+        assert r.json()["sources"]["web"] == web and r.json()["as_of"] == AS_OF.replace(
+            "Z", "+00:00")
+        for when in ("yesterday", "2999-01-01T00:00:00Z"):
+            refused = client.get("/v1/quality", params={"as_of": when}, headers=admin)
+            assert refused.status_code == 400 and refused.json()["field"] == "as_of"
+        # the job (what a schedule submits) takes the same parameter
+        job = dmp.jobs.wait(dmp.jobs.submit("quality.report", {"as_of": AS_OF}), timeout=120)
+        assert job["state"] == "succeeded", job["error"]
+        assert job["result"]["sources"]["web"] == web
+        dmp.jobs.close()

@@ -160,10 +160,12 @@ def evaluate(
 
 
 @quality_app.command("report")
-def report(home: HomeOption = None, json: JsonOption = False) -> None:
-    """Rows, duplicates, missing rates, invalid values, outliers and freshness per source."""
-    result = run_job(home, "quality.report", {}, label="quality report",
-                     show_progress=not json)
+def report(home: HomeOption = None, json: JsonOption = False,
+           as_of: AsOfOption = None) -> None:
+    """Rows, duplicates, missing rates, invalid values, outliers and freshness per source
+    (``--as-of``: of the events up to that instant, freshness measured to it)."""
+    result = run_job(home, "quality.report", {"as_of": as_of_text(as_of)},
+                     label="quality report", show_progress=not json)
     if json:
         emit_json(result)
         return

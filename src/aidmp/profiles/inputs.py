@@ -16,15 +16,23 @@ Example:
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import ibis
+
 from aidmp.engine.base import Engine
 from aidmp.profiles.common import json_path
 from aidmp.spec.profiles import ProfileConfig
 
 
-def missing_inputs(engine: Engine, cfg: ProfileConfig) -> list[str]:
-    """One sentence per expected input that no stored event carries: what is absent, what it
-    disables, and how a mapping supplies it. Empty when nothing is missing."""
+def missing_inputs(engine: Engine, cfg: ProfileConfig, *,
+                   as_of: datetime | None = None) -> list[str]:
+    """One sentence per expected input that no stored event (up to ``as_of``, when given)
+    carries: what is absent, what it disables, and how a mapping supplies it. Empty when
+    nothing is missing."""
     ev = engine.table("events")
+    if as_of is not None:
+        ev = ev.filter(ev.timestamp <= ibis.literal(as_of, type="timestamp('UTC')"))
     orders = ev.filter(ev.event == cfg.order_event)
     revenue = engine.json_text(orders.properties, json_path(cfg.revenue_property))
     row = engine.execute(orders.aggregate(

@@ -340,9 +340,17 @@ def _sync(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     return result
 
 
+class QualityParams(_Params):
+    """Parameters of ``quality.report``."""
+
+    as_of: AsOf = None
+    """Profile the store as it stood at this instant (ISO-8601, UTC): only events up to it,
+    freshness measured to it. Default: everything, freshness to the wall clock."""
+
+
 def _quality(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
     progress("report", 0, 1)
-    return dmp.quality.report()
+    return dmp.quality.report(as_of=instant(p["as_of"]))
 
 
 def _retention(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
@@ -405,7 +413,7 @@ for _kind in (
             _score, check=_check_score),
     JobKind("audiences.sync", "Send a segment to a destination (adds and removes).",
             SyncParams, _sync, check=_check_sync),
-    JobKind("quality.report", "The data-quality report.", NoParams, _quality),
+    JobKind("quality.report", "The data-quality report.", QualityParams, _quality),
 ):
     register(_kind)
 

@@ -159,10 +159,15 @@ def unmerge(request: Request, merge_id: str,
 
 
 @router.get("/v1/quality", tags=["quality"])
-def quality(request: Request, _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
-    """The data-quality report per source and for the last build."""
+def quality(request: Request, as_of: When | None = None,
+            _: ApiKey = Depends(require("aggregate"))) -> dict[str, Any]:
+    """The data-quality report per source and for the last build.
+
+    ``as_of`` (ISO-8601, UTC; not in the future) profiles the store as it stood at that
+    instant: only events up to it, freshness lag measured to it (the profiles' figures, of
+    the last build's own instant, are left out)."""
     _fresh(request)
-    return request.app.state.dmp.quality.report()  # type: ignore[no-any-return]
+    return request.app.state.dmp.quality.report(as_of=as_of)  # type: ignore[no-any-return]
 
 
 @router.get("/v1/stats/traits", tags=["profiles"])
