@@ -211,8 +211,11 @@ def cli_times(home: Path, user: str) -> dict[str, Any]:
         return out
 
     port = free_port()
+    # --no-warm: the dashboard's warm-up (store-wide aggregates, ~25 s at 10M events) would
+    # otherwise share the CPUs with the commands timed here (8.0-8.5 s instead of ~2-3 s for
+    # `segments list` in two runs at 10M while it ran)
     proc = subprocess.Popen([sys.executable, "-m", "aidmp.cli.main", "serve", "--port",
-                             str(port)], env=env, stdout=subprocess.DEVNULL,
+                             str(port), "--no-warm"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         wait_for_handshake(str(home), 120)
