@@ -228,12 +228,44 @@ def test_cli_and_rest_with_a_config_file(tmp_path: Path) -> None:
     with DMP(home=home) as dmp, ServerThread(dmp) as srv:
         key = dmp.keys.create("admin", source="ops").secret
         auth = {"Authorization": f"Bearer {key}"}
-        r = httpx.post(f"{srv.url}/v1/identity/match", headers=auth, timeout=120,
-                       json={"threshold": 0.999, "review_threshold": 0.5, "one_to_one": True})
+        # the one definition of the work, run here as the CLI does without a server: its
+        # stages in order (resolve=false: the resolving stage is only closed)
+        seen: list[tuple[str, int, int]] = []
+        here = dmp.jobs.run_here("identity.match", {"config": {"threshold": 0.99},
+                                                    "resolve": False},
+                                 lambda stage, done, total: seen.append((stage, done, total)))
+        assert here["model"]["prior"] > 0 and "resolve" not in here
+        assert seen == [("blocking", 0, 5), ("training", 1, 5), ("predicting", 2, 5),
+                        ("linking", 3, 5), ("resolving", 5, 5)]
+        # an identity.match job: 202 at once, then its stages and the run's result
+        body = {"threshold": 0.999, "review_threshold": 0.5, "one_to_one": True}
+        r = httpx.post(f"{srv.url}/v1/identity/match", headers=auth, json=body)
+        assert r.status_code == 202, r.text
+        assert r.json()["kind"] == "identity.match"
+        assert r.headers["location"] == f"/v1/jobs/{r.json()['id']}"
+        job = dmp.jobs.wait(r.json()["id"], timeout=300)
+        assert job["state"] == "succeeded", job["error"]
+        assert job["params"]["resolve"] is True
+        assert {k: job["params"]["config"][k] for k in body} == body
+        assert job["progress"] == {"stage": "resolving", "done": 5, "total": 5}
+        assert job["result"]["model"]["prior"] > 0
+        # resolved only when something new was linked (the CLI's run decided most pairs)
+        assert ("resolve" in job["result"]) == (job["result"]["linked"] > 0)
+        assert job["result"]["sides"] == {"clinic": ["clinic"], "registry": ["registry"]}
+        # ?wait=true answers the run's result itself
+        r = httpx.post(f"{srv.url}/v1/identity/match", headers=auth, timeout=300,
+                       params={"wait": True, "resolve": False}, json=body)
         assert r.status_code == 200, r.text
-        assert r.json()["model"]["prior"] > 0
-        r = httpx.post(f"{srv.url}/v1/identity/match", headers=auth, json={"thresold": 1})
-        assert r.status_code in (400, 422)
+        assert r.json()["model"]["prior"] > 0 and "resolve" not in r.json()
+        # a bad configuration is refused naming the field before any job exists
+        jobs = len(dmp.jobs.list())
+        for bad, field in (({"thresold": 1}, "thresold"),
+                           ({"threshold": 0.5, "review_threshold": 0.9}, "review_threshold"),
+                           ({"sources": ["clinic", "nowhere"]}, "sources")):
+            r = httpx.post(f"{srv.url}/v1/identity/match", headers=auth, json=bad)
+            assert r.status_code == 400, (bad, r.text)
+            assert field in r.json()["field"], (bad, r.json())
+        assert len(dmp.jobs.list()) == jobs
         review = httpx.get(f"{srv.url}/v1/identity/review", headers=auth).json()
         if review:
             link = review[0]

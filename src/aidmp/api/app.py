@@ -127,9 +127,13 @@ def create_app(dmp: DMP) -> FastAPI:
         # aidmp.api.openapi; FastAPI's default would be 422).
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path"))
+        msg = str(err.get("msg")).removeprefix("Value error, ")
+        head, sep, rest = msg.partition(": ")
+        if sep and head.isidentifier():  # a model's own check starts with the field it blames
+            field, msg = ".".join(filter(None, [field, head])), rest
         return JSONResponse(
             {"error": "invalid_input", "code": "invalid_input",
-             "message": f"{field}: {str(err.get('msg'))[:300]}", "field": field},
+             "message": f"{field}: {msg[:300]}", "field": field},
             status_code=400,
         )
 

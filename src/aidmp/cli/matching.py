@@ -7,17 +7,14 @@ compare anything prints why and exits 1.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from aidmp.cli.client import call
+from aidmp.cli.client import call, run_job
 from aidmp.cli.common import HomeOption, JsonOption
 from aidmp.cli.output import console, emit_json, err_console, summary, table
 from aidmp.errors import ValidationError
-
-if TYPE_CHECKING:
-    from aidmp.dmp import DMP
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -91,18 +88,11 @@ def match(
              "threshold": threshold, "review_threshold": review_threshold, "prior": prior,
              "one_to_one": one_to_one, "seed": seed}
     cfg = config_from(config, flags)
-
-    def local(dmp: DMP) -> dict[str, Any]:  # what POST /v1/identity/match answers
-        matcher = dmp.matching_with(cfg)
-        out: dict[str, Any] = matcher.match().to_dict()
-        if getattr(matcher, "fitted_", None) is not None:
-            out["model"] = matcher.model()
-        if resolve and out["linked"]:
-            out["resolve"] = dmp.identity.resolve().to_dict()
-        return out
-
-    result = call(home, "match_v1_identity_match_post", {"resolve": resolve},
-                  body=cfg.model_dump(mode="json"), local=local)
+    # the identity.match job: through the server when one holds the home, else here
+    result = run_job(home, "identity.match",
+                     {"config": cfg.model_dump(mode="json", exclude_unset=True),
+                      "resolve": resolve}, label="probabilistic matching",
+                     show_progress=not json)
     model = result.pop("model", None)
     if show_model and model is not None:
         result["model"] = model

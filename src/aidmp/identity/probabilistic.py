@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +54,19 @@ if TYPE_CHECKING:
 
 LINKS = "identity_links"
 MODEL_NAME = "identity_match"
+MATCH_STAGES = ("blocking", "training", "predicting", "linking", "resolving")
+"""The stages of a matching run as its progress reports them (resolving: the identity
+graph brought up to date with the new links, by the caller)."""
+StageProgress = Callable[[str, int, int], None]
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    """No progress reporting."""
+
+
+def stage(progress: StageProgress, name: str) -> None:
+    """Report that the matching run enters stage ``name`` (of :data:`MATCH_STAGES`)."""
+    progress(name, MATCH_STAGES.index(name), len(MATCH_STAGES))
 
 
 @dataclass
@@ -120,14 +134,17 @@ class ProbabilisticMatcher:
         """
         return make_plan(self.config, available(self.engine))
 
-    def fit(self, summary: MatchSummary | None = None) -> ProbabilisticMatcher:
-        """Read the records, choose the blocking rules, estimate the model.
+    def fit(self, summary: MatchSummary | None = None,
+            progress: StageProgress = _quiet) -> ProbabilisticMatcher:
+        """Read the records, choose the blocking rules (stage ``blocking``), estimate the model
+        (``training``).
 
         Leaves ``fitted_`` at None (with a warning in ``summary``) when nothing can be compared.
         """
         from aidmp.identity.matching.model import train
 
         summary = summary or MatchSummary()
+        stage(progress, "blocking")
         self.fitted_: Fitted | None = None
         plan = self.plan_ = self.plan()
         summary.sides = {side: sorted(s for s, v in plan.sides.items() if v == side)
@@ -158,6 +175,7 @@ class ProbabilisticMatcher:
                 "no blocking rule generates pairs within max_block_pairs; give `blocking` "
                 "rules or raise max_block_pairs")
             return self
+        stage(progress, "training")
         ml = self.engine.in_engine_ml()
         # on a distributed engine Splink pairs, estimates and scores there (SparkAPI)
         self.fitted_ = train(records, plan, self.config,
@@ -178,8 +196,10 @@ class ProbabilisticMatcher:
                 "training_passes": fitted.training, "mode": self.plan_.mode}
 
     # -- writing ---------------------------------------------------------------------------------
-    def match(self) -> MatchSummary:
-        """Fit, score, and store links (active) and near misses (review).
+    def match(self, progress: StageProgress = _quiet) -> MatchSummary:
+        """Fit, score (stage ``predicting``), and store links (active) and near misses
+        (review; ``linking``), reporting each stage of :data:`MATCH_STAGES` to ``progress``
+        as it starts.
 
         Links take effect at the next ``dmp.identity.resolve()``. A run that cannot compare
         anything returns at once with a warning saying why (and what to do).
@@ -191,14 +211,16 @@ class ProbabilisticMatcher:
             summary.warnings.append("nothing resolved yet: run `aidmp identity resolve` (or "
                                     "`aidmp build`) before matching")
             return summary
-        self.fit(summary)
+        self.fit(summary, progress)
         if self.fitted_ is None:
             return summary
+        stage(progress, "predicting")
         scored = score(self.fitted_)
         summary.pairs_compared = len(scored)
         if not len(scored):
             summary.warnings.append("no pair was compared: the blocking rules found no two "
                                     "records that agree; try other `blocking` rules")
+        stage(progress, "linking")
         rows = self._link_rows(scored, summary)
         if rows:
             inserted = self.engine.append(LINKS, pa.Table.from_pylist(rows))

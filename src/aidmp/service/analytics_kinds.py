@@ -1,6 +1,7 @@
 """Job kinds of the analyses that refit models for minutes: attribution with bootstrap
-intervals, the budget optimiser, profile clustering and lookalike segments (registered with
-:func:`aidmp.service.kinds.register` when :mod:`aidmp.service.jobs` loads)."""
+intervals, the budget optimiser, profile clustering, lookalike segments and probabilistic
+identity matching (registered with :func:`aidmp.service.kinds.register` when
+:mod:`aidmp.service.jobs` loads)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from aidmp.errors import ValidationError
+from aidmp.identity.matching.config import MatchingConfig
 from aidmp.service.kinds import AsOf, JobKind, Progress, instant, register
 
 if TYPE_CHECKING:
@@ -71,6 +73,43 @@ class LookalikeParams(_Params):
     """Profile columns to compare on (default: every numeric one)."""
     purpose: str = "advertising"
     """Consent purpose: people who withdrew it are left out."""
+
+
+class MatchParams(_Params):
+    """Parameters of ``identity.match``: the body of ``POST /v1/identity/match``."""
+
+    config: MatchingConfig | None = None
+    """Sources, comparisons, blocking and thresholds (none: all derived from the records)."""
+    resolve: bool = True
+    """Bring the identity graph up to date when something was linked."""
+
+
+def _matcher(dmp: Host, p: dict[str, Any]) -> Any:
+    config = p["config"]
+    return dmp.matching_with(None if config is None else MatchingConfig.model_validate(config))
+
+
+def _check_match(dmp: Host, p: dict[str, Any]) -> None:
+    # an unknown source or field (the message lists the valid ones), before a job exists
+    _matcher(dmp, p).plan()
+
+
+def _match(dmp: Host, p: dict[str, Any], progress: Progress) -> Any:
+    """The matching run (stages :data:`~aidmp.identity.probabilistic.MATCH_STAGES`): its
+    summary, the fitted model when one was fitted, and the resolution when links were made."""
+    from aidmp.identity.probabilistic import MATCH_STAGES, stage
+
+    matcher = _matcher(dmp, p)
+    out: dict[str, Any] = matcher.match(progress).to_dict()
+    if getattr(matcher, "fitted_", None) is not None:
+        out["model"] = matcher.model()
+    if p["resolve"] and out["linked"]:
+        stage(progress, "resolving")
+        out["resolve"] = dmp.identity.resolve().to_dict()
+    progress(MATCH_STAGES[-1], len(MATCH_STAGES), len(MATCH_STAGES))
+    dmp.audit.record("job", "identity.match", None,
+                     {"linked": out["linked"], "for_review": out["for_review"]})
+    return out
 
 
 def _check_profiles(dmp: Host, p: dict[str, Any]) -> None:
@@ -148,8 +187,12 @@ for _kind in (
             ClusterParams, _cluster, check=_check_profiles),
     JobKind("segments.lookalike", "Save the people most like a seed segment as a segment.",
             LookalikeParams, _lookalike, check=_check_lookalike),
+    JobKind("identity.match", "Probabilistic matching (Splink) of profiles that share no "
+            "identifier; links, a review list, then the identity graph brought up to date.",
+            MatchParams, _match, check=_check_match),
 ):
     register(_kind)
 
 
-__all__ = ["AttributionParams", "ClusterParams", "LookalikeParams", "OptimiseParams"]
+__all__ = ["AttributionParams", "ClusterParams", "LookalikeParams", "MatchParams",
+           "OptimiseParams"]

@@ -57,6 +57,9 @@ class Host(Protocol):
     def jobs(self) -> Any:
         """The job runner."""
 
+    def matching_with(self, config: Any) -> Any:
+        """Probabilistic matching with a configuration (None: automatic)."""
+
     @property
     def keys(self) -> Any:
         """API keys."""

@@ -7,26 +7,30 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from aidmp.api.auth import require
+from aidmp.api.routes.jobs import JOB_RESPONSES, WAIT, answer_job
 from aidmp.identity.matching.config import MatchingConfig
 from aidmp.privacy.keys import ApiKey
 
 router = APIRouter()
 
 
-@router.post("/v1/identity/match", tags=["identity"])
+@router.post("/v1/identity/match", tags=["identity"], status_code=202,
+             responses=JOB_RESPONSES)
 def match(request: Request, config: MatchingConfig | None = None, resolve: bool = True,
-          _: ApiKey = Depends(require("operate"))) -> dict[str, Any]:
+          wait: bool = WAIT, key: ApiKey = Depends(require("operate"))) -> Any:
     """Run probabilistic matching (body: a matching configuration; empty: automatic) and
-    re-resolve when something was linked. ``warnings`` say why nothing could be compared;
-    ``model`` is the fitted model (prior, m / u / weight per level)."""
-    dmp = request.app.state.dmp
-    matcher = dmp.matching_with(config)
-    result: dict[str, Any] = matcher.match().to_dict()
-    if getattr(matcher, "fitted_", None) is not None:
-        result["model"] = matcher.model()
-    if resolve and result["linked"]:
-        result["resolve"] = dmp.identity.resolve().to_dict()
-    return result
+    re-resolve when something was linked.
+
+    An ``identity.match`` job (Splink fits its model for minutes on a large store; stages
+    blocking, training, predicting, linking, resolving): answered 202 with the job at once
+    (``Location: /v1/jobs/{id}``), or its result with ``?wait=true``: the run's summary
+    (``warnings`` say why nothing could be compared), ``model`` (prior, m / u / weight per
+    level) and ``resolve``. A bad configuration, an unknown source or field is a 400 naming
+    it before any job exists.
+    """
+    body = None if config is None else config.model_dump(mode="json", exclude_unset=True)
+    return answer_job(request, key, "identity.match", {"config": body, "resolve": resolve},
+                      wait=wait)
 
 
 @router.get("/v1/identity/review", tags=["identity"])
