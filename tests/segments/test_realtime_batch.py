@@ -184,10 +184,8 @@ def test_the_flusher_hands_over_and_never_waits_for_an_evaluation(world: World) 
     later = [orders(dmp, [(u, f"h-{u}", now)]) for u in ("u3", "u4", "u5")]
     ev.submit(first)
     assert not ev.drain(0.5) and seen == [[("recent_buyers", "u2", "entered", "realtime:h-1")]]
-    t0 = datetime.now(UTC)
     for rows in later:
-        ev.submit(rows)
-    assert (datetime.now(UTC) - t0).total_seconds() < 0.5  # nothing waited for the evaluator
+        ev.submit(rows)  # a submit that waited for the held evaluation would find none queued
     assert ev.stats.queued == 3 and ev.stats.batches == 1
     release.set()
     assert ev.drain(30)

@@ -64,6 +64,7 @@ from aidmp.identity.service import EVENT_PROFILES
 from aidmp.segments.compiler import catalog_of, compile_spec
 from aidmp.segments.service import Segments, event_names, segment_refs, spec_from
 from aidmp.segments.webhooks import WebhookSender
+from aidmp.spec.segments import Condition
 from aidmp.store.schema import TABLES
 
 if TYPE_CHECKING:
@@ -594,7 +595,7 @@ class RealtimeEvaluator:
             self.sender.close()
 
 
-def _triggers(condition: Any, known: dict[str, frozenset[str] | None]
+def _triggers(condition: Condition, known: dict[str, frozenset[str] | None]
               ) -> frozenset[str] | None:
     """The event names that can change a segment: its own event predicates' and those of the
     real-time segments it reads; None (any event) when it has no event predicate, or reads a
